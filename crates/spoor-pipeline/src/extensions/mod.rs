@@ -1,0 +1,3 @@
+//! Extensions.
+
+pub mod health_check;

@@ -1,0 +1,38 @@
+//! spoor-pipeline owns the collector's runtime model: the [`TracesConsumer`] interface that
+//! every stage implements, the receiver and exporter contracts, the `memory_limiter` and
+//! `batch` processors, fan-out, exporter queues with retry, the `debug` and `nop` components,
+//! the `health_check` extension and the self-metrics.
+//!
+//! It knows no wire protocol: OTLP, Jaeger and Zipkin live in their own crates and plug in
+//! through the traits here. Its unit of data is the OTLP `ResourceSpans`.
+
+pub mod batch;
+pub mod consumer;
+pub mod exporter;
+pub mod exporters;
+pub mod extensions;
+pub mod fanout;
+pub mod processors;
+pub mod queue;
+pub mod receiver;
+pub mod telemetry;
+
+pub use batch::TraceBatch;
+pub use consumer::{ConsumeError, TracesConsumer};
+pub use exporter::{ExportError, Exporter};
+pub use receiver::{Receiver, ReceiverObserver, StartError};
+pub use telemetry::Telemetry;
+
+/// The OTLP protobuf types, re-exported so every crate uses the same ones.
+pub mod otlp {
+    pub use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    pub use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, InstrumentationScope, KeyValue, any_value,
+    };
+    pub use opentelemetry_proto::tonic::resource::v1::Resource;
+    pub use opentelemetry_proto::tonic::trace::v1::{
+        ResourceSpans, ScopeSpans, Span, Status, span, status,
+    };
+}

@@ -1,0 +1,1 @@
+//! placeholder: the memory_limiter processor
