@@ -1,0 +1,91 @@
+//! spoor-store owns trace storage: the [`TraceStore`] contract that every backend implements
+//! (Jaeger v2's trace reader/writer and dependency reader), and the `memory` and `embedded`
+//! backends. It knows nothing of the Jaeger wire formats or of HTTP: the query crate turns
+//! what it returns into Jaeger JSON.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use spoor_pipeline::TraceBatch;
+use spoor_pipeline::otlp::ResourceSpans;
+
+/// A 128-bit trace ID.
+pub type TraceId = [u8; 16];
+
+/// One trace, as OTLP: its spans grouped by resource and scope.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trace {
+    pub trace_id: TraceId,
+    pub resource_spans: Vec<ResourceSpans>,
+}
+
+/// Jaeger v2's `TraceQueryParams`. Times are Unix nanoseconds; bounds are inclusive.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TraceQuery {
+    pub service_name: String,
+    pub operation_name: Option<String>,
+    /// Every pair must match one span, as strings (see DESIGN.md "Query" for the special keys).
+    pub attributes: BTreeMap<String, String>,
+    pub start_time_min: Option<u64>,
+    pub start_time_max: Option<u64>,
+    pub duration_min: Option<Duration>,
+    pub duration_max: Option<Duration>,
+    /// The most traces to return; 0 means the backend's default.
+    pub search_depth: usize,
+}
+
+/// An operation of a service, with its span kind (`server`, `client`, ... or empty).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Operation {
+    pub name: String,
+    pub span_kind: String,
+}
+
+/// A service-to-service edge for `/api/dependencies`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DependencyLink {
+    pub parent: String,
+    pub child: String,
+    pub call_count: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("storage i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+#[async_trait]
+pub trait TraceStore: Send + Sync + 'static {
+    /// Stores a batch. `Ok` means it is durable to the backend's promise (for `embedded`, in
+    /// the WAL), so the pipeline may acknowledge it.
+    async fn write(&self, batch: &TraceBatch) -> Result<(), StoreError>;
+
+    /// A trace by ID; `range` (Unix ns, inclusive) narrows where to look, as Jaeger's
+    /// `start`/`end` parameters do.
+    async fn get_trace(&self, trace_id: TraceId, range: Option<(u64, u64)>) -> Result<Option<Trace>, StoreError>;
+
+    /// Whole traces that have at least one span matching `query`, newest first.
+    async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>, StoreError>;
+
+    /// The IDs `find_traces` would return.
+    async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StoreError>;
+
+    async fn services(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Operations of `service`; with `span_kind`, only those of that kind.
+    async fn operations(&self, service: &str, span_kind: Option<&str>) -> Result<Vec<Operation>, StoreError>;
+
+    /// Service edges seen in spans that started in `[end - lookback, end]` (Unix ns).
+    async fn dependencies(&self, end: u64, lookback: Duration) -> Result<Vec<DependencyLink>, StoreError>;
+
+    /// Flushes what is buffered; called on shutdown.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
