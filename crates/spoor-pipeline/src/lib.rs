@@ -12,6 +12,7 @@ pub mod exporter;
 pub mod exporters;
 pub mod extensions;
 pub mod fanout;
+pub mod net;
 pub mod processors;
 pub mod queue;
 pub mod receiver;

@@ -1,8 +1,19 @@
 //! The collector's `sending_queue` and `retry_on_failure` around any [`Exporter`].
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+use rand::Rng;
 use serde::Deserialize;
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::batch::TraceBatch;
+use crate::consumer::{ConsumeError, TracesConsumer};
+use crate::exporter::{ExportError, Exporter};
+use crate::telemetry::ExporterMetrics;
 
 /// `retry_on_failure`, with the collector's defaults.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -51,5 +62,270 @@ pub struct QueueSettings {
 impl Default for QueueSettings {
     fn default() -> Self {
         Self { enabled: true, num_consumers: 10, queue_size: 1000, blocking: false, storage: None, sizer: None }
+    }
+}
+
+impl RetrySettings {
+    /// The wait before attempt `attempt + 1`: exponential, capped, randomised by
+    /// `randomization_factor`, and never shorter than the server's hint.
+    fn delay(&self, attempt: u32, server_hint: Option<Duration>) -> Duration {
+        let base = self.initial_interval.as_secs_f64() * self.multiplier.max(1.0).powi(attempt as i32);
+        let base = base.min(self.max_interval.as_secs_f64());
+        let spread = base * self.randomization_factor.clamp(0.0, 1.0);
+        let jittered = if spread > 0.0 { rand::rng().random_range(base - spread..=base + spread) } else { base };
+        let delay = Duration::from_secs_f64(jittered.max(0.0));
+        server_hint.map_or(delay, |hint| delay.max(hint))
+    }
+}
+
+type SharedBatch = Arc<TraceBatch>;
+
+/// An exporter behind the collector's sending queue and retry. Enqueueing waits for room:
+/// a full queue holds back the pipeline, which makes receivers refuse, instead of dropping
+/// data that was already acknowledged.
+pub struct QueuedExporter {
+    name: String,
+    inner: Arc<Delivery>,
+    sender: Mutex<Option<mpsc::Sender<SharedBatch>>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    queue_enabled: bool,
+}
+
+/// What the queue consumers share.
+struct Delivery {
+    name: String,
+    exporter: Arc<dyn Exporter>,
+    retry: RetrySettings,
+    metrics: ExporterMetrics,
+    /// Set when the shutdown deadline has passed: retries stop and what is left is lost.
+    abandon: watch::Receiver<bool>,
+    abandon_sender: watch::Sender<bool>,
+    lost_spans: AtomicU64,
+}
+
+impl QueuedExporter {
+    pub fn new(name: String, exporter: Arc<dyn Exporter>, queue: &QueueSettings, retry: RetrySettings, metrics: ExporterMetrics) -> Self {
+        let (abandon_sender, abandon) = watch::channel(false);
+        let inner = Arc::new(Delivery {
+            name: name.clone(),
+            exporter,
+            retry,
+            metrics,
+            abandon,
+            abandon_sender,
+            lost_spans: AtomicU64::new(0),
+        });
+        if !queue.enabled {
+            return Self { name, inner, sender: Mutex::new(None), workers: Mutex::new(Vec::new()), queue_enabled: false };
+        }
+        let capacity = queue.queue_size.max(1);
+        inner.metrics.queue_capacity.set(capacity as i64);
+        let (sender, receiver) = mpsc::channel::<SharedBatch>(capacity);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let workers = (0..queue.num_consumers.max(1))
+            .map(|_| tokio::spawn(inner.clone().consume_queue(receiver.clone())))
+            .collect();
+        Self { name, inner, sender: Mutex::new(Some(sender)), workers: Mutex::new(workers), queue_enabled: true }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Hands a batch over for delivery; returns once it is queued (or, without a queue, sent).
+    pub async fn enqueue(&self, batch: SharedBatch) -> Result<(), ConsumeError> {
+        if !self.queue_enabled {
+            self.inner.deliver(batch).await;
+            return Ok(());
+        }
+        let sender = self.sender.lock().await.clone();
+        let Some(sender) = sender else {
+            self.inner.metrics.enqueue_failed.inc_by(batch.span_count() as u64);
+            return Err(ConsumeError::refused(format!("exporter {} is shutting down", self.name)));
+        };
+        // Counted before sending so that a consumer never takes the gauge below zero.
+        self.inner.metrics.queue_size.inc();
+        if let Err(mpsc::error::SendError(batch)) = sender.send(batch).await {
+            self.inner.metrics.queue_size.dec();
+            self.inner.metrics.enqueue_failed.inc_by(batch.span_count() as u64);
+            return Err(ConsumeError::refused(format!("exporter {} is shutting down", self.name)));
+        }
+        Ok(())
+    }
+
+    /// Whether the queue has room, so receivers can refuse before decoding.
+    pub fn has_room(&self) -> bool {
+        match self.sender.try_lock() {
+            Ok(sender) => sender.as_ref().is_none_or(|sender| sender.capacity() > 0),
+            Err(_) => true,
+        }
+    }
+
+    /// Closes the queue and delivers what it holds, retrying until `timeout`. Returns the
+    /// number of acknowledged spans that could not be delivered.
+    pub async fn shutdown(&self, timeout: Duration) -> u64 {
+        self.sender.lock().await.take();
+        let workers: Vec<_> = self.workers.lock().await.drain(..).collect();
+        let mut waiting = futures::future::join_all(workers);
+        if tokio::time::timeout(timeout, &mut waiting).await.is_err() {
+            let _ = self.inner.abandon_sender.send(true);
+            let _ = waiting.await;
+        }
+        self.inner.exporter.shutdown().await;
+        self.inner.lost_spans.load(Ordering::Relaxed)
+    }
+}
+
+impl Delivery {
+    async fn consume_queue(self: Arc<Self>, receiver: Arc<Mutex<mpsc::Receiver<SharedBatch>>>) {
+        loop {
+            let next = receiver.lock().await.recv().await;
+            let Some(batch) = next else { return };
+            self.metrics.queue_size.dec();
+            self.deliver(batch).await;
+        }
+    }
+
+    /// Sends with retry until success, a permanent error, `max_elapsed_time`, or abandonment.
+    async fn deliver(&self, batch: SharedBatch) {
+        let spans = batch.span_count() as u64;
+        let started = Instant::now();
+        let mut abandon = self.abandon.clone();
+        for attempt in 0u32.. {
+            if *abandon.borrow() {
+                self.give_up(spans, "shutdown deadline passed");
+                self.lost_spans.fetch_add(spans, Ordering::Relaxed);
+                return;
+            }
+            let (message, hint) = match self.exporter.export(&batch).await {
+                Ok(()) => {
+                    self.metrics.sent.inc_by(spans);
+                    return;
+                }
+                Err(ExportError::Permanent(message)) => {
+                    self.give_up(spans, &format!("permanent error: {message}"));
+                    return;
+                }
+                Err(ExportError::Retryable { message, retry_after }) => (message, retry_after),
+            };
+            if !self.retry.enabled {
+                self.give_up(spans, &message);
+                return;
+            }
+            let delay = self.retry.delay(attempt, hint);
+            let max_elapsed = self.retry.max_elapsed_time;
+            if !max_elapsed.is_zero() && started.elapsed() + delay > max_elapsed {
+                self.give_up(spans, &format!("no more retries left: {message}"));
+                return;
+            }
+            tracing::warn!(exporter = %self.name, spans, error = %message, interval = ?delay, "exporting failed, will retry");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = abandon.wait_for(|abandoned| *abandoned) => {}
+            }
+        }
+    }
+
+    fn give_up(&self, spans: u64, reason: &str) {
+        self.metrics.send_failed.inc_by(spans);
+        tracing::error!(exporter = %self.name, spans, reason, "exporting failed, dropping data");
+    }
+}
+
+#[async_trait]
+impl TracesConsumer for QueuedExporter {
+    async fn consume(&self, batch: TraceBatch) -> Result<(), ConsumeError> {
+        self.enqueue(Arc::new(batch)).await
+    }
+
+    fn check_admission(&self) -> Result<(), ConsumeError> {
+        if self.has_room() { Ok(()) } else { Err(ConsumeError::refused(format!("exporter {} queue is full", self.name))) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::batch::tests::sample_batch;
+    use crate::telemetry::Telemetry;
+
+    /// Fails the first `failures` attempts, then records what it gets.
+    struct Flaky {
+        failures: AtomicUsize,
+        permanent: bool,
+        delivered: AtomicU64,
+    }
+
+    #[async_trait]
+    impl Exporter for Flaky {
+        async fn export(&self, batch: &TraceBatch) -> Result<(), ExportError> {
+            let left = self.failures.load(Ordering::Relaxed);
+            if left > 0 {
+                self.failures.store(left - 1, Ordering::Relaxed);
+                if self.permanent {
+                    return Err(ExportError::Permanent("bad data".into()));
+                }
+                return Err(ExportError::retryable("connection refused"));
+            }
+            self.delivered.fetch_add(batch.span_count() as u64, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    fn fast_retry() -> RetrySettings {
+        RetrySettings {
+            initial_interval: Duration::from_millis(5),
+            max_interval: Duration::from_millis(20),
+            max_elapsed_time: Duration::from_secs(5),
+            ..Default::default()
+        }
+    }
+
+    fn queued(exporter: Arc<Flaky>, retry: RetrySettings) -> (QueuedExporter, ExporterMetrics) {
+        let metrics = Telemetry::new().exporter("test");
+        let queue = QueueSettings { num_consumers: 2, queue_size: 4, ..Default::default() };
+        (QueuedExporter::new("test".into(), exporter, &queue, retry, metrics.clone()), metrics)
+    }
+
+    #[tokio::test]
+    async fn retries_until_delivered() {
+        let flaky = Arc::new(Flaky { failures: AtomicUsize::new(3), permanent: false, delivered: AtomicU64::new(0) });
+        let (exporter, metrics) = queued(flaky.clone(), fast_retry());
+        exporter.enqueue(Arc::new(sample_batch(1, 10))).await.unwrap();
+        assert_eq!(exporter.shutdown(Duration::from_secs(5)).await, 0);
+        assert_eq!(flaky.delivered.load(Ordering::Relaxed), 10);
+        assert_eq!(metrics.sent.get(), 10);
+        assert_eq!(metrics.queue_size.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_are_not_retried() {
+        let flaky = Arc::new(Flaky { failures: AtomicUsize::new(1), permanent: true, delivered: AtomicU64::new(0) });
+        let (exporter, metrics) = queued(flaky.clone(), fast_retry());
+        exporter.enqueue(Arc::new(sample_batch(1, 10))).await.unwrap();
+        exporter.shutdown(Duration::from_secs(5)).await;
+        assert_eq!(metrics.send_failed.get(), 10);
+        assert_eq!(flaky.delivered.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn shutdown_deadline_counts_what_is_lost() {
+        let flaky = Arc::new(Flaky { failures: AtomicUsize::new(usize::MAX), permanent: false, delivered: AtomicU64::new(0) });
+        let retry = RetrySettings { max_elapsed_time: Duration::ZERO, ..fast_retry() };
+        let (exporter, _) = queued(flaky, retry);
+        exporter.enqueue(Arc::new(sample_batch(1, 10))).await.unwrap();
+        exporter.enqueue(Arc::new(sample_batch(1, 5))).await.unwrap();
+        assert_eq!(exporter.shutdown(Duration::from_millis(100)).await, 15);
+    }
+
+    #[test]
+    fn delay_grows_and_honours_server_hint() {
+        let retry = RetrySettings { randomization_factor: 0.0, ..Default::default() };
+        assert_eq!(retry.delay(0, None), Duration::from_secs(5));
+        assert_eq!(retry.delay(1, None), Duration::from_secs_f64(7.5));
+        assert_eq!(retry.delay(10, None), Duration::from_secs(30));
+        assert_eq!(retry.delay(0, Some(Duration::from_secs(9))), Duration::from_secs(9));
     }
 }

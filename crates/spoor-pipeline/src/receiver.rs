@@ -61,3 +61,15 @@ impl ReceiverObserver {
         self.refused.inc_by(spans);
     }
 }
+
+/// The `nop` receiver: configured like any other, receives nothing. For benchmarks and tests.
+pub struct NopReceiver;
+
+#[async_trait]
+impl Receiver for NopReceiver {
+    async fn start(&mut self, _next: Arc<dyn TracesConsumer>) -> Result<(), StartError> {
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) {}
+}

@@ -1,1 +1,98 @@
-fn main() {}
+//! The spoor binary: the command line, logging, and the service lifecycle.
+
+mod components;
+mod logging;
+mod service;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// The configuration used when no `--config` is given.
+const DEFAULT_CONFIG: &str = include_str!("default-config.yaml");
+
+/// spoor: an OpenTelemetry-Collector-compatible trace pipeline and Jaeger-compatible backend.
+#[derive(Debug, Parser)]
+#[command(name = "spoor", version, about, long_about = None)]
+struct Cli {
+    /// A collector YAML file; give it several times to merge files, later ones winning.
+    #[arg(long = "config", global = true, value_name = "FILE")]
+    config: Vec<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the configuration and exit: 0 when valid, 1 with the first error.
+    Validate,
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the built-in configuration that runs when no --config is given.
+    Default,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Config(ConfigCommand::Default)) => {
+            print!("{DEFAULT_CONFIG}");
+            ExitCode::SUCCESS
+        }
+        Some(Command::Validate) => match load(&cli.config).and_then(|config| components::Components::decode(&config)) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(err) => fail(&err),
+        },
+        None => run(&cli.config),
+    }
+}
+
+fn load(paths: &[PathBuf]) -> Result<spoor_config::Config, spoor_config::ConfigError> {
+    if paths.is_empty() {
+        return spoor_config::load_sources(&[("<built-in default>".to_owned(), DEFAULT_CONFIG.to_owned())]);
+    }
+    spoor_config::load_files(paths)
+}
+
+fn fail(err: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: invalid configuration: {err}");
+    ExitCode::from(1)
+}
+
+fn run(paths: &[PathBuf]) -> ExitCode {
+    let config = match load(paths) {
+        Ok(config) => config,
+        Err(err) => return fail(&err),
+    };
+    if let Err(err) = logging::init(&config.service.telemetry.logs) {
+        return fail(&err);
+    }
+    let components = match components::Components::decode(&config) {
+        Ok(components) => components,
+        Err(err) => return fail(&err),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(service::run(config, components)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

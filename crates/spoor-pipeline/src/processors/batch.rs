@@ -1,1 +1,281 @@
-//! placeholder: the batch processor
+//! The `batch` processor: gathers spans until `send_batch_size` or `timeout`, splits batches
+//! above `send_batch_max_size`, and flushes what it holds on shutdown.
+//!
+//! It takes data through a queue bounded in spans, so a stalled downstream fills the queue
+//! and receivers refuse with a retryable error instead of memory growing without bound.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use prometheus_client::metrics::histogram::Histogram;
+use serde::Deserialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::batch::TraceBatch;
+use crate::consumer::{ConsumeError, TracesConsumer};
+use crate::telemetry::ProcessorMetrics;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    pub send_batch_size: usize,
+    #[serde(with = "spoor_config::duration")]
+    pub timeout: Duration,
+    /// 0 means no maximum.
+    pub send_batch_max_size: usize,
+    /// Accepted for compatibility; batching by client metadata is not implemented, so every
+    /// request shares one batcher.
+    pub metadata_keys: Vec<String>,
+    pub metadata_cardinality_limit: u32,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            send_batch_size: 8192,
+            timeout: Duration::from_millis(200),
+            send_batch_max_size: 0,
+            metadata_keys: Vec::new(),
+            metadata_cardinality_limit: 1000,
+        }
+    }
+}
+
+impl BatchConfig {
+    /// The collector's checks; the error names the offending key.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.send_batch_max_size > 0 && self.send_batch_max_size < self.send_batch_size {
+            return Err(("send_batch_max_size", "must be greater or equal to send_batch_size".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// How many spans may wait in the input queue: a few full batches, and never less than a
+    /// burst of large requests.
+    fn queue_capacity_spans(&self) -> usize {
+        (self.send_batch_size.max(1) * 4).clamp(16_384, 1 << 20)
+    }
+}
+
+struct Queued {
+    batch: TraceBatch,
+    _permit: OwnedSemaphorePermit,
+}
+
+pub struct BatchProcessor {
+    input: mpsc::UnboundedSender<Queued>,
+    room: Arc<Semaphore>,
+    capacity: usize,
+    metrics: ProcessorMetrics,
+    worker: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl BatchProcessor {
+    pub fn new(
+        name: String,
+        config: BatchConfig,
+        next: Arc<dyn TracesConsumer>,
+        metrics: ProcessorMetrics,
+        send_size: Histogram,
+    ) -> Self {
+        let capacity = config.queue_capacity_spans();
+        let (input, queue) = mpsc::unbounded_channel();
+        let (closing, closed) = tokio::sync::watch::channel(false);
+        let worker = Batcher { name, config, next, metrics: metrics.clone(), send_size, pending: TraceBatch::default() };
+        let worker = tokio::spawn(worker.run(queue, closed));
+        Self {
+            input,
+            room: Arc::new(Semaphore::new(capacity)),
+            capacity,
+            metrics,
+            worker: tokio::sync::Mutex::new(Some(worker)),
+            closing,
+        }
+    }
+
+    /// Stops taking data, flushes everything held, and returns when it has been passed on.
+    pub async fn shutdown(&self) {
+        let _ = self.closing.send(true);
+        if let Some(worker) = self.worker.lock().await.take() {
+            let _ = worker.await;
+        }
+    }
+
+    fn full() -> ConsumeError {
+        ConsumeError::Refused { reason: "the batch processor queue is full".to_owned(), retry_after: Some(Duration::from_secs(1)) }
+    }
+}
+
+#[async_trait]
+impl TracesConsumer for BatchProcessor {
+    async fn consume(&self, batch: TraceBatch) -> Result<(), ConsumeError> {
+        if *self.closing.borrow() {
+            return Err(ConsumeError::refused("shutting down"));
+        }
+        // A request larger than the whole queue is admitted alone rather than never.
+        let permits = batch.span_count().clamp(1, self.capacity) as u32;
+        let permit = self.room.clone().try_acquire_many_owned(permits).map_err(|_| Self::full())?;
+        self.metrics.incoming.inc_by(batch.span_count() as u64);
+        self.input.send(Queued { batch, _permit: permit }).map_err(|_| ConsumeError::refused("shutting down"))
+    }
+
+    fn check_admission(&self) -> Result<(), ConsumeError> {
+        if self.room.available_permits() == 0 {
+            return Err(Self::full());
+        }
+        Ok(())
+    }
+}
+
+/// The task that owns the pending batch.
+struct Batcher {
+    name: String,
+    config: BatchConfig,
+    next: Arc<dyn TracesConsumer>,
+    metrics: ProcessorMetrics,
+    send_size: Histogram,
+    pending: TraceBatch,
+}
+
+impl Batcher {
+    async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Queued>, mut closed: tokio::sync::watch::Receiver<bool>) {
+        let timeout = self.config.timeout;
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut closing = false;
+        loop {
+            tokio::select! {
+                biased;
+                received = queue.recv() => match received {
+                    Some(queued) => {
+                        if self.pending.is_empty() {
+                            deadline.as_mut().reset(tokio::time::Instant::now() + timeout);
+                        }
+                        self.pending.append(queued.batch);
+                        // The permit is released only after the spans have moved on.
+                        self.send_full_batches().await;
+                        drop(queued._permit);
+                    }
+                    None => break,
+                },
+                _ = &mut deadline, if !self.pending.is_empty() && !timeout.is_zero() => {
+                    self.send_all().await;
+                }
+                // Also taken when the processor is dropped without a shutdown.
+                _ = closed.changed(), if !closing => {
+                    closing = true;
+                    queue.close();
+                }
+            }
+            if timeout.is_zero() {
+                self.send_all().await;
+            }
+        }
+        self.send_all().await;
+    }
+
+    async fn send_full_batches(&mut self) {
+        while self.pending.span_count() >= self.config.send_batch_size.max(1) {
+            let size = match self.config.send_batch_max_size {
+                0 => self.pending.span_count(),
+                max => max.min(self.pending.span_count()),
+            };
+            let batch = self.pending.split_front(size);
+            self.send(batch).await;
+        }
+    }
+
+    async fn send_all(&mut self) {
+        while !self.pending.is_empty() {
+            let size = match self.config.send_batch_max_size {
+                0 => self.pending.span_count(),
+                max => max,
+            };
+            let batch = self.pending.split_front(size);
+            self.send(batch).await;
+        }
+    }
+
+    async fn send(&mut self, batch: TraceBatch) {
+        let spans = batch.span_count() as u64;
+        self.send_size.observe(spans as f64);
+        match self.next.consume(batch).await {
+            Ok(()) => {
+                self.metrics.outgoing.inc_by(spans);
+            }
+            Err(err) => tracing::error!(processor = %self.name, spans, error = %err, "batch could not be passed on"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::batch::tests::sample_batch;
+    use crate::telemetry::Telemetry;
+
+    #[derive(Default)]
+    struct Recorder {
+        sizes: Mutex<Vec<usize>>,
+    }
+
+    #[async_trait]
+    impl TracesConsumer for Recorder {
+        async fn consume(&self, batch: TraceBatch) -> Result<(), ConsumeError> {
+            self.sizes.lock().unwrap().push(batch.span_count());
+            Ok(())
+        }
+    }
+
+    fn processor(config: BatchConfig, next: Arc<Recorder>) -> BatchProcessor {
+        let telemetry = Telemetry::new();
+        BatchProcessor::new("batch".into(), config, next, telemetry.processor("batch"), telemetry.batch_send_size("batch"))
+    }
+
+    #[tokio::test]
+    async fn sends_when_size_reached_and_splits_at_max() {
+        let recorder = Arc::new(Recorder::default());
+        let config = BatchConfig { send_batch_size: 10, send_batch_max_size: 15, timeout: Duration::from_secs(60), ..Default::default() };
+        let batcher = processor(config, recorder.clone());
+        batcher.consume(sample_batch(4, 10)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(*recorder.sizes.lock().unwrap(), vec![15, 15, 10]);
+        batcher.consume(sample_batch(1, 5)).await.unwrap();
+        batcher.shutdown().await;
+        assert_eq!(*recorder.sizes.lock().unwrap(), vec![15, 15, 10, 5]);
+    }
+
+    #[tokio::test]
+    async fn sends_on_timeout() {
+        let recorder = Arc::new(Recorder::default());
+        let config = BatchConfig { send_batch_size: 1000, timeout: Duration::from_millis(20), ..Default::default() };
+        let batcher = processor(config, recorder.clone());
+        batcher.consume(sample_batch(1, 3)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(*recorder.sizes.lock().unwrap(), vec![3]);
+    }
+
+    #[tokio::test]
+    async fn flushes_on_shutdown_and_then_refuses() {
+        let recorder = Arc::new(Recorder::default());
+        let config = BatchConfig { send_batch_size: 1000, timeout: Duration::from_secs(60), ..Default::default() };
+        let batcher = processor(config, recorder.clone());
+        for _ in 0..5 {
+            batcher.consume(sample_batch(1, 7)).await.unwrap();
+        }
+        batcher.shutdown().await;
+        assert_eq!(recorder.sizes.lock().unwrap().iter().sum::<usize>(), 35);
+        assert!(batcher.consume(sample_batch(1, 1)).await.unwrap_err().is_retryable());
+    }
+
+    #[test]
+    fn max_size_below_size_is_rejected() {
+        let config = BatchConfig { send_batch_size: 100, send_batch_max_size: 10, ..Default::default() };
+        assert_eq!(config.validate().unwrap_err().0, "send_batch_max_size");
+    }
+}

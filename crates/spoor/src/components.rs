@@ -1,0 +1,177 @@
+//! The component factories: every component type spoor knows, decoded from its raw YAML into
+//! a typed, validated config. `spoor validate` stops here; `service` builds from the result.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use spoor_config::{ComponentId, ComponentKind, Config, ConfigError, RawComponent};
+use spoor_pipeline::exporters::debug::DebugConfig;
+use spoor_pipeline::extensions::health_check::HealthCheckConfig;
+use spoor_pipeline::processors::batch::BatchConfig;
+use spoor_pipeline::processors::memory;
+use spoor_pipeline::processors::memory_limiter::{MemoryLimiterConfig, MemoryLimits};
+use spoor_pipeline::queue::{QueueSettings, RetrySettings};
+use spoor_otlp::exporter::{OtlpGrpcExporterConfig, OtlpHttpExporterConfig};
+use spoor_otlp::receiver::OtlpReceiverConfig;
+
+pub enum ReceiverConfig {
+    Otlp(Box<OtlpReceiverConfig>),
+    Nop,
+}
+
+pub enum ProcessorConfig {
+    Batch(BatchConfig),
+    MemoryLimiter { config: MemoryLimiterConfig, limits: MemoryLimits },
+}
+
+pub enum ExporterConfig {
+    Debug(DebugConfig),
+    Nop,
+    OtlpGrpc(Box<OtlpGrpcExporterConfig>),
+    OtlpHttp(Box<OtlpHttpExporterConfig>),
+}
+
+impl ExporterConfig {
+    /// `sending_queue` and `retry_on_failure`; exporters without them deliver inline.
+    pub fn delivery(&self) -> (QueueSettings, RetrySettings) {
+        match self {
+            Self::OtlpGrpc(config) => (config.sending_queue.clone(), config.retry_on_failure.clone()),
+            Self::OtlpHttp(config) => (config.sending_queue.clone(), config.retry_on_failure.clone()),
+            Self::Debug(_) | Self::Nop => {
+                (QueueSettings { enabled: false, ..Default::default() }, RetrySettings { enabled: false, ..Default::default() })
+            }
+        }
+    }
+}
+
+pub enum ExtensionConfig {
+    HealthCheck(HealthCheckConfig),
+}
+
+/// Every configured component, decoded and validated.
+pub struct Components {
+    pub receivers: BTreeMap<ComponentId, ReceiverConfig>,
+    pub processors: BTreeMap<ComponentId, ProcessorConfig>,
+    pub exporters: BTreeMap<ComponentId, ExporterConfig>,
+    pub extensions: BTreeMap<ComponentId, ExtensionConfig>,
+}
+
+const RECEIVER_TYPES: &[&str] = &["nop", "otlp"];
+const PROCESSOR_TYPES: &[&str] = &["batch", "memory_limiter"];
+const EXPORTER_TYPES: &[&str] = &["debug", "logging", "nop", "otlp", "otlp_grpc", "otlp_http", "otlphttp"];
+const EXTENSION_TYPES: &[&str] = &["health_check"];
+
+impl Components {
+    pub fn decode(config: &Config) -> Result<Self, ConfigError> {
+        let mut components = Self {
+            receivers: BTreeMap::new(),
+            processors: BTreeMap::new(),
+            exporters: BTreeMap::new(),
+            extensions: BTreeMap::new(),
+        };
+        let decoder = Decoder { config };
+        for raw in decoder.of_kind(ComponentKind::Receiver) {
+            components.receivers.insert(raw.id.clone(), decoder.receiver(raw)?);
+        }
+        for raw in decoder.of_kind(ComponentKind::Processor) {
+            components.processors.insert(raw.id.clone(), decoder.processor(raw)?);
+        }
+        for raw in decoder.of_kind(ComponentKind::Exporter) {
+            components.exporters.insert(raw.id.clone(), decoder.exporter(raw)?);
+        }
+        for raw in decoder.of_kind(ComponentKind::Extension) {
+            components.extensions.insert(raw.id.clone(), decoder.extension(raw)?);
+        }
+        if let Some(raw) = decoder.of_kind(ComponentKind::Connector).next() {
+            return Err(decoder.at(raw, "", "connectors are not supported yet"));
+        }
+        for (id, _) in config.service.pipelines.iter().filter(|(id, _)| !id.starts_with("traces")) {
+            tracing::warn!(pipeline = %id, "only traces pipelines are supported; this pipeline will not run");
+        }
+        Ok(components)
+    }
+}
+
+struct Decoder<'a> {
+    config: &'a Config,
+}
+
+impl<'a> Decoder<'a> {
+    fn of_kind(&self, kind: ComponentKind) -> impl Iterator<Item = &'a RawComponent> + use<'a> {
+        self.config.components.get(&kind).into_iter().flat_map(|by_id| by_id.values())
+    }
+
+    fn decode<T: DeserializeOwned>(&self, raw: &RawComponent) -> Result<T, ConfigError> {
+        self.config.document.decode(&raw.path, &raw.value)
+    }
+
+    /// An error about `key` inside the component (or the component itself when empty).
+    fn at(&self, raw: &RawComponent, key: &str, message: impl Into<String>) -> ConfigError {
+        let path = if key.is_empty() { raw.path.clone() } else { format!("{}.{key}", raw.path) };
+        self.config.document.error(&path, message)
+    }
+
+    fn unknown_type(&self, raw: &RawComponent, known: &[&str]) -> ConfigError {
+        self.at(raw, "", format!("unknown type {:?} (valid types: {})", raw.id.type_name(), known.join(", ")))
+    }
+
+    fn receiver(&self, raw: &RawComponent) -> Result<ReceiverConfig, ConfigError> {
+        match raw.id.type_name() {
+            "otlp" => {
+                let config: OtlpReceiverConfig = self.decode(raw)?;
+                config.validate().map_err(|problem| self.at(raw, &problem.path, problem.message))?;
+                Ok(ReceiverConfig::Otlp(Box::new(config)))
+            }
+            "nop" => Ok(ReceiverConfig::Nop),
+            _ => Err(self.unknown_type(raw, RECEIVER_TYPES)),
+        }
+    }
+
+    fn processor(&self, raw: &RawComponent) -> Result<ProcessorConfig, ConfigError> {
+        match raw.id.type_name() {
+            "batch" => {
+                let config: BatchConfig = self.decode(raw)?;
+                config.validate().map_err(|(key, message)| self.at(raw, key, message))?;
+                Ok(ProcessorConfig::Batch(config))
+            }
+            "memory_limiter" => {
+                let config: MemoryLimiterConfig = self.decode(raw)?;
+                let limits = config.limits(memory::total_memory_limit()).map_err(|(key, message)| self.at(raw, key, message))?;
+                Ok(ProcessorConfig::MemoryLimiter { config, limits })
+            }
+            _ => Err(self.unknown_type(raw, PROCESSOR_TYPES)),
+        }
+    }
+
+    fn exporter(&self, raw: &RawComponent) -> Result<ExporterConfig, ConfigError> {
+        match raw.id.type_name() {
+            "debug" => Ok(ExporterConfig::Debug(self.decode(raw)?)),
+            "logging" => {
+                tracing::warn!(exporter = %raw.id, "the logging exporter is deprecated, use the debug exporter instead");
+                Ok(ExporterConfig::Debug(self.decode(raw)?))
+            }
+            "nop" => {
+                let _: spoor_pipeline::exporters::nop::NopConfig = self.decode(raw)?;
+                Ok(ExporterConfig::Nop)
+            }
+            "otlp" | "otlp_grpc" => {
+                let config: OtlpGrpcExporterConfig = self.decode(raw)?;
+                config.validate().map_err(|problem| self.at(raw, &problem.path, problem.message))?;
+                Ok(ExporterConfig::OtlpGrpc(Box::new(config)))
+            }
+            "otlphttp" | "otlp_http" => {
+                let config: OtlpHttpExporterConfig = self.decode(raw)?;
+                config.validate().map_err(|problem| self.at(raw, &problem.path, problem.message))?;
+                Ok(ExporterConfig::OtlpHttp(Box::new(config)))
+            }
+            _ => Err(self.unknown_type(raw, EXPORTER_TYPES)),
+        }
+    }
+
+    fn extension(&self, raw: &RawComponent) -> Result<ExtensionConfig, ConfigError> {
+        match raw.id.type_name() {
+            "health_check" => Ok(ExtensionConfig::HealthCheck(self.decode(raw)?)),
+            _ => Err(self.unknown_type(raw, EXTENSION_TYPES)),
+        }
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every check spoor has: formatting, clippy, the Rust tests, and the end-to-end tests
+# with real clients. It creates the Python venv the end-to-end tests need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "python venv for the end-to-end tests"
+./scripts/venv.sh
+
+step "cargo build (the binary the end-to-end tests run)"
+cargo build --locked -p spoor
+
+step "end-to-end tests"
+.venv/bin/python -m pytest -q tests/e2e "$@"
