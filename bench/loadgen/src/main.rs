@@ -1,1 +1,291 @@
-fn main() {}
+//! The `spoor-loadgen` command: parses and validates the CLI, then runs the generator or sink.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use spoor_loadgen::runner::{self, Protocol, RunConfig};
+use spoor_loadgen::sink::{Sink, SinkConfig, SinkCount};
+
+const AFTER_HELP: &str = "\
+Requests are generated and encoded once at start (a pool of --pool-size distinct requests from
+--seed) and their bytes are reused as they are: trace and span IDs and timestamps (set near the
+start time) repeat every --pool-size requests. With --compression gzip, OTLP/HTTP bodies are
+gzipped once at start, while gRPC messages are compressed by tonic on every send.
+
+Without --rate, each worker sends its next request as soon as the previous one is answered
+(closed loop) and latency is measured from the send. With --rate, sends follow a fixed schedule
+shared by all workers (open loop) and latency is measured from the scheduled time, so waiting for
+a free worker counts; sends more than 1 s behind schedule are skipped and reported, and the
+summary says whether the target rate was reached.
+
+Only plain http:// endpoints are supported. Exits 1 when no request succeeded, 2 on errors.
+
+Examples:
+  spoor-loadgen --protocol grpc --endpoint http://127.0.0.1:4317 --concurrency 8 --duration 10s
+  spoor-loadgen --protocol http --endpoint http://127.0.0.1:4318 --rate 50000 --json
+  spoor-loadgen sink --grpc 127.0.0.1:4317 --http 127.0.0.1:4318";
+
+/// OTLP trace load generator (and counting sink) for spoor.
+#[derive(Parser, Debug)]
+#[command(
+    name = "spoor-loadgen",
+    version,
+    after_long_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a minimal OTLP trace server that counts the spans it receives.
+    ///
+    /// GET /count on the HTTP port returns {"spans":N,"requests":M}; POST /reset returns the
+    /// count and zeroes it. Runs until Ctrl-C, SIGTERM or --exit-after.
+    Sink(SinkArgs),
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum ProtocolArg {
+    Grpc,
+    Http,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum CompressionArg {
+    None,
+    Gzip,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// OTLP protocol to send with.
+    #[arg(long, value_enum, default_value = "grpc")]
+    protocol: ProtocolArg,
+    /// Base URL of the receiver [default: http://127.0.0.1:4317 for grpc, http://127.0.0.1:4318
+    /// for http; /v1/traces is appended for http].
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Concurrent workers, each with one request in flight.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    concurrency: u32,
+    /// gRPC: HTTP/2 connections shared by the workers. HTTP uses one connection per worker.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    connections: u32,
+    /// Target spans per second (open loop); as fast as possible when absent.
+    #[arg(long, value_name = "SPANS_PER_SEC", value_parser = parse_rate)]
+    rate: Option<f64>,
+    /// How long to measure, after warmup, e.g. 10s or 1m [default: 10s unless --requests].
+    #[arg(long, value_parser = parse_positive_duration)]
+    duration: Option<Duration>,
+    /// Number of measured requests to send (stops at whichever of this and --duration is first).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
+    /// Time to send before measuring; what is sent then is not counted.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    /// Per-request timeout.
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration)]
+    timeout: Duration,
+    /// Request body compression.
+    #[arg(long, value_enum, default_value = "none")]
+    compression: CompressionArg,
+    /// Spans in each request.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    spans_per_request: u32,
+    /// Distinct pre-encoded requests to cycle through.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pool_size: u32,
+    /// Seed for the generated requests (same seed, same IDs and attributes).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct SinkArgs {
+    /// Address for OTLP/gRPC, e.g. 127.0.0.1:4317 (port 0 picks a free port).
+    #[arg(long)]
+    grpc: Option<SocketAddr>,
+    /// Address for OTLP/HTTP and GET /count, e.g. 127.0.0.1:4318.
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// Decode every request fully with prost instead of only walking its framing.
+    #[arg(long)]
+    full_decode: bool,
+    /// Print the count at this interval when it changed; 0 turns it off.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    print_interval: Duration,
+    /// Stop after this long.
+    #[arg(long, value_parser = parse_positive_duration)]
+    exit_after: Option<Duration>,
+    /// Print the addresses and the final count as JSON lines.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_rate(value: &str) -> Result<f64, String> {
+    let rate: f64 = value.parse().map_err(|_| format!("'{value}' is not a number"))?;
+    if rate.is_finite() && rate > 0.0 {
+        Ok(rate)
+    } else {
+        Err("rate must be a positive number of spans per second".into())
+    }
+}
+
+fn parse_positive_duration(value: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(value) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        Ok(_) => Err("must be more than zero".into()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+impl RunArgs {
+    fn into_config(self) -> RunConfig {
+        let protocol = match self.protocol {
+            ProtocolArg::Grpc => Protocol::Grpc,
+            ProtocolArg::Http => Protocol::Http,
+        };
+        let endpoint = self.endpoint.unwrap_or_else(|| {
+            match protocol {
+                Protocol::Grpc => "http://127.0.0.1:4317",
+                Protocol::Http => "http://127.0.0.1:4318",
+            }
+            .to_owned()
+        });
+        let duration = match (self.duration, self.requests) {
+            (None, None) => Some(Duration::from_secs(10)),
+            (duration, _) => duration,
+        };
+        RunConfig {
+            protocol,
+            endpoint,
+            concurrency: self.concurrency as usize,
+            connections: self.connections.min(self.concurrency) as usize,
+            rate_spans_per_sec: self.rate,
+            duration,
+            requests: self.requests,
+            warmup: self.warmup,
+            timeout: self.timeout,
+            gzip: self.compression == CompressionArg::Gzip,
+            spans_per_request: self.spans_per_request as usize,
+            pool_size: self.pool_size as usize,
+            seed: self.seed,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Sink(args)) => run_sink(args).await,
+        None => run_load(cli.run).await,
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("spoor-loadgen: {error:#}");
+        ExitCode::from(2)
+    })
+}
+
+async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let json = args.json;
+    let summary = runner::run(args.into_config()).await?;
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print!("{summary}");
+    }
+    if summary.all_failed() {
+        eprintln!("spoor-loadgen: no request succeeded");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_sink(args: SinkArgs) -> anyhow::Result<ExitCode> {
+    if args.grpc.is_none() && args.http.is_none() {
+        bail!("sink: give --grpc, --http or both");
+    }
+    let sink = Sink::start(SinkConfig { grpc: args.grpc, http: args.http, full_decode: args.full_decode }).await?;
+    let show = |addr: Option<SocketAddr>| addr.map_or("off".to_owned(), |a| a.to_string());
+    if args.json {
+        let addrs = serde_json::json!({ "grpc": sink.grpc_addr, "http": sink.http_addr });
+        println!("{addrs}");
+    } else {
+        println!("sink listening: grpc {}, http {}", show(sink.grpc_addr), show(sink.http_addr));
+    }
+    std::io::stdout().flush()?;
+
+    wait_and_print(&sink, &args).await?;
+    let count = sink.stop().await;
+    if args.json {
+        println!("{}", serde_json::to_string(&count)?);
+    } else {
+        println!("sink: {} spans in {} requests", count.spans, count.requests);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs until a signal or `--exit-after`, printing the count when it changes.
+async fn wait_and_print(sink: &Sink, args: &SinkArgs) -> anyhow::Result<()> {
+    let stop = stop_signal(args.exit_after);
+    tokio::pin!(stop);
+    let period = if args.print_interval.is_zero() {
+        // Effectively never; the loop still ends on `stop`.
+        Duration::from_secs(86_400 * 365)
+    } else {
+        args.print_interval
+    };
+    let mut ticker = tokio::time::interval(period);
+    ticker.tick().await;
+    let mut last = SinkCount::default();
+    loop {
+        tokio::select! {
+            result = &mut stop => return result,
+            _ = ticker.tick() => {
+                let count = sink.count();
+                if count != last && !args.json {
+                    let rate = (count.spans.saturating_sub(last.spans)) as f64 / period.as_secs_f64();
+                    println!("sink: {} spans in {} requests ({rate:.0} spans/s)", count.spans, count.requests);
+                }
+                last = count;
+            }
+        }
+    }
+}
+
+async fn stop_signal(exit_after: Option<Duration>) -> anyhow::Result<()> {
+    let timer = async {
+        match exit_after {
+            Some(after) => tokio::time::sleep(after).await,
+            None => std::future::pending().await,
+        }
+    };
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result?,
+            _ = terminate.recv() => {}
+            _ = timer => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = timer => {}
+    }
+    Ok(())
+}

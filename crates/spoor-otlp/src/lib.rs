@@ -1,1 +1,10 @@
-//! placeholder
+//! spoor-otlp owns the OTLP wire protocol at the edges of the pipeline: the `otlp` receiver
+//! (gRPC and HTTP, protobuf and JSON) and the `otlp`/`otlphttp` exporters, plus the TLS
+//! settings they share.
+//!
+//! It plugs into `spoor-pipeline` through its `Receiver` and `Exporter` traits and never
+//! reaches into other stages; it knows no storage and no other protocol.
+
+pub mod exporter;
+pub mod receiver;
+pub mod tls;

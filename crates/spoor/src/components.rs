@@ -145,10 +145,10 @@ impl<'a> Decoder<'a> {
 
     fn exporter(&self, raw: &RawComponent) -> Result<ExporterConfig, ConfigError> {
         match raw.id.type_name() {
-            "debug" => Ok(ExporterConfig::Debug(self.decode(raw)?)),
+            "debug" => self.debug_exporter(raw),
             "logging" => {
                 tracing::warn!(exporter = %raw.id, "the logging exporter is deprecated, use the debug exporter instead");
-                Ok(ExporterConfig::Debug(self.decode(raw)?))
+                self.debug_exporter(raw)
             }
             "nop" => {
                 let _: spoor_pipeline::exporters::nop::NopConfig = self.decode(raw)?;
@@ -156,16 +156,22 @@ impl<'a> Decoder<'a> {
             }
             "otlp" | "otlp_grpc" => {
                 let config: OtlpGrpcExporterConfig = self.decode(raw)?;
-                config.validate().map_err(|problem| self.at(raw, &problem.path, problem.message))?;
+                config.validate().map_err(|err| self.at(raw, "", err.0))?;
                 Ok(ExporterConfig::OtlpGrpc(Box::new(config)))
             }
             "otlphttp" | "otlp_http" => {
                 let config: OtlpHttpExporterConfig = self.decode(raw)?;
-                config.validate().map_err(|problem| self.at(raw, &problem.path, problem.message))?;
+                config.validate().map_err(|err| self.at(raw, "", err.0))?;
                 Ok(ExporterConfig::OtlpHttp(Box::new(config)))
             }
             _ => Err(self.unknown_type(raw, EXPORTER_TYPES)),
         }
+    }
+
+    fn debug_exporter(&self, raw: &RawComponent) -> Result<ExporterConfig, ConfigError> {
+        let config: DebugConfig = self.decode(raw)?;
+        config.verbosity().map_err(|message| self.at(raw, "verbosity", message))?;
+        Ok(ExporterConfig::Debug(config))
     }
 
     fn extension(&self, raw: &RawComponent) -> Result<ExtensionConfig, ConfigError> {

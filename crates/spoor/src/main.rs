@@ -12,6 +12,12 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options: background threads hand freed pages back to the kernel within about a
+/// second, so RSS follows what is allocated, which is what the memory limiter and users see.
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 /// The configuration used when no `--config` is given.
 const DEFAULT_CONFIG: &str = include_str!("default-config.yaml");
 

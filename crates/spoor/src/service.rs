@@ -17,6 +17,8 @@ use spoor_pipeline::processors::batch::BatchProcessor;
 use spoor_pipeline::processors::memory_limiter::MemoryLimiter;
 use spoor_pipeline::queue::QueuedExporter;
 use spoor_pipeline::receiver::NopReceiver;
+use spoor_otlp::exporter::{OtlpGrpcExporter, OtlpHttpExporter};
+use spoor_otlp::receiver::OtlpReceiver;
 use spoor_pipeline::{Exporter, Receiver, Telemetry, TracesConsumer};
 
 use crate::components::{Components, ExporterConfig, ExtensionConfig, ProcessorConfig, ReceiverConfig};
@@ -110,7 +112,7 @@ async fn start(config: &Config, mut components: Components, telemetry: &Telemetr
             1 => targets.into_iter().next().context("receiver without pipeline")?,
             _ => Arc::new(PipelineFanOut::new(targets)),
         };
-        let mut receiver = build_receiver(&id, receiver_config, telemetry);
+        let mut receiver = build_receiver(&id, receiver_config, telemetry)?;
         receiver.start(next).await.with_context(|| format!("receiver {id} failed to start"))?;
         receivers.push((id, receiver));
     }
@@ -123,18 +125,26 @@ async fn start(config: &Config, mut components: Components, telemetry: &Telemetr
 fn build_exporter(id: &ComponentId, config: ExporterConfig) -> anyhow::Result<Arc<dyn Exporter>> {
     let name = id.to_string();
     Ok(match config {
-        ExporterConfig::Debug(debug) => Arc::new(DebugExporter::new(name, debug)),
+        ExporterConfig::Debug(debug) => {
+            Arc::new(DebugExporter::new(name, &debug).map_err(|err| anyhow::anyhow!("exporter {id}: {err}"))?)
+        }
         ExporterConfig::Nop => Arc::new(NopExporter),
-        ExporterConfig::OtlpGrpc(grpc) => Arc::new(spoor_otlp::exporter::OtlpGrpcExporter::new(*grpc).with_context(|| format!("exporter {id}"))?),
-        ExporterConfig::OtlpHttp(http) => Arc::new(spoor_otlp::exporter::OtlpHttpExporter::new(*http).with_context(|| format!("exporter {id}"))?),
+        ExporterConfig::OtlpGrpc(grpc) => {
+            Arc::new(OtlpGrpcExporter::new(name, &grpc).with_context(|| format!("exporter {id}"))?)
+        }
+        ExporterConfig::OtlpHttp(http) => {
+            Arc::new(OtlpHttpExporter::new(name, &http).with_context(|| format!("exporter {id}"))?)
+        }
     })
 }
 
-fn build_receiver(id: &ComponentId, config: ReceiverConfig, telemetry: &Telemetry) -> Box<dyn Receiver> {
-    match config {
-        ReceiverConfig::Otlp(otlp) => Box::new(spoor_otlp::receiver::OtlpReceiver::new(id.to_string(), *otlp, telemetry.clone())),
+fn build_receiver(id: &ComponentId, config: ReceiverConfig, telemetry: &Telemetry) -> anyhow::Result<Box<dyn Receiver>> {
+    Ok(match config {
+        ReceiverConfig::Otlp(otlp) => Box::new(
+            OtlpReceiver::new(id.to_string(), *otlp, telemetry.clone()).with_context(|| format!("receiver {id}"))?,
+        ),
         ReceiverConfig::Nop => Box::new(NopReceiver),
-    }
+    })
 }
 
 async fn start_metrics(address: &str, telemetry: Telemetry) -> std::io::Result<HttpServer> {

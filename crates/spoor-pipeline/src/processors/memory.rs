@@ -11,10 +11,12 @@ pub fn allocated_bytes() -> Option<u64> {
     (allocated > 0).then_some(allocated)
 }
 
-/// Bytes the process holds in memory, as allocated for the memory limiter's purpose: jemalloc's
-/// count when there is one, else RSS.
-pub fn in_use_bytes() -> Option<u64> {
-    allocated_bytes().or_else(rss_bytes)
+/// jemalloc's `(allocated, resident)`: bytes in live allocations, and bytes of physical
+/// pages it holds, which adds freed pages not yet handed back and its metadata.
+pub fn allocator_bytes() -> Option<(u64, u64)> {
+    let allocated = allocated_bytes()?;
+    let resident = tikv_jemalloc_ctl::stats::resident::read().ok()? as u64;
+    Some((allocated, resident))
 }
 
 /// Hands dirty pages back to the kernel, as the Go collector runs its GC above the hard limit.

@@ -1,7 +1,8 @@
 //! The `memory_limiter` processor: refuses new data while the process uses more memory than
-//! the soft limit (limit minus spike), and hands free memory back to the kernel above the hard
-//! limit. Usage is jemalloc's exact allocation count, read at most every few milliseconds on
-//! the request path and every `check_interval` in the background.
+//! the soft limit (limit minus spike). Usage is jemalloc's exact count of allocated bytes, and
+//! of resident pages, since freed pages it still holds are RSS too: above the soft limit they
+//! are handed back to the kernel first. It is read at most every few milliseconds on the
+//! request path and every `check_interval` in the background.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,10 +83,7 @@ struct Gauge {
 
 impl Gauge {
     fn check(&self) -> bool {
-        let usage = memory::in_use_bytes().unwrap_or(0);
-        if usage > self.limits.hard {
-            memory::release_free_memory();
-        }
+        let usage = self.usage();
         let refusing = usage > self.limits.soft;
         let was_refusing = self.refusing.swap(refusing, Ordering::Relaxed);
         if refusing != was_refusing {
@@ -98,6 +96,20 @@ impl Gauge {
         }
         self.last_check_micros.store(self.epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
         refusing
+    }
+
+    /// Live allocations, exact; and the freed pages the allocator still holds, which count
+    /// against the limit as RSS does, unless handing them back brings usage under the limit.
+    fn usage(&self) -> u64 {
+        let Some((allocated, resident)) = memory::allocator_bytes() else {
+            return memory::rss_bytes().unwrap_or(0);
+        };
+        if resident <= self.limits.soft {
+            return allocated.max(resident);
+        }
+        memory::release_free_memory();
+        let resident = memory::allocator_bytes().map_or(resident, |(_, resident)| resident);
+        allocated.max(resident)
     }
 
     fn refusing_now(&self) -> bool {

@@ -1,0 +1,337 @@
+//! Senders: one OTLP export per call over gRPC (tonic) or HTTP/1.1 (hyper), reporting how it ended.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HOST};
+use http::uri::PathAndQuery;
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+use tokio::net::TcpStream;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::codec::{EXPORT_PATH, RawRequestCodec};
+
+/// How one export ended, as the report groups it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StatusKey {
+    Http(u16),
+    Grpc(i32),
+    Timeout,
+    ConnectError,
+    TransportError,
+}
+
+impl fmt::Display for StatusKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StatusKey::Http(code) => write!(f, "{code}"),
+            StatusKey::Grpc(code) => f.write_str(grpc_code_name(*code)),
+            StatusKey::Timeout => f.write_str("timeout"),
+            StatusKey::ConnectError => f.write_str("connect_error"),
+            StatusKey::TransportError => f.write_str("transport_error"),
+        }
+    }
+}
+
+/// Canonical gRPC status names, as grpc-go and the collector print them.
+fn grpc_code_name(code: i32) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    usize::try_from(code).ok().and_then(|i| NAMES.get(i)).copied().unwrap_or("UNKNOWN_CODE")
+}
+
+/// The result of one export request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub key: StatusKey,
+    pub ok: bool,
+    /// `partial_success.rejected_spans` of a successful response.
+    pub rejected_spans: u64,
+}
+
+impl Outcome {
+    fn ok(key: StatusKey, response: Option<&ExportTraceServiceResponse>) -> Self {
+        let rejected_spans = response
+            .and_then(|r| r.partial_success.as_ref())
+            .map(|p| u64::try_from(p.rejected_spans).unwrap_or(0))
+            .unwrap_or(0);
+        Self { key, ok: true, rejected_spans }
+    }
+
+    fn failed(key: StatusKey) -> Self {
+        Self { key, ok: false, rejected_spans: 0 }
+    }
+
+    /// Whether the connection itself failed, so a retry right away would spin.
+    pub fn is_connection_failure(&self) -> bool {
+        matches!(self.key, StatusKey::ConnectError | StatusKey::TransportError)
+    }
+}
+
+/// Sends one export request per call on its protocol.
+pub enum Sender {
+    Grpc(GrpcSender),
+    Http(HttpSender),
+}
+
+impl Sender {
+    pub async fn send(&mut self, body: Bytes) -> Outcome {
+        match self {
+            Sender::Grpc(sender) => sender.send(body).await,
+            Sender::Http(sender) => sender.send(body).await,
+        }
+    }
+}
+
+/// Accepts `host:port` as well as `http://host:port`; refuses TLS, which the tool does not do.
+fn parse_http_uri(endpoint: &str) -> anyhow::Result<Uri> {
+    let with_scheme = if endpoint.contains("://") { endpoint.to_owned() } else { format!("http://{endpoint}") };
+    let uri: Uri = with_scheme.parse().with_context(|| format!("invalid endpoint '{endpoint}'"))?;
+    if uri.scheme_str() != Some("http") {
+        bail!("endpoint '{endpoint}': only plain http:// is supported");
+    }
+    if uri.authority().is_none() {
+        bail!("endpoint '{endpoint}' has no host");
+    }
+    Ok(uri)
+}
+
+/// Opens `count` HTTP/2 channels to a gRPC endpoint, failing if the server cannot be reached.
+pub async fn connect_grpc_channels(endpoint: &str, count: usize) -> anyhow::Result<Vec<Channel>> {
+    let uri = parse_http_uri(endpoint)?;
+    let endpoint = Endpoint::from(uri)
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .initial_stream_window_size(Some(4 << 20))
+        .initial_connection_window_size(Some(16 << 20));
+    let mut channels = Vec::with_capacity(count);
+    for _ in 0..count {
+        let channel = endpoint.connect().await.with_context(|| format!("cannot connect to {}", endpoint.uri()))?;
+        channels.push(channel);
+    }
+    Ok(channels)
+}
+
+/// OTLP/gRPC sender on a shared channel; sends the pre-encoded request bytes as they are.
+#[derive(Clone)]
+pub struct GrpcSender {
+    grpc: tonic::client::Grpc<Channel>,
+    codec: RawRequestCodec,
+    timeout: Duration,
+}
+
+impl GrpcSender {
+    /// `max_body_len` sizes the frame buffer so that it is not grown while copying a body.
+    pub fn new(channel: Channel, gzip: bool, timeout: Duration, max_body_len: usize) -> Self {
+        let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(16 << 20);
+        if gzip {
+            grpc = grpc.send_compressed(CompressionEncoding::Gzip);
+        }
+        Self { grpc, codec: RawRequestCodec { max_body_len }, timeout }
+    }
+
+    pub async fn send(&mut self, body: Bytes) -> Outcome {
+        match tokio::time::timeout(self.timeout, self.export(body)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::failed(StatusKey::Timeout),
+        }
+    }
+
+    async fn export(&mut self, body: Bytes) -> Outcome {
+        if self.grpc.ready().await.is_err() {
+            return Outcome::failed(StatusKey::TransportError);
+        }
+        let mut request = tonic::Request::new(body);
+        // Tell the server our deadline, as OTel exporters do.
+        request.set_timeout(self.timeout);
+        let path = PathAndQuery::from_static(EXPORT_PATH);
+        match self.grpc.unary(request, path, self.codec).await {
+            Ok(response) => Outcome::ok(StatusKey::Grpc(0), Some(response.get_ref())),
+            // A status with a source was made by the client from a connection error; one
+            // from the server has none.
+            Err(status) if std::error::Error::source(&status).is_some() => Outcome::failed(StatusKey::TransportError),
+            Err(status) => Outcome::failed(StatusKey::Grpc(status.code() as i32)),
+        }
+    }
+}
+
+/// Where OTLP/HTTP requests go.
+#[derive(Debug, Clone)]
+pub struct HttpTarget {
+    /// `host:port` to connect to.
+    authority: String,
+    /// Host header value.
+    host: String,
+    uri: Uri,
+    gzip: bool,
+}
+
+impl HttpTarget {
+    /// `endpoint` is the base URL; `/v1/traces` is appended unless it is already there.
+    pub fn parse(endpoint: &str, gzip: bool) -> anyhow::Result<Self> {
+        let base = parse_http_uri(endpoint)?;
+        let authority = base.authority().context("endpoint has no host")?.clone();
+        let port = authority.port_u16().unwrap_or(80);
+        let base_path = base.path().trim_end_matches('/');
+        let path =
+            if base_path.ends_with("/v1/traces") { base_path.to_owned() } else { format!("{base_path}/v1/traces") };
+        let uri = Uri::builder()
+            .scheme("http")
+            .authority(authority.as_str())
+            .path_and_query(path)
+            .build()
+            .context("cannot build the request URI")?;
+        Ok(Self { authority: format!("{}:{port}", authority.host()), host: authority.to_string(), uri, gzip })
+    }
+
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    fn request(&self, body: Bytes) -> Result<Request<Full<Bytes>>, http::Error> {
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(self.uri.clone())
+            .header(HOST, self.host.as_str())
+            .header(CONTENT_TYPE, "application/x-protobuf");
+        if self.gzip {
+            builder = builder.header(CONTENT_ENCODING, "gzip");
+        }
+        builder.body(Full::new(body))
+    }
+}
+
+/// OTLP/HTTP sender with its own HTTP/1.1 connection, reopened after errors.
+pub struct HttpSender {
+    target: HttpTarget,
+    timeout: Duration,
+    connection: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl HttpSender {
+    /// Connects right away so that an unreachable endpoint fails the run at start.
+    pub async fn connect(target: HttpTarget, timeout: Duration) -> anyhow::Result<Self> {
+        let connection = open_connection(&target.authority)
+            .await
+            .with_context(|| format!("cannot connect to {}", target.authority))?;
+        Ok(Self { target, timeout, connection: Some(connection) })
+    }
+
+    pub async fn send(&mut self, body: Bytes) -> Outcome {
+        match tokio::time::timeout(self.timeout, self.export(body)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                // The connection still has a request in flight; start over on a new one.
+                self.connection = None;
+                Outcome::failed(StatusKey::Timeout)
+            }
+        }
+    }
+
+    async fn export(&mut self, body: Bytes) -> Outcome {
+        if self.connection.as_ref().is_none_or(|c| c.is_closed()) {
+            match open_connection(&self.target.authority).await {
+                Ok(connection) => self.connection = Some(connection),
+                Err(_) => {
+                    self.connection = None;
+                    return Outcome::failed(StatusKey::ConnectError);
+                }
+            }
+        }
+        let Some(connection) = self.connection.as_mut() else {
+            return Outcome::failed(StatusKey::ConnectError);
+        };
+        let Ok(request) = self.target.request(body) else {
+            return Outcome::failed(StatusKey::TransportError);
+        };
+        let outcome = exchange(connection, request).await;
+        if outcome.key == StatusKey::TransportError {
+            self.connection = None;
+        }
+        outcome
+    }
+}
+
+async fn exchange(connection: &mut SendRequest<Full<Bytes>>, request: Request<Full<Bytes>>) -> Outcome {
+    if connection.ready().await.is_err() {
+        return Outcome::failed(StatusKey::TransportError);
+    }
+    let Ok(response) = connection.send_request(request).await else {
+        return Outcome::failed(StatusKey::TransportError);
+    };
+    let status = response.status();
+    // Read the whole body even on errors so the connection can be reused.
+    let Ok(body) = response.into_body().collect().await else {
+        return Outcome::failed(StatusKey::TransportError);
+    };
+    let key = StatusKey::Http(status.as_u16());
+    if !status.is_success() {
+        return Outcome::failed(key);
+    }
+    let response = ExportTraceServiceResponse::decode(body.to_bytes()).ok();
+    Outcome::ok(key, response.as_ref())
+}
+
+async fn open_connection(authority: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(authority).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    // Drives the connection; it ends when the sender is dropped or the peer closes.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_target_appends_the_traces_path() {
+        let target = HttpTarget::parse("http://127.0.0.1:4318", false).unwrap();
+        assert_eq!(target.uri().to_string(), "http://127.0.0.1:4318/v1/traces");
+        assert_eq!(target.authority, "127.0.0.1:4318");
+        let target = HttpTarget::parse("127.0.0.1:4318/v1/traces", false).unwrap();
+        assert_eq!(target.uri().to_string(), "http://127.0.0.1:4318/v1/traces");
+        let target = HttpTarget::parse("http://localhost:9/otlp/", false).unwrap();
+        assert_eq!(target.uri().to_string(), "http://localhost:9/otlp/v1/traces");
+    }
+
+    #[test]
+    fn tls_endpoints_are_refused() {
+        assert!(HttpTarget::parse("https://127.0.0.1:4318", false).is_err());
+    }
+
+    #[test]
+    fn status_keys_print_like_the_collector() {
+        assert_eq!(StatusKey::Grpc(14).to_string(), "UNAVAILABLE");
+        assert_eq!(StatusKey::Grpc(0).to_string(), "OK");
+        assert_eq!(StatusKey::Http(503).to_string(), "503");
+    }
+}

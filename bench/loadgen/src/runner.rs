@@ -1,0 +1,346 @@
+//! The load run: workers that send pre-encoded requests, closed-loop or paced, and their stats.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::client::{self, GrpcSender, HttpSender, HttpTarget, Outcome, Sender, StatusKey};
+use crate::payload::{PayloadConfig, PayloadPool};
+use crate::report::{RunInfo, Summary};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Grpc,
+    Http,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::Http => "http",
+        }
+    }
+}
+
+/// A validated run; see the CLI for what each field means.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub protocol: Protocol,
+    pub endpoint: String,
+    pub concurrency: usize,
+    /// gRPC channels (HTTP/2 connections) shared by the workers; HTTP/1 uses one per worker.
+    pub connections: usize,
+    pub rate_spans_per_sec: Option<f64>,
+    pub duration: Option<Duration>,
+    pub requests: Option<u64>,
+    pub warmup: Duration,
+    pub timeout: Duration,
+    pub gzip: bool,
+    pub spans_per_request: usize,
+    pub pool_size: usize,
+    pub seed: u64,
+}
+
+/// How far a paced run may fall behind before it gives up on the sends it missed.
+const MAX_LAG: Duration = Duration::from_secs(1);
+/// Pause after a connection failure so that a dead endpoint does not make workers spin.
+const CONNECTION_FAILURE_PAUSE: Duration = Duration::from_millis(10);
+
+/// Builds the payloads, connects, runs the workers and summarises what they measured.
+pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
+    let pool = PayloadPool::build(&PayloadConfig {
+        spans_per_request: config.spans_per_request,
+        pool_size: config.pool_size,
+        seed: config.seed,
+        // gRPC bodies stay raw: tonic compresses each message itself.
+        gzip: config.gzip && config.protocol == Protocol::Http,
+    })
+    .context("cannot build the request pool")?;
+    let info = RunInfo {
+        protocol: config.protocol.name(),
+        endpoint: config.endpoint.clone(),
+        concurrency: config.concurrency,
+        connections: match config.protocol {
+            Protocol::Grpc => config.connections,
+            Protocol::Http => config.concurrency,
+        },
+        spans_per_request: config.spans_per_request,
+        encoded_bytes_per_span: pool.mean_encoded_span_bytes(),
+        body_bytes_per_request: pool.mean_body_bytes(),
+        compression: if config.gzip { "gzip" } else { "none" },
+        warmup_secs: config.warmup.as_secs_f64(),
+        target_spans_per_sec: config.rate_spans_per_sec,
+    };
+    let senders = connect(&config, pool.max_body_len()).await?;
+
+    let start = Instant::now();
+    let measure_start = start + config.warmup;
+    let plan = Arc::new(Plan {
+        pool,
+        measure_start,
+        deadline: config.duration.map(|d| measure_start + d),
+        budget: config.requests.map(AtomicU64::new),
+        pacer: config
+            .rate_spans_per_sec
+            .map(|rate| Pacer::new(start, rate / config.spans_per_request as f64, measure_start)),
+    });
+
+    let mut workers = JoinSet::new();
+    for (index, sender) in senders.into_iter().enumerate() {
+        let plan = Arc::clone(&plan);
+        workers.spawn(run_worker(index as u64, config.concurrency as u64, sender, plan));
+    }
+    let mut total = WorkerStats::new();
+    while let Some(result) = workers.join_next().await {
+        total.merge(result.context("worker panicked")?);
+    }
+    let skipped = plan.pacer.as_ref().map_or(0, |p| p.skipped.load(Ordering::Relaxed));
+    let elapsed = total.last_end.map_or(Duration::ZERO, |end| end.saturating_duration_since(measure_start));
+    Ok(total.summarise(info, elapsed, skipped))
+}
+
+async fn connect(config: &RunConfig, max_body_len: usize) -> anyhow::Result<Vec<Sender>> {
+    match config.protocol {
+        Protocol::Grpc => {
+            let channels = client::connect_grpc_channels(&config.endpoint, config.connections).await?;
+            Ok((0..config.concurrency)
+                .map(|i| {
+                    let channel = channels[i % channels.len()].clone();
+                    let sender = GrpcSender::new(channel, config.gzip, config.timeout, max_body_len);
+                    Sender::Grpc(sender)
+                })
+                .collect())
+        }
+        Protocol::Http => {
+            let target = HttpTarget::parse(&config.endpoint, config.gzip)?;
+            let mut senders = Vec::with_capacity(config.concurrency);
+            for _ in 0..config.concurrency {
+                let sender = HttpSender::connect(target.clone(), config.timeout).await?;
+                senders.push(Sender::Http(sender));
+            }
+            Ok(senders)
+        }
+    }
+}
+
+/// What every worker reads: the payloads and the bounds of the run.
+struct Plan {
+    pool: PayloadPool,
+    /// Requests sent (or scheduled) before this are warmup and not measured.
+    measure_start: Instant,
+    deadline: Option<Instant>,
+    /// Measured requests left to send, for `--requests`.
+    budget: Option<AtomicU64>,
+    pacer: Option<Pacer>,
+}
+
+impl Plan {
+    fn past_deadline(&self, at: Instant) -> bool {
+        self.deadline.is_some_and(|deadline| at >= deadline)
+    }
+
+    /// Takes one request from the budget; false when the budget is spent.
+    fn take_from_budget(&self) -> bool {
+        self.budget.as_ref().is_none_or(|budget| {
+            budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1)).is_ok()
+        })
+    }
+}
+
+/// Open-loop schedule: request `n` is due at `start + n / rate`, whoever sends it.
+struct Pacer {
+    start: Instant,
+    interval_secs: f64,
+    next_slot: AtomicU64,
+    /// Measured slots given up because every worker was busy for longer than `MAX_LAG`.
+    skipped: AtomicU64,
+    measure_start: Instant,
+}
+
+impl Pacer {
+    fn new(start: Instant, requests_per_sec: f64, measure_start: Instant) -> Self {
+        Self {
+            start,
+            interval_secs: 1.0 / requests_per_sec,
+            next_slot: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            measure_start,
+        }
+    }
+
+    fn due(&self, slot: u64) -> Instant {
+        self.start + Duration::from_secs_f64(self.interval_secs * slot as f64)
+    }
+
+    /// Claims the next send time; `None` once it would be past the deadline.
+    fn claim(&self, plan_deadline: Option<Instant>) -> Option<Instant> {
+        loop {
+            let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);
+            let due = self.due(slot);
+            if plan_deadline.is_some_and(|deadline| due >= deadline) {
+                return None;
+            }
+            let now = Instant::now();
+            if now.saturating_duration_since(due) <= MAX_LAG {
+                return Some(due);
+            }
+            // Too far behind: skip every slot up to now instead of bursting to catch up.
+            let now_slot = ((now - self.start).as_secs_f64() / self.interval_secs) as u64;
+            let previous = self.next_slot.fetch_max(now_slot, Ordering::Relaxed);
+            if now >= self.measure_start {
+                let missed = 1 + now_slot.saturating_sub(previous);
+                self.skipped.fetch_add(missed, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+async fn run_worker(index: u64, workers: u64, mut sender: Sender, plan: Arc<Plan>) -> WorkerStats {
+    let mut stats = WorkerStats::new();
+    // Workers start at different pool entries so concurrent bodies differ.
+    let mut sequence = index;
+    loop {
+        let scheduled = match &plan.pacer {
+            Some(pacer) => {
+                let Some(due) = pacer.claim(plan.deadline) else {
+                    break;
+                };
+                tokio::time::sleep_until(due).await;
+                due
+            }
+            None => Instant::now(),
+        };
+        if plan.past_deadline(scheduled) {
+            break;
+        }
+        let measured = scheduled >= plan.measure_start;
+        if measured && !plan.take_from_budget() {
+            break;
+        }
+        let payload = plan.pool.get(sequence);
+        sequence += workers;
+        let outcome = sender.send(payload.body.clone()).await;
+        let end = Instant::now();
+        if measured {
+            // Paced runs measure from the scheduled time, so a late send counts as latency.
+            stats.record(&outcome, payload.spans, payload.body.len(), end - scheduled, end);
+        }
+        if outcome.is_connection_failure() {
+            tokio::time::sleep(CONNECTION_FAILURE_PAUSE).await;
+        }
+    }
+    stats
+}
+
+/// What one worker measured; merged into the run's summary at the end.
+pub(crate) struct WorkerStats {
+    pub ok: u64,
+    pub failed: u64,
+    pub by_status: HashMap<StatusKey, u64>,
+    pub spans_sent: u64,
+    pub spans_acknowledged: u64,
+    pub bytes_sent: u64,
+    /// Microseconds.
+    pub latency: Histogram<u64>,
+    pub last_end: Option<Instant>,
+}
+
+impl WorkerStats {
+    fn new() -> Self {
+        Self {
+            ok: 0,
+            failed: 0,
+            by_status: HashMap::new(),
+            spans_sent: 0,
+            spans_acknowledged: 0,
+            bytes_sent: 0,
+            // 1 µs to 1 h at 3 significant digits; sizes are fixed, so creating it cannot fail.
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .unwrap_or_else(|_| unreachable!("constant histogram bounds are valid")),
+            last_end: None,
+        }
+    }
+
+    fn record(&mut self, outcome: &Outcome, spans: u64, bytes: usize, latency: Duration, end: Instant) {
+        *self.by_status.entry(outcome.key).or_default() += 1;
+        self.spans_sent += spans;
+        self.bytes_sent += bytes as u64;
+        if outcome.ok {
+            self.ok += 1;
+            self.spans_acknowledged += spans.saturating_sub(outcome.rejected_spans);
+        } else {
+            self.failed += 1;
+        }
+        self.latency.saturating_record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1));
+        self.last_end = Some(end);
+    }
+
+    fn merge(&mut self, other: WorkerStats) {
+        self.ok += other.ok;
+        self.failed += other.failed;
+        for (key, count) in other.by_status {
+            *self.by_status.entry(key).or_default() += count;
+        }
+        self.spans_sent += other.spans_sent;
+        self.spans_acknowledged += other.spans_acknowledged;
+        self.bytes_sent += other.bytes_sent;
+        // Both histograms have the same bounds, so adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+        self.last_end = self.last_end.max(other.last_end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacer_spaces_slots_evenly() {
+        let start = Instant::now();
+        let pacer = Pacer::new(start, 100.0, start);
+        let first = pacer.claim(None).unwrap();
+        let second = pacer.claim(None).unwrap();
+        assert_eq!(first, start);
+        assert_eq!(second - first, Duration::from_millis(10));
+    }
+
+    #[test]
+    fn pacer_stops_at_the_deadline() {
+        let start = Instant::now();
+        let pacer = Pacer::new(start, 10.0, start);
+        let deadline = start + Duration::from_millis(250);
+        let slots = std::iter::from_fn(|| pacer.claim(Some(deadline))).count();
+        assert_eq!(slots, 3);
+    }
+
+    #[test]
+    fn pacer_skips_slots_it_is_far_behind_on() {
+        let start = Instant::now() - Duration::from_secs(3);
+        let pacer = Pacer::new(start, 100.0, start);
+        let due = pacer.claim(None).unwrap();
+        assert!(Instant::now() - due <= MAX_LAG);
+        let skipped = pacer.skipped.load(Ordering::Relaxed);
+        assert!((299..=302).contains(&skipped), "{skipped}");
+    }
+
+    #[test]
+    fn stats_count_acknowledged_spans_minus_rejected() {
+        let mut stats = WorkerStats::new();
+        let now = Instant::now();
+        let ok = Outcome { key: StatusKey::Http(200), ok: true, rejected_spans: 3 };
+        let failed = Outcome { key: StatusKey::Http(503), ok: false, rejected_spans: 0 };
+        stats.record(&ok, 100, 1000, Duration::from_millis(2), now);
+        stats.record(&failed, 100, 1000, Duration::from_millis(1), now);
+        assert_eq!((stats.ok, stats.failed), (1, 1));
+        assert_eq!(stats.spans_sent, 200);
+        assert_eq!(stats.spans_acknowledged, 97);
+        assert_eq!(stats.by_status[&StatusKey::Http(503)], 1);
+    }
+}

@@ -1,0 +1,122 @@
+//! Counts the spans of an encoded `ExportTraceServiceRequest` without decoding it.
+//!
+//! The sink only needs the count, so it walks the protobuf framing of the three outer levels
+//! (request → `ResourceSpans` → `ScopeSpans` → `Span`) and skips everything else. Malformed
+//! framing at those levels is an error, so truncated or garbled bodies are still refused.
+
+use std::fmt;
+
+/// Why a body could not be walked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError(&'static str);
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed protobuf: {}", self.0)
+    }
+}
+
+impl std::error::Error for WireError {}
+
+// Field numbers in opentelemetry/proto/collector/trace/v1 and trace/v1.
+const REQUEST_RESOURCE_SPANS: u64 = 1;
+const RESOURCE_SPANS_SCOPE_SPANS: u64 = 2;
+const SCOPE_SPANS_SPANS: u64 = 2;
+
+/// Number of spans in an encoded `ExportTraceServiceRequest`.
+pub fn count_spans(request: &[u8]) -> Result<u64, WireError> {
+    let mut spans = 0;
+    for_each_message_field(request, REQUEST_RESOURCE_SPANS, |resource_spans| {
+        for_each_message_field(resource_spans, RESOURCE_SPANS_SCOPE_SPANS, |scope_spans| {
+            for_each_message_field(scope_spans, SCOPE_SPANS_SPANS, |_span| {
+                spans += 1;
+                Ok(())
+            })
+        })
+    })?;
+    Ok(spans)
+}
+
+/// Calls `visit` with the bytes of every length-delimited field numbered `wanted`.
+fn for_each_message_field<'a>(
+    mut buf: &'a [u8],
+    wanted: u64,
+    mut visit: impl FnMut(&'a [u8]) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    while !buf.is_empty() {
+        let key = read_varint(&mut buf)?;
+        let field = key >> 3;
+        if field == 0 {
+            return Err(WireError("field number 0"));
+        }
+        match key & 7 {
+            0 => {
+                read_varint(&mut buf)?;
+            }
+            1 => buf = skip(buf, 8)?,
+            2 => {
+                let len = usize::try_from(read_varint(&mut buf)?).map_err(|_| WireError("length overflows"))?;
+                if len > buf.len() {
+                    return Err(WireError("length past end of buffer"));
+                }
+                let (value, rest) = buf.split_at(len);
+                if field == wanted {
+                    visit(value)?;
+                }
+                buf = rest;
+            }
+            5 => buf = skip(buf, 4)?,
+            _ => return Err(WireError("unsupported wire type")),
+        }
+    }
+    Ok(())
+}
+
+fn skip(buf: &[u8], n: usize) -> Result<&[u8], WireError> {
+    buf.get(n..).ok_or(WireError("fixed field past end of buffer"))
+}
+
+fn read_varint(buf: &mut &[u8]) -> Result<u64, WireError> {
+    let mut value = 0u64;
+    for (i, &byte) in buf.iter().enumerate().take(10) {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            *buf = &buf[i + 1..];
+            return Ok(value);
+        }
+    }
+    Err(WireError("truncated or overlong varint"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::{PayloadConfig, PayloadPool};
+
+    #[test]
+    fn counts_generated_requests() {
+        for spans in [1, 10, 100, 513] {
+            let pool =
+                PayloadPool::build(&PayloadConfig { spans_per_request: spans, pool_size: 3, seed: 1, gzip: false })
+                    .unwrap();
+            for n in 0..3 {
+                assert_eq!(count_spans(&pool.get(n).body), Ok(spans as u64));
+            }
+        }
+    }
+
+    #[test]
+    fn empty_request_has_no_spans() {
+        assert_eq!(count_spans(&[]), Ok(0));
+    }
+
+    #[test]
+    fn truncated_bodies_are_refused() {
+        let pool =
+            PayloadPool::build(&PayloadConfig { spans_per_request: 5, pool_size: 1, seed: 1, gzip: false }).unwrap();
+        let body = &pool.get(0).body;
+        for cut in [1, body.len() / 2, body.len() - 1] {
+            assert!(count_spans(&body[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}
