@@ -11,59 +11,7 @@ use std::time::{Duration, SystemTime};
 use prost::Message;
 use spoor_pipeline::ExportError;
 use tonic::Code;
-
-const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
-
-/// `google.rpc.Status`: the body of an OTLP/HTTP error and the gRPC `grpc-status-details-bin`.
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    #[prost(string, tag = "2")]
-    pub message: String,
-    #[prost(message, repeated, tag = "3")]
-    pub details: Vec<ProtoAny>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct ProtoAny {
-    #[prost(string, tag = "1")]
-    pub type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    pub value: Vec<u8>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    pub retry_delay: Option<ProtoDuration>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct ProtoDuration {
-    #[prost(int64, tag = "1")]
-    pub seconds: i64,
-    #[prost(int32, tag = "2")]
-    pub nanos: i32,
-}
-
-impl RpcStatus {
-    /// The first `RetryInfo` detail, if any. `Some(None)` is a RetryInfo without a delay.
-    fn retry_info(&self) -> Option<Option<Duration>> {
-        self.details
-            .iter()
-            .filter(|any| any.type_url == RETRY_INFO_TYPE_URL)
-            .find_map(|any| RetryInfo::decode(any.value.as_slice()).ok())
-            .map(|info| info.retry_delay.and_then(|delay| proto_duration(&delay)))
-    }
-}
-
-fn proto_duration(delay: &ProtoDuration) -> Option<Duration> {
-    let seconds = u64::try_from(delay.seconds).ok()?;
-    let nanos = u32::try_from(delay.nanos).ok()?;
-    let duration = Duration::new(seconds, 0).checked_add(Duration::from_nanos(nanos.into()))?;
-    (!duration.is_zero()).then_some(duration)
-}
+use tonic_types::StatusExt;
 
 /// The outcome of a failed gRPC export, as the collector's `otlpexporter` classifies it.
 /// `Ok` only for a status that is not an error (code `OK`).
@@ -72,7 +20,7 @@ pub fn classify_grpc_status(status: &tonic::Status) -> Result<(), ExportError> {
     if code == Code::Ok {
         return Ok(());
     }
-    let retry_info = decode_status_details(status.details()).and_then(|s| s.retry_info());
+    let retry_info = status.get_details_retry_info();
     let message = format!("rpc error: code = {} desc = {}", grpc_code_name(code), status.message());
     let retryable = match code {
         Code::Cancelled
@@ -86,17 +34,12 @@ pub fn classify_grpc_status(status: &tonic::Status) -> Result<(), ExportError> {
         _ => false,
     };
     if retryable {
-        Err(ExportError::Retryable { message, retry_after: retry_info.flatten() })
+        // A zero (or negative, which tonic-types reads as zero) delay says nothing: back off.
+        let retry_after = retry_info.and_then(|info| info.retry_delay).filter(|delay| !delay.is_zero());
+        Err(ExportError::Retryable { message, retry_after })
     } else {
         Err(ExportError::Permanent(message))
     }
-}
-
-fn decode_status_details(details: &[u8]) -> Option<RpcStatus> {
-    if details.is_empty() {
-        return None;
-    }
-    RpcStatus::decode(details).ok()
 }
 
 /// Go's names for gRPC codes, as the collector's messages print them.
@@ -133,7 +76,7 @@ pub fn classify_http_status(
     now: SystemTime,
 ) -> ExportError {
     let mut message = format!("error exporting items, request to {url} responded with HTTP Status Code {status}");
-    if let Some(rpc_status) = decode_status_details(body)
+    if let Ok(rpc_status) = tonic_types::Status::decode(body)
         && !rpc_status.message.is_empty()
     {
         message.push_str(", Message=");
@@ -160,18 +103,12 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use tonic_types::ErrorDetails;
+
     use super::*;
 
     fn status_with_retry_info(code: Code, delay: Option<Duration>) -> tonic::Status {
-        let info = RetryInfo {
-            retry_delay: delay.map(|d| ProtoDuration { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 }),
-        };
-        let details = RpcStatus {
-            code: code as i32,
-            message: "busy".to_owned(),
-            details: vec![ProtoAny { type_url: RETRY_INFO_TYPE_URL.to_owned(), value: info.encode_to_vec() }],
-        };
-        tonic::Status::with_details(code, "busy", details.encode_to_vec().into())
+        tonic::Status::with_error_details(code, "busy", ErrorDetails::with_retry_info(delay))
     }
 
     fn is_retryable(result: Result<(), ExportError>) -> bool {
@@ -242,6 +179,29 @@ mod tests {
     }
 
     #[test]
+    fn zero_or_negative_retry_delay_leaves_the_delay_to_backoff() {
+        let zero = status_with_retry_info(Code::ResourceExhausted, Some(Duration::ZERO));
+        let negative_info =
+            tonic_types::pb::RetryInfo { retry_delay: Some(prost_types::Duration { seconds: -2, nanos: 0 }) };
+        let negative_details = tonic_types::Status {
+            code: Code::ResourceExhausted as i32,
+            message: "busy".to_owned(),
+            details: vec![prost_types::Any {
+                type_url: tonic_types::RetryInfo::TYPE_URL.to_owned(),
+                value: negative_info.encode_to_vec(),
+            }],
+        };
+        let negative =
+            tonic::Status::with_details(Code::ResourceExhausted, "busy", negative_details.encode_to_vec().into());
+        for status in [zero, negative] {
+            match classify_grpc_status(&status) {
+                Err(ExportError::Retryable { retry_after, .. }) => assert_eq!(retry_after, None),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn garbage_details_are_ignored() {
         let status =
             tonic::Status::with_details(Code::ResourceExhausted, "x", bytes::Bytes::from_static(b"\xff\xff\xff"));
@@ -286,7 +246,7 @@ mod tests {
 
     #[test]
     fn http_error_message_includes_the_status_body() {
-        let body = RpcStatus { code: 3, message: "bad spans".to_owned(), details: vec![] }.encode_to_vec();
+        let body = tonic_types::Status { code: 3, message: "bad spans".to_owned(), details: vec![] }.encode_to_vec();
         let err = classify_http_status("http://x/v1/traces", 400, None, &body, SystemTime::now());
         assert_eq!(
             err,

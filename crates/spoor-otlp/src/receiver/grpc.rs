@@ -5,7 +5,6 @@ use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use prost::Message;
 use spoor_pipeline::otlp::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use spoor_pipeline::{ConsumeError, ReceiverObserver, TracesConsumer};
 use tokio::net::TcpListener;
@@ -15,11 +14,11 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 use super::config::GrpcServerConfig;
 use super::export::export;
 use super::listen::tls_incoming;
-use super::status::{RpcStatus, code};
 
 const GRPC_STATUS: &str = "grpc-status";
 const OUT_OF_RANGE: &str = "11";
@@ -47,8 +46,7 @@ impl TraceService for GrpcTraceService {
 pub(crate) fn status_of(err: ConsumeError) -> Status {
     match err {
         ConsumeError::Refused { reason, retry_after: Some(delay) } => {
-            let details = RpcStatus::new(code::UNAVAILABLE, reason.clone()).with_retry_delay(delay).encode_to_vec();
-            Status::with_details(Code::Unavailable, reason, details.into())
+            Status::with_error_details(Code::Unavailable, reason, ErrorDetails::with_retry_info(Some(delay)))
         }
         ConsumeError::Refused { reason, .. } => Status::unavailable(reason),
         ConsumeError::Permanent(message) => Status::invalid_argument(message),

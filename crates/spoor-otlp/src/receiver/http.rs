@@ -19,6 +19,7 @@ use spoor_pipeline::{ConsumeError, ReceiverObserver, TracesConsumer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+use tonic::Code;
 
 use super::body::{self, BodyError, Encoding};
 use super::config::HttpServerConfig;
@@ -26,7 +27,7 @@ use super::cors::{Cors, CorsOutcome, PREFLIGHT_STATUS};
 use super::export::export;
 use super::json;
 use super::listen::{HANDSHAKE_TIMEOUT, accept_backoff};
-use super::status::{RpcStatus, code};
+use super::status::{ErrorBody, RpcStatus};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -260,27 +261,27 @@ impl Format {
     fn failure(self, failure: Failure) -> HttpResponse {
         let (status, rpc, retry_after) = match failure {
             Failure::BadRequest(message) => {
-                (StatusCode::BAD_REQUEST, RpcStatus::new(code::INVALID_ARGUMENT, message), None)
+                (StatusCode::BAD_REQUEST, RpcStatus::new(Code::InvalidArgument, message), None)
             }
             Failure::TooLarge(message) => {
-                (StatusCode::PAYLOAD_TOO_LARGE, RpcStatus::new(code::RESOURCE_EXHAUSTED, message), None)
+                (StatusCode::PAYLOAD_TOO_LARGE, RpcStatus::new(Code::ResourceExhausted, message), None)
             }
             Failure::Timeout => (
                 StatusCode::REQUEST_TIMEOUT,
-                RpcStatus::new(code::UNAVAILABLE, "timed out reading the request body"),
+                RpcStatus::new(Code::Unavailable, "timed out reading the request body"),
                 None,
             ),
             Failure::Internal(message) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, RpcStatus::new(code::INTERNAL, message), None)
+                (StatusCode::INTERNAL_SERVER_ERROR, RpcStatus::new(Code::Internal, message), None)
             }
             Failure::Consume(ConsumeError::Permanent(message)) => {
-                (StatusCode::BAD_REQUEST, RpcStatus::new(code::INVALID_ARGUMENT, message), None)
+                (StatusCode::BAD_REQUEST, RpcStatus::new(Code::InvalidArgument, message), None)
             }
             Failure::Consume(ConsumeError::Refused { reason, retry_after }) => {
                 let delay = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    RpcStatus::new(code::UNAVAILABLE, reason).with_retry_delay(delay),
+                    RpcStatus::new(Code::Unavailable, reason).with_retry_delay(delay),
                     Some(delay),
                 )
             }

@@ -1,84 +1,41 @@
-//! `google.rpc.Status` (with `google.rpc.RetryInfo`), the error body of OTLP/HTTP and the
-//! `grpc-status-details-bin` of OTLP/gRPC, in protobuf and in protobuf JSON.
+//! The OTLP/HTTP error body: a `google.rpc.Status` (with `google.rpc.RetryInfo`) in protobuf
+//! and in protobuf JSON. The types come from tonic-types; what it lacks is a way to build a
+//! bare `Status` with a RetryInfo (it only builds `tonic::Status`) and the JSON form.
 
 use std::time::Duration;
 
 use prost::Message;
+use prost_types::Any;
 use serde_json::json;
+use tonic::Code;
+use tonic_types::{RetryInfo, pb};
 
-pub(crate) const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
+pub(crate) use tonic_types::Status as RpcStatus;
 
-/// gRPC status codes used here.
-pub(crate) mod code {
-    pub const INVALID_ARGUMENT: i32 = 3;
-    pub const RESOURCE_EXHAUSTED: i32 = 8;
-    pub const INTERNAL: i32 = 13;
-    pub const UNAVAILABLE: i32 = 14;
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    #[prost(string, tag = "2")]
-    pub message: String,
-    #[prost(message, repeated, tag = "3")]
-    pub details: Vec<ProtoAny>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct ProtoAny {
-    #[prost(string, tag = "1")]
-    pub type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    pub value: Vec<u8>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    pub retry_delay: Option<ProtoDuration>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct ProtoDuration {
-    #[prost(int64, tag = "1")]
-    pub seconds: i64,
-    #[prost(int32, tag = "2")]
-    pub nanos: i32,
-}
-
-impl RpcStatus {
-    pub fn new(code: i32, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), details: Vec::new() }
-    }
+/// Building and encoding an OTLP/HTTP error body.
+pub(crate) trait ErrorBody {
+    fn new(code: Code, message: impl Into<String>) -> Self;
 
     /// Adds a `RetryInfo` detail, which OTLP clients honour as the delay before retrying.
-    pub fn with_retry_delay(mut self, delay: Duration) -> Self {
-        let info = RetryInfo {
-            retry_delay: Some(ProtoDuration {
-                seconds: i64::try_from(delay.as_secs()).unwrap_or(i64::MAX),
-                nanos: i32::try_from(delay.subsec_nanos()).unwrap_or(0),
-            }),
-        };
-        self.details.push(ProtoAny { type_url: RETRY_INFO_TYPE_URL.to_owned(), value: info.encode_to_vec() });
+    fn with_retry_delay(self, delay: Duration) -> Self;
+
+    /// Protobuf JSON, with the well-known `Any` and `Duration` mappings.
+    fn to_json(&self) -> Vec<u8>;
+}
+
+impl ErrorBody for RpcStatus {
+    fn new(code: Code, message: impl Into<String>) -> Self {
+        Self { code: code as i32, message: message.into(), details: Vec::new() }
+    }
+
+    fn with_retry_delay(mut self, delay: Duration) -> Self {
+        let info = pb::RetryInfo::from(RetryInfo::new(Some(delay)));
+        self.details.push(Any { type_url: RetryInfo::TYPE_URL.to_owned(), value: info.encode_to_vec() });
         self
     }
 
-    /// Protobuf JSON, with the well-known `Any` and `Duration` mappings.
-    pub fn to_json(&self) -> Vec<u8> {
-        let details: Vec<_> = self
-            .details
-            .iter()
-            .filter_map(|any| {
-                let info = RetryInfo::decode(any.value.as_slice()).ok()?;
-                let delay = info.retry_delay.unwrap_or_default();
-                Some(json!({
-                    "@type": any.type_url,
-                    "retryDelay": json_duration(&delay),
-                }))
-            })
-            .collect();
+    fn to_json(&self) -> Vec<u8> {
+        let details: Vec<_> = self.details.iter().filter_map(retry_info_json).collect();
         let mut value = json!({"code": self.code, "message": self.message});
         if !details.is_empty() {
             value["details"] = serde_json::Value::Array(details);
@@ -87,7 +44,17 @@ impl RpcStatus {
     }
 }
 
-fn json_duration(duration: &ProtoDuration) -> String {
+fn retry_info_json(any: &Any) -> Option<serde_json::Value> {
+    if any.type_url != RetryInfo::TYPE_URL {
+        return None;
+    }
+    let info = pb::RetryInfo::decode(any.value.as_slice()).ok()?;
+    let delay = info.retry_delay.unwrap_or_default();
+    Some(json!({"@type": any.type_url, "retryDelay": json_duration(&delay)}))
+}
+
+/// `Duration` in protobuf JSON: seconds with as many fractional digits as needed.
+fn json_duration(duration: &prost_types::Duration) -> String {
     if duration.nanos == 0 {
         format!("{}s", duration.seconds)
     } else {
@@ -100,9 +67,12 @@ fn json_duration(duration: &ProtoDuration) -> String {
 mod tests {
     use super::*;
 
+    /// Spelled out rather than taken from tonic-types: it is the wire contract.
+    const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
+
     #[test]
     fn json_has_retry_info() {
-        let status = RpcStatus::new(code::UNAVAILABLE, "full").with_retry_delay(Duration::from_millis(1500));
+        let status = RpcStatus::new(Code::Unavailable, "full").with_retry_delay(Duration::from_millis(1500));
         let value: serde_json::Value = serde_json::from_slice(&status.to_json()).unwrap();
         assert_eq!(
             value,
@@ -110,15 +80,16 @@ mod tests {
                 {"@type": RETRY_INFO_TYPE_URL, "retryDelay": "1.5s"}
             ]})
         );
-        let plain: serde_json::Value = serde_json::from_slice(&RpcStatus::new(3, "bad").to_json()).unwrap();
+        let plain: serde_json::Value =
+            serde_json::from_slice(&RpcStatus::new(Code::InvalidArgument, "bad").to_json()).unwrap();
         assert_eq!(plain, json!({"code": 3, "message": "bad"}));
     }
 
     #[test]
     fn protobuf_round_trips() {
-        let status = RpcStatus::new(code::UNAVAILABLE, "full").with_retry_delay(Duration::from_secs(2));
+        let status = RpcStatus::new(Code::Unavailable, "full").with_retry_delay(Duration::from_secs(2));
         let decoded = RpcStatus::decode(status.encode_to_vec().as_slice()).unwrap();
-        let info = RetryInfo::decode(decoded.details[0].value.as_slice()).unwrap();
+        let info = pb::RetryInfo::decode(decoded.details[0].value.as_slice()).unwrap();
         assert_eq!(info.retry_delay.unwrap().seconds, 2);
     }
 }
