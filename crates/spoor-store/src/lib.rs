@@ -2,6 +2,26 @@
 //! (Jaeger v2's trace reader/writer and dependency reader), and the `memory` and `embedded`
 //! backends. It knows nothing of the Jaeger wire formats or of HTTP: the query crate turns
 //! what it returns into Jaeger JSON.
+//!
+//! - [`MemoryStore`] keeps whole traces in a ring of `max_traces`, as Jaeger's memory store.
+//! - [`EmbeddedStore`] is the default: a WAL on local disk, an in-memory head, and immutable
+//!   Parquet blocks written through `object_store` (see `embedded` for the layout).
+//!
+//! Both follow Jaeger v2.20.0's memory store for search semantics (`query` module) and pass
+//! the shared conformance suite (`conformance`, behind the `testing` feature).
+
+mod config;
+#[cfg(feature = "testing")]
+pub mod conformance;
+mod embedded;
+mod memory;
+mod model;
+mod query;
+
+pub use config::{EmbeddedConfig, MemoryConfig, SyncMode};
+pub use embedded::EmbeddedStore;
+pub use memory::MemoryStore;
+pub use query::{any_value_as_string, format_go_float};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -56,9 +76,20 @@ pub enum StoreError {
     InvalidQuery(String),
     #[error("storage i/o: {0}")]
     Io(#[from] std::io::Error),
+    #[error("invalid config: {0}")]
+    InvalidConfig(String),
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
     #[error("{0}")]
     Other(String),
 }
+
+/// The search depth used when a query leaves it at 0 (Jaeger's HTTP API default limit).
+pub const DEFAULT_SEARCH_DEPTH: usize = 100;
 
 #[async_trait]
 pub trait TraceStore: Send + Sync + 'static {

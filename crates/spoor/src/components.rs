@@ -13,9 +13,13 @@ use spoor_pipeline::processors::memory_limiter::{MemoryLimiterConfig, MemoryLimi
 use spoor_pipeline::queue::{QueueSettings, RetrySettings};
 use spoor_otlp::exporter::{OtlpGrpcExporterConfig, OtlpHttpExporterConfig};
 use spoor_otlp::receiver::OtlpReceiverConfig;
+use spoor_jaeger::receiver::{JaegerReceiverConfig, ZipkinReceiverConfig};
+use spoor_jaeger::sampling::RemoteSamplingConfig;
 
 pub enum ReceiverConfig {
     Otlp(Box<OtlpReceiverConfig>),
+    Jaeger(Box<JaegerReceiverConfig>),
+    Zipkin(Box<ZipkinReceiverConfig>),
     Nop,
 }
 
@@ -46,6 +50,7 @@ impl ExporterConfig {
 
 pub enum ExtensionConfig {
     HealthCheck(HealthCheckConfig),
+    RemoteSampling(Box<RemoteSamplingConfig>),
 }
 
 /// Every configured component, decoded and validated.
@@ -56,10 +61,10 @@ pub struct Components {
     pub extensions: BTreeMap<ComponentId, ExtensionConfig>,
 }
 
-const RECEIVER_TYPES: &[&str] = &["nop", "otlp"];
+const RECEIVER_TYPES: &[&str] = &["jaeger", "nop", "otlp", "zipkin"];
 const PROCESSOR_TYPES: &[&str] = &["batch", "memory_limiter"];
 const EXPORTER_TYPES: &[&str] = &["debug", "logging", "nop", "otlp", "otlp_grpc", "otlp_http", "otlphttp"];
-const EXTENSION_TYPES: &[&str] = &["health_check"];
+const EXTENSION_TYPES: &[&str] = &["health_check", "remote_sampling"];
 
 impl Components {
     pub fn decode(config: &Config) -> Result<Self, ConfigError> {
@@ -122,6 +127,16 @@ impl<'a> Decoder<'a> {
                 config.validate().map_err(|problem| self.at(raw, &problem.path, problem.message))?;
                 Ok(ReceiverConfig::Otlp(Box::new(config)))
             }
+            "jaeger" => {
+                let config: JaegerReceiverConfig = self.decode(raw)?;
+                config.validate().map_err(|problem| self.at(raw, &problem.path, problem.message))?;
+                Ok(ReceiverConfig::Jaeger(Box::new(config)))
+            }
+            "zipkin" => {
+                let config: ZipkinReceiverConfig = self.decode(raw)?;
+                config.validate().map_err(|problem| self.at(raw, &problem.path, problem.message))?;
+                Ok(ReceiverConfig::Zipkin(Box::new(config)))
+            }
             "nop" => Ok(ReceiverConfig::Nop),
             _ => Err(self.unknown_type(raw, RECEIVER_TYPES)),
         }
@@ -177,6 +192,11 @@ impl<'a> Decoder<'a> {
     fn extension(&self, raw: &RawComponent) -> Result<ExtensionConfig, ConfigError> {
         match raw.id.type_name() {
             "health_check" => Ok(ExtensionConfig::HealthCheck(self.decode(raw)?)),
+            "remote_sampling" => {
+                let config: RemoteSamplingConfig = self.decode(raw)?;
+                config.validate().map_err(|(key, message)| self.at(raw, &key, message))?;
+                Ok(ExtensionConfig::RemoteSampling(Box::new(config)))
+            }
             _ => Err(self.unknown_type(raw, EXTENSION_TYPES)),
         }
     }

@@ -19,6 +19,8 @@ use spoor_pipeline::queue::QueuedExporter;
 use spoor_pipeline::receiver::NopReceiver;
 use spoor_otlp::exporter::{OtlpGrpcExporter, OtlpHttpExporter};
 use spoor_otlp::receiver::OtlpReceiver;
+use spoor_jaeger::receiver::{JaegerReceiver, ZipkinReceiver};
+use spoor_jaeger::sampling::{RemoteSamplingExtension, StrategyProvider};
 use spoor_pipeline::{Exporter, Receiver, Telemetry, TracesConsumer};
 
 use crate::components::{Components, ExporterConfig, ExtensionConfig, ProcessorConfig, ReceiverConfig};
@@ -34,6 +36,7 @@ struct Running {
     batchers: Vec<Arc<BatchProcessor>>,
     exporters: Vec<Arc<QueuedExporter>>,
     servers: Vec<HttpServer>,
+    sampling: Vec<RemoteSamplingExtension>,
     readiness: Readiness,
 }
 
@@ -48,6 +51,7 @@ pub async fn run(config: Config, components: Components) -> anyhow::Result<()> {
 async fn start(config: &Config, mut components: Components, telemetry: &Telemetry) -> anyhow::Result<Running> {
     let readiness = Readiness::default();
     let mut servers = Vec::new();
+    let mut sampling: Vec<RemoteSamplingExtension> = Vec::new();
     if let Some(address) = config.service.telemetry.metrics.prometheus_address() {
         let server = start_metrics(&address, telemetry.clone()).await.with_context(|| format!("cannot serve metrics on {address}"))?;
         tracing::info!(endpoint = %server.local_addr, "serving self-metrics on /metrics");
@@ -60,6 +64,11 @@ async fn start(config: &Config, mut components: Components, telemetry: &Telemetr
                 let server = health_check::start(health, readiness.clone()).await.with_context(|| format!("extension {id}: cannot listen on {endpoint}"))?;
                 tracing::info!(extension = %id, endpoint = %server.local_addr, "health check listening");
                 servers.push(server);
+            }
+            Some(ExtensionConfig::RemoteSampling(remote)) => {
+                let mut extension = RemoteSamplingExtension::new(id.to_string(), *remote).map_err(anyhow::Error::msg)?;
+                extension.start().await.map_err(anyhow::Error::msg)?;
+                sampling.push(extension);
             }
             None => anyhow::bail!("extension {id} is not configured"),
         }
@@ -112,14 +121,15 @@ async fn start(config: &Config, mut components: Components, telemetry: &Telemetr
             1 => targets.into_iter().next().context("receiver without pipeline")?,
             _ => Arc::new(PipelineFanOut::new(targets)),
         };
-        let mut receiver = build_receiver(&id, receiver_config, telemetry)?;
+        let strategies = sampling.first().map(RemoteSamplingExtension::provider);
+        let mut receiver = build_receiver(&id, receiver_config, telemetry, strategies)?;
         receiver.start(next).await.with_context(|| format!("receiver {id} failed to start"))?;
         receivers.push((id, receiver));
     }
 
     readiness.set_ready(true);
     tracing::info!("everything is ready; begin running and processing data");
-    Ok(Running { receivers, batchers, exporters: exporters.into_values().collect(), servers, readiness })
+    Ok(Running { receivers, batchers, exporters: exporters.into_values().collect(), servers, sampling, readiness })
 }
 
 fn build_exporter(id: &ComponentId, config: ExporterConfig) -> anyhow::Result<Arc<dyn Exporter>> {
@@ -138,11 +148,26 @@ fn build_exporter(id: &ComponentId, config: ExporterConfig) -> anyhow::Result<Ar
     })
 }
 
-fn build_receiver(id: &ComponentId, config: ReceiverConfig, telemetry: &Telemetry) -> anyhow::Result<Box<dyn Receiver>> {
+fn build_receiver(
+    id: &ComponentId,
+    config: ReceiverConfig,
+    telemetry: &Telemetry,
+    sampling: Option<StrategyProvider>,
+) -> anyhow::Result<Box<dyn Receiver>> {
     Ok(match config {
         ReceiverConfig::Otlp(otlp) => Box::new(
             OtlpReceiver::new(id.to_string(), *otlp, telemetry.clone()).with_context(|| format!("receiver {id}"))?,
         ),
+        ReceiverConfig::Jaeger(jaeger) => {
+            let mut receiver = JaegerReceiver::new(id.to_string(), *jaeger, telemetry.clone()).with_context(|| format!("receiver {id}"))?;
+            if let Some(provider) = sampling {
+                receiver.set_sampling(provider);
+            }
+            Box::new(receiver)
+        }
+        ReceiverConfig::Zipkin(zipkin) => {
+            Box::new(ZipkinReceiver::new(id.to_string(), *zipkin, telemetry.clone()).with_context(|| format!("receiver {id}"))?)
+        }
         ReceiverConfig::Nop => Box::new(NopReceiver),
     })
 }
@@ -192,6 +217,9 @@ async fn shutdown(mut running: Running) {
     let lost: u64 = futures::future::join_all(drains).await.into_iter().sum();
     for server in &mut running.servers {
         server.shutdown().await;
+    }
+    for extension in &mut running.sampling {
+        extension.shutdown().await;
     }
     tracing::info!(undelivered_spans = lost, "shutdown complete");
 }

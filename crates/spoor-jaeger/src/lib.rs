@@ -1,0 +1,14 @@
+//! spoor-jaeger owns Jaeger's data models and the translations between them and OTLP: the UI
+//! JSON model that `/api/traces` serves, the api_v2 protobuf model and the api_v2/api_v3 query
+//! service definitions, and OTLP JSON as api_v3 prints it. The conversions follow Jaeger v2.20.0
+//! (`internal/jptrace`, `internal/uimodel`) and collector-contrib's `pkg/translator/jaeger`.
+//!
+//! It holds no state and does no I/O: the query crate calls it, and later the Jaeger and Zipkin
+//! receivers will live here too. It must not reach into storage or HTTP.
+
+pub mod model;
+pub mod proto;
+pub mod receiver;
+pub mod sampling;
+pub mod thrift;
+pub mod translate;

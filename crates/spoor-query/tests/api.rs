@@ -1,0 +1,565 @@
+//! The query API end to end over HTTP and gRPC, against a Vec-backed test store: Jaeger's
+//! fixtures, Grafana's calls (reference doc section 1), and bad parameters.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use serde_json::Value;
+use spoor_pipeline::TraceBatch;
+use spoor_query::{JaegerQueryConfig, QueryServer};
+use spoor_store::{DependencyLink, Operation, StoreError, Trace, TraceId, TraceQuery, TraceStore};
+
+// --- a test double: whole traces in a Vec, Jaeger's search semantics kept simple ---
+
+#[derive(Default)]
+struct VecStore {
+    traces: Mutex<Vec<Trace>>,
+}
+
+fn service_of(rs: &ResourceSpans) -> String {
+    rs.resource
+        .as_ref()
+        .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn kind_name(kind: i32) -> String {
+    ["", "internal", "server", "client", "producer", "consumer"].get(kind as usize).unwrap_or(&"").to_string()
+}
+
+fn spans(trace: &Trace) -> impl Iterator<Item = (&ResourceSpans, &Span)> {
+    trace
+        .resource_spans
+        .iter()
+        .flat_map(|rs| rs.scope_spans.iter().flat_map(move |ss| ss.spans.iter().map(move |s| (rs, s))))
+}
+
+fn matches(q: &TraceQuery, rs: &ResourceSpans, s: &Span) -> bool {
+    let duration = Duration::from_nanos(s.end_time_unix_nano - s.start_time_unix_nano);
+    service_of(rs) == q.service_name
+        && q.operation_name.as_ref().is_none_or(|o| *o == s.name)
+        && q.start_time_min.is_none_or(|t| s.start_time_unix_nano >= t)
+        && q.start_time_max.is_none_or(|t| s.start_time_unix_nano <= t)
+        && q.duration_min.is_none_or(|d| duration >= d)
+        && q.duration_max.is_none_or(|d| duration <= d)
+        && q.attributes.iter().all(|(k, v)| {
+            s.attributes.iter().any(|kv| {
+                kv.key == *k
+                    && match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(any_value::Value::StringValue(s)) => s == v,
+                        Some(any_value::Value::IntValue(i)) => i.to_string() == *v,
+                        Some(any_value::Value::BoolValue(b)) => b.to_string() == *v,
+                        _ => false,
+                    }
+            })
+        })
+}
+
+#[async_trait]
+impl TraceStore for VecStore {
+    async fn write(&self, batch: &TraceBatch) -> Result<(), StoreError> {
+        let mut traces = self.traces.lock().unwrap();
+        for rs in batch.resource_spans() {
+            let id: TraceId = rs.scope_spans[0].spans[0].trace_id.clone().try_into().unwrap();
+            match traces.iter_mut().find(|t| t.trace_id == id) {
+                Some(t) => t.resource_spans.push(rs.clone()),
+                None => traces.push(Trace { trace_id: id, resource_spans: vec![rs.clone()] }),
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_trace(&self, trace_id: TraceId, range: Option<(u64, u64)>) -> Result<Option<Trace>, StoreError> {
+        let traces = self.traces.lock().unwrap();
+        Ok(traces
+            .iter()
+            .find(|t| t.trace_id == trace_id)
+            .filter(|t| {
+                range.is_none_or(|(lo, hi)| {
+                    spans(t).any(|(_, s)| s.start_time_unix_nano >= lo && s.start_time_unix_nano <= hi)
+                })
+            })
+            .cloned())
+    }
+
+    async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>, StoreError> {
+        let traces = self.traces.lock().unwrap();
+        let limit = if query.search_depth == 0 { 100 } else { query.search_depth };
+        Ok(traces.iter().rev().filter(|t| spans(t).any(|(rs, s)| matches(query, rs, s))).take(limit).cloned().collect())
+    }
+
+    async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StoreError> {
+        Ok(self.find_traces(query).await?.into_iter().map(|t| t.trace_id).collect())
+    }
+
+    async fn services(&self) -> Result<Vec<String>, StoreError> {
+        let traces = self.traces.lock().unwrap();
+        let set: BTreeSet<String> = traces.iter().flat_map(|t| t.resource_spans.iter().map(service_of)).collect();
+        Ok(set.into_iter().collect())
+    }
+
+    async fn operations(&self, service: &str, span_kind: Option<&str>) -> Result<Vec<Operation>, StoreError> {
+        let traces = self.traces.lock().unwrap();
+        let set: BTreeSet<Operation> = traces
+            .iter()
+            .flat_map(spans)
+            .filter(|(rs, s)| service_of(rs) == service && span_kind.is_none_or(|k| kind_name(s.kind) == k))
+            .map(|(_, s)| Operation { name: s.name.clone(), span_kind: kind_name(s.kind) })
+            .collect();
+        Ok(set.into_iter().collect())
+    }
+
+    async fn dependencies(&self, end: u64, lookback: Duration) -> Result<Vec<DependencyLink>, StoreError> {
+        let traces = self.traces.lock().unwrap();
+        let start = end.saturating_sub(lookback.as_nanos() as u64);
+        let mut links = Vec::new();
+        for t in traces.iter() {
+            for (rs, s) in spans(t).filter(|(_, s)| s.start_time_unix_nano >= start && s.start_time_unix_nano <= end) {
+                if let Some((prs, _)) = spans(t).find(|(_, p)| p.span_id == s.parent_span_id) {
+                    if service_of(prs) != service_of(rs) {
+                        links.push(DependencyLink { parent: service_of(prs), child: service_of(rs), call_count: 1 });
+                    }
+                }
+            }
+        }
+        Ok(links)
+    }
+}
+
+// --- test data ---
+
+const T0: u64 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
+
+fn string_kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }),
+        ..Default::default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn span(
+    trace: u8,
+    id: u8,
+    parent: u8,
+    name: &str,
+    kind: i32,
+    start_ms: u64,
+    duration_ms: u64,
+    attrs: Vec<KeyValue>,
+) -> Span {
+    let mut trace_id = vec![0u8; 16];
+    trace_id[0] = 0xab;
+    trace_id[15] = trace;
+    Span {
+        trace_id,
+        span_id: vec![0, 0, 0, 0, 0, 0, 0, id],
+        parent_span_id: if parent == 0 { Vec::new() } else { vec![0, 0, 0, 0, 0, 0, 0, parent] },
+        name: name.into(),
+        kind,
+        start_time_unix_nano: T0 + start_ms * 1_000_000,
+        end_time_unix_nano: T0 + (start_ms + duration_ms) * 1_000_000,
+        attributes: attrs,
+        status: Some(Status::default()),
+        ..Default::default()
+    }
+}
+
+fn resource_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
+    ResourceSpans {
+        resource: Some(Resource { attributes: vec![string_kv("service.name", service)], ..Default::default() }),
+        scope_spans: vec![ScopeSpans {
+            scope: Some(InstrumentationScope { name: "test".into(), ..Default::default() }),
+            spans,
+            schema_url: String::new(),
+        }],
+        schema_url: String::new(),
+    }
+}
+
+const TRACE_HEX: &str = "ab000000000000000000000000000001";
+
+async fn frontend_store() -> Arc<VecStore> {
+    let store = Arc::new(VecStore::default());
+    let batch = TraceBatch::new(vec![
+        resource_spans(
+            "frontend",
+            vec![span(
+                1,
+                1,
+                0,
+                "HTTP GET /dispatch",
+                2,
+                0,
+                1500,
+                vec![string_kv("http.status_code", "200"), string_kv("error", "true")],
+            )],
+        ),
+        resource_spans("driver", vec![span(1, 2, 1, "FindNearest", 2, 10, 200, vec![])]),
+    ]);
+    store.write(&batch).await.unwrap();
+    store
+}
+
+async fn serve(store: Arc<dyn TraceStore>, base_path: &str) -> QueryServer {
+    let config: JaegerQueryConfig = serde_json::from_value(serde_json::json!({
+        "storage": {"traces": "test"},
+        "base_path": base_path,
+        "http": {"endpoint": "127.0.0.1:0"},
+        "grpc": {"endpoint": "127.0.0.1:0"},
+    }))
+    .unwrap();
+    config.validate().unwrap();
+    let mut server = QueryServer::new(config, store);
+    server.start().await.unwrap();
+    server
+}
+
+fn url(server: &QueryServer, path: &str) -> String {
+    format!("http://{}{path}", server.http_addr().unwrap())
+}
+
+async fn get(server: &QueryServer, path: &str) -> (u16, String) {
+    let response = reqwest::get(url(server, path)).await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn fixture(path: &str) -> String {
+    let base = match std::env::var("SPOOR_SHARED_DIR") {
+        Ok(dir) => PathBuf::from(dir),
+        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    std::fs::read_to_string(base.join("fixtures/jaeger/api").join(path)).unwrap()
+}
+
+// --- Grafana's calls ---
+
+#[tokio::test]
+async fn grafana_health_check_and_dropdowns() {
+    let mut server = serve(frontend_store().await, "").await;
+    let (status, body) = get(&server, "/api/services").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, r#"{"data":["driver","frontend"],"total":2,"limit":0,"offset":0,"errors":null}"#);
+
+    let (status, body) = get(&server, "/api/services/frontend/operations").await;
+    assert_eq!(status, 200);
+    assert_eq!(json(&body)["data"], serde_json::json!(["HTTP GET /dispatch"]));
+
+    let (_, body) = get(&server, "/api/operations?service=driver&spanKind=server").await;
+    assert_eq!(json(&body)["data"], serde_json::json!([{"name": "FindNearest", "spanKind": "server"}]));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn grafana_search_with_json_tags_go_durations_and_micros() {
+    let mut server = serve(frontend_store().await, "").await;
+    let start_us = T0 / 1000 - 1_000_000;
+    let end_us = T0 / 1000 + 60_000_000;
+    let tags = "%7B%22error%22%3A%22true%22%2C%22http.status_code%22%3A%22200%22%7D";
+    let path = format!(
+        "/api/traces?service=frontend&operation=HTTP%20GET%20%2Fdispatch&tags={tags}&minDuration=1.2s&maxDuration=2s&limit=20&start={start_us}&end={end_us}"
+    );
+    let (status, body) = get(&server, &path).await;
+    assert_eq!(status, 200, "{body}");
+    let body = json(&body);
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    let trace = &body["data"][0];
+    assert_eq!(trace["traceID"], TRACE_HEX);
+    assert_eq!(trace["spans"].as_array().unwrap().len(), 2);
+    assert_eq!(trace["processes"]["p1"]["serviceName"], "frontend");
+    assert_eq!(trace["processes"]["p2"]["serviceName"], "driver");
+    assert_eq!(trace["spans"][1]["references"][0]["refType"], "CHILD_OF");
+    assert_eq!(trace["spans"][0]["duration"], 1_500_000);
+
+    // A duration bound that excludes the span finds nothing, and never an empty trace.
+    let (_, body) =
+        get(&server, &format!("/api/traces?service=frontend&minDuration=2s&start={start_us}&end={end_us}")).await;
+    assert_eq!(json(&body)["data"], serde_json::json!([]));
+    // The repeated tag=k:v form.
+    let (_, body) =
+        get(&server, &format!("/api/traces?service=frontend&tag=error:true&start={start_us}&end={end_us}")).await;
+    assert_eq!(json(&body)["data"].as_array().unwrap().len(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn grafana_trace_by_id_with_millisecond_range() {
+    let mut server = serve(frontend_store().await, "").await;
+    let (start_ms, end_ms) = (T0 / 1_000_000 - 60_000, T0 / 1_000_000 + 60_000);
+    let (status, body) = get(&server, &format!("/api/traces/{TRACE_HEX}?start={start_ms}&end={end_ms}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["data"][0]["spans"].as_array().unwrap().len(), 2);
+
+    let (start_us, end_us) = (start_ms * 1000, end_ms * 1000);
+    let (status, _) = get(&server, &format!("/api/traces/{TRACE_HEX}?start={start_us}&end={end_us}")).await;
+    assert_eq!(status, 200);
+    let (status, _) = get(&server, &format!("/api/traces/{TRACE_HEX}")).await;
+    assert_eq!(status, 200);
+
+    let (status, body) = get(&server, "/api/traces/00000000000000000000000000000999").await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body,
+        "{\"data\":null,\"total\":0,\"limit\":0,\"offset\":0,\"errors\":[{\"code\":404,\"msg\":\"trace not found\"}]}\n"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn grafana_dependencies_in_milliseconds() {
+    let mut server = serve(frontend_store().await, "").await;
+    let end_ms = T0 / 1_000_000 + 3_600_000;
+    let (status, body) = get(&server, &format!("/api/dependencies?endTs={end_ms}&lookback=7200000")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        r#"{"data":[{"parent":"frontend","child":"driver","callCount":1}],"total":0,"limit":0,"offset":0,"errors":null}"#
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn only_gzip_deflate_or_identity_encodings() {
+    let mut server = serve(frontend_store().await, "").await;
+    let client = reqwest::Client::new();
+    let send =
+        |encoding: &'static str| client.get(url(&server, "/api/services")).header("accept-encoding", encoding).send();
+    let response = send("zstd, br, gzip").await.unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let bytes = response.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).unwrap();
+    assert!(text.starts_with(r#"{"data":["driver","frontend"]"#));
+    let response = send("deflate").await.unwrap();
+    assert_eq!(response.headers()["content-encoding"], "deflate");
+    for encoding in ["br", "zstd"] {
+        let response = send(encoding).await.unwrap();
+        assert!(response.headers().get("content-encoding").is_none(), "{encoding}");
+    }
+    server.shutdown().await;
+}
+
+// --- bad parameters ---
+
+#[tokio::test]
+async fn bad_parameters_get_400_with_jaegers_message() {
+    let mut server = serve(frontend_store().await, "").await;
+    let cases = [
+        ("/api/traces/not-hex", "strconv.ParseUint: parsing \"not-hex\": invalid syntax"),
+        (
+            "/api/traces?service=frontend&minDuration=10x",
+            "unable to parse param 'minDuration': time: unknown unit \"x\" in duration \"10x\"",
+        ),
+        ("/api/traces?service=frontend&start=2000&end=1000", "invalid parameter: start time must be before end time"),
+        ("/api/traces?service=frontend&limit=-5", "invalid parameter: limit must be greater than 0"),
+        ("/api/traces?service=frontend&tags=notjson", "malformed 'tags' parameter, cannot unmarshal JSON"),
+        ("/api/traces?operation=x", "parameter 'service' is required"),
+        ("/api/operations", "parameter 'service' is required"),
+        (
+            "/api/dependencies?endTs=abc",
+            "unable to parse param 'endTs': strconv.ParseInt: parsing \"abc\": invalid syntax",
+        ),
+    ];
+    for (path, message) in cases {
+        let (status, body) = get(&server, path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        let body = json(&body);
+        assert_eq!(body["errors"][0]["code"], 400);
+        assert!(body["errors"][0]["msg"].as_str().unwrap().starts_with(message), "{path}: {body}");
+        assert_eq!(body["data"], Value::Null);
+    }
+    // Still serving.
+    assert_eq!(get(&server, "/api/services").await.0, 200);
+    server.shutdown().await;
+}
+
+// --- Jaeger's fixtures ---
+
+#[tokio::test]
+async fn transform_matches_jaegers_fixture() {
+    let mut server = serve(Arc::new(VecStore::default()), "").await;
+    let response = reqwest::Client::new()
+        .post(url(&server, "/api/transform"))
+        .body(fixture("jaegerquery-fixture/otlp2jaeger-in.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(&response.text().await.unwrap()), json(&fixture("jaegerquery-fixture/otlp2jaeger-out.json")));
+    server.shutdown().await;
+}
+
+/// The trace of the apiv3 snapshots: trace 1, span 2 `foobar`, server kind, status error.
+async fn snapshot_store(service: &str) -> Arc<VecStore> {
+    let store = Arc::new(VecStore::default());
+    let mut trace_id = vec![0u8; 16];
+    trace_id[15] = 1;
+    let span = Span {
+        trace_id,
+        span_id: vec![0, 0, 0, 0, 0, 0, 0, 2],
+        name: "foobar".into(),
+        kind: 2,
+        status: Some(Status { code: 2, ..Default::default() }),
+        ..Default::default()
+    };
+    let resource = if service.is_empty() {
+        Resource::default()
+    } else {
+        Resource { attributes: vec![string_kv("service.name", service)], ..Default::default() }
+    };
+    let rs = ResourceSpans {
+        resource: Some(resource),
+        scope_spans: vec![ScopeSpans {
+            scope: Some(InstrumentationScope::default()),
+            spans: vec![span],
+            schema_url: String::new(),
+        }],
+        schema_url: String::new(),
+    };
+    store.write(&TraceBatch::new(vec![rs])).await.unwrap();
+    store
+}
+
+#[tokio::test]
+async fn api_v3_trace_matches_snapshot() {
+    let mut server = serve(snapshot_store("").await, "").await;
+    let (status, body) = get(&server, "/api/v3/traces/1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body), json(&fixture("apiv3-snapshots/GetTrace.json")));
+
+    let query = "query.service_name=&query.start_time_min=1970-01-01T00:00:00Z&query.start_time_max=2100-01-01T00:00:00.5Z&query.duration_max=2s&query.search_depth=10";
+    let (status, body) = get(&server, &format!("/api/v3/traces?{query}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body), json(&fixture("apiv3-snapshots/FindTraces.json")));
+
+    let (status, body) = get(&server, "/api/v3/traces/5").await;
+    assert_eq!(status, 404);
+    assert_eq!(json(&body), serde_json::json!({"error": {"httpCode": 404, "message": "No traces found"}}));
+    let (status, body) = get(&server, "/api/v3/traces?query.service_name=foo").await;
+    assert_eq!(status, 400);
+    assert_eq!(json(&body)["error"]["httpCode"], 400);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_v3_services_and_operations_match_snapshots() {
+    let store = Arc::new(VecStore::default());
+    let mut rs = resource_spans("foo", vec![span(1, 1, 0, "get_users", 2, 0, 1, vec![])]);
+    rs.scope_spans[0].spans[0].trace_id = vec![0; 15].into_iter().chain([9]).collect();
+    store.write(&TraceBatch::new(vec![rs])).await.unwrap();
+    let mut server = serve(store, "").await;
+    let (_, body) = get(&server, "/api/v3/services").await;
+    assert_eq!(json(&body), json(&fixture("apiv3-snapshots/GetServices.json")));
+    let (_, body) = get(&server, "/api/v3/operations?service=foo&span_kind=server").await;
+    assert_eq!(json(&body), json(&fixture("apiv3-snapshots/GetOperations.json")));
+    server.shutdown().await;
+}
+
+// --- base path, UI hook, gRPC ---
+
+#[tokio::test]
+async fn base_path_nests_every_route_and_ui_gets_the_rest() {
+    let config: JaegerQueryConfig = serde_json::from_value(serde_json::json!({
+        "storage": {"traces": "test"},
+        "base_path": "/jaeger",
+        "http": {"endpoint": "127.0.0.1:0"},
+        "grpc": {"endpoint": "127.0.0.1:0"},
+    }))
+    .unwrap();
+    let ui = tower::service_fn(|_req: axum::extract::Request| async { Ok::<_, std::convert::Infallible>("ui index") });
+    let mut server = QueryServer::new(config, frontend_store().await).with_ui(ui);
+    server.start().await.unwrap();
+    assert_eq!(get(&server, "/jaeger/api/services").await.0, 200);
+    assert_eq!(get(&server, "/jaeger/api/v3/services").await.0, 200);
+    assert_eq!(get(&server, "/jaeger/search").await.1, "ui index");
+    assert_eq!(get(&server, "/api/services").await.1, "ui index");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn grpc_api_v2_and_v3() {
+    use spoor_jaeger::proto::{api_v2, api_v3};
+    let mut server = serve(frontend_store().await, "").await;
+    let endpoint = format!("http://{}", server.grpc_addr().unwrap());
+
+    let mut v2 = api_v2::query_service_client::QueryServiceClient::connect(endpoint.clone()).await.unwrap();
+    let services = v2.get_services(api_v2::GetServicesRequest {}).await.unwrap().into_inner();
+    assert_eq!(services.services, vec!["driver", "frontend"]);
+    let trace_id = hex_bytes(TRACE_HEX);
+    let mut stream = v2
+        .get_trace(api_v2::GetTraceRequest { trace_id: trace_id.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let chunk = stream.message().await.unwrap().unwrap();
+    assert_eq!(chunk.spans.len(), 2);
+    assert_eq!(chunk.spans[0].process.as_ref().unwrap().service_name, "frontend");
+    let missing = v2.get_trace(api_v2::GetTraceRequest { trace_id: vec![7; 16], ..Default::default() }).await;
+    assert_eq!(missing.unwrap_err().code(), tonic::Code::NotFound);
+    let archive = v2.archive_trace(api_v2::ArchiveTraceRequest { trace_id, ..Default::default() }).await;
+    assert_eq!(archive.unwrap_err().code(), tonic::Code::Unimplemented);
+
+    let mut v3 = api_v3::query_service_client::QueryServiceClient::connect(endpoint).await.unwrap();
+    let mut stream = v3
+        .get_trace(api_v3::GetTraceRequest { trace_id: TRACE_HEX.into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let data = stream.message().await.unwrap().unwrap();
+    assert_eq!(data.resource_spans.len(), 2);
+    let ops = v3
+        .get_operations(api_v3::GetOperationsRequest { service: "driver".into(), span_kind: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ops.operations[0].name, "FindNearest");
+    server.shutdown().await;
+}
+
+fn hex_bytes(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+// --- the real memory backend ---
+
+#[tokio::test]
+async fn grafana_calls_against_the_memory_store() {
+    let store = Arc::new(spoor_store::MemoryStore::new(spoor_store::MemoryConfig::default()).unwrap());
+    let fixture_store = frontend_store().await;
+    let batch = TraceBatch::new(fixture_store.traces.lock().unwrap()[0].resource_spans.clone());
+    store.write(&batch).await.unwrap();
+    let mut server = serve(store, "").await;
+
+    let (_, body) = get(&server, "/api/services").await;
+    assert_eq!(json(&body)["data"], serde_json::json!(["driver", "frontend"]));
+    let (start_us, end_us) = (T0 / 1000 - 1_000_000, T0 / 1000 + 60_000_000);
+    // `error` is special in Jaeger's search (it matches the status), so search on a plain tag.
+    let tags = "%7B%22http.status_code%22%3A%22200%22%7D";
+    let (status, body) =
+        get(&server, &format!("/api/traces?service=frontend&tags={tags}&minDuration=1s&start={start_us}&end={end_us}"))
+            .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["data"][0]["traceID"], TRACE_HEX);
+    let (start_ms, end_ms) = (T0 / 1_000_000 - 60_000, T0 / 1_000_000 + 60_000);
+    let (status, body) = get(&server, &format!("/api/traces/{TRACE_HEX}?start={start_ms}&end={end_ms}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["data"][0]["spans"].as_array().unwrap().len(), 2);
+    server.shutdown().await;
+}

@@ -1,0 +1,908 @@
+//! Blocks: immutable Parquet files of spans, sorted by trace ID, each with a JSON meta file.
+//!
+//! Columns (one row per span):
+//!
+//! | column | type | holds |
+//! | --- | --- | --- |
+//! | `trace_id` | fixed binary 16 | the trace ID |
+//! | `span_id`, `parent_span_id` | binary | IDs as sent (`parent_span_id` empty at roots) |
+//! | `service_name`, `name` | string | `service.name` and the span name |
+//! | `kind`, `status_code` | int32 | OTLP enum values |
+//! | `status_message` | string | |
+//! | `start_time_unix_nano`, `duration_nano` | uint64 | start, and end − start (wrapping) |
+//! | `resource` | binary | protobuf `ResourceSpans` without scopes: resource and schema URL |
+//! | `scope` | binary | protobuf `ScopeSpans` without spans: scope and schema URL |
+//! | `span` | binary | protobuf `Span` with the fields of the columns above cleared |
+//!
+//! Why this shape: the typed columns are what search and DuckDB/pyarrow need; everything else
+//! (attributes, events, links, trace state, flags, dropped counts) rides in the `span`
+//! protobuf, so a span round-trips exactly without a column per OTLP field. `resource` and
+//! `scope` repeat across spans and cost a dictionary index each. IDs are the incompressible
+//! part (≈16 B of span and parent IDs per span; trace IDs are dictionary-coded once per
+//! trace); zstd over whole pages takes the repeated attribute keys out of `span`.
+//!
+//! The meta file (`<id>.meta.json`) is written after the Parquet file and is what makes a
+//! block exist: the time range, services and operations, a trace-ID bloom filter, each row
+//! group's trace-ID range, and service edges per minute for dependencies.
+
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::cmp::Reverse;
+use std::sync::Arc;
+
+use arrow_array::builder::{BinaryBuilder, FixedSizeBinaryBuilder, Int32Builder, StringBuilder, UInt64Builder};
+use arrow_array::{Array, ArrayRef, BinaryArray, FixedSizeBinaryArray, Int32Array, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, TryStreamExt};
+use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::path::Path;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use spoor_pipeline::otlp::{ResourceSpans, ScopeSpans, Span, Status};
+
+use crate::model::{Interner, ResourcePart, ScopePart, SpanRecord};
+use crate::query::{SpanFilter, kind_name};
+use crate::{Operation, StoreError, TraceId};
+
+/// Rows per row group: small enough that a trace lookup decodes little, large enough that
+/// dictionaries and zstd frames pay off.
+const ROW_GROUP_SPANS: usize = 16 * 1024;
+const BLOOM_BITS_PER_TRACE: usize = 10;
+const BLOOM_HASHES: u32 = 7;
+const META_FORMAT: u32 = 1;
+const NANOS_PER_MINUTE: u64 = 60_000_000_000;
+
+pub(crate) const BLOCKS_DIR: &str = "blocks";
+pub(crate) const PARQUET_SUFFIX: &str = ".parquet";
+pub(crate) const META_SUFFIX: &str = ".meta.json";
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("trace_id", DataType::FixedSizeBinary(16), false),
+        Field::new("span_id", DataType::Binary, false),
+        Field::new("parent_span_id", DataType::Binary, false),
+        Field::new("service_name", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("kind", DataType::Int32, false),
+        Field::new("status_code", DataType::Int32, false),
+        Field::new("status_message", DataType::Utf8, false),
+        Field::new("start_time_unix_nano", DataType::UInt64, false),
+        Field::new("duration_nano", DataType::UInt64, false),
+        Field::new("resource", DataType::Binary, false),
+        Field::new("scope", DataType::Binary, false),
+        Field::new("span", DataType::Binary, false),
+    ]))
+}
+
+fn writer_properties() -> Result<WriterProperties, StoreError> {
+    let plain_binary = |name: &str| ColumnPath::from(name);
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_dictionary_enabled(true)
+        .set_max_row_group_row_count(Some(ROW_GROUP_SPANS * 4))
+        .set_column_dictionary_enabled(plain_binary("span_id"), false)
+        .set_column_encoding(plain_binary("span_id"), Encoding::DELTA_LENGTH_BYTE_ARRAY)
+        .set_column_dictionary_enabled(plain_binary("parent_span_id"), false)
+        .set_column_encoding(plain_binary("parent_span_id"), Encoding::DELTA_LENGTH_BYTE_ARRAY)
+        .set_column_dictionary_enabled(plain_binary("start_time_unix_nano"), false)
+        .set_column_encoding(plain_binary("start_time_unix_nano"), Encoding::DELTA_BINARY_PACKED)
+        .set_column_dictionary_enabled(plain_binary("span"), false)
+        .set_column_encoding(plain_binary("span"), Encoding::DELTA_LENGTH_BYTE_ARRAY)
+        .build())
+}
+
+/// A span as a block row: typed fields plus its remaining protobuf.
+#[derive(Debug, Clone)]
+pub(crate) struct RawRow {
+    pub trace_id: TraceId,
+    pub span_id: Vec<u8>,
+    pub parent_span_id: Vec<u8>,
+    pub service_name: String,
+    pub name: String,
+    pub kind: i32,
+    pub status_code: i32,
+    pub status_message: String,
+    pub start: u64,
+    pub duration: u64,
+    pub resource: Bytes,
+    pub scope: Bytes,
+    pub span: Vec<u8>,
+}
+
+impl RawRow {
+    pub fn from_record(record: &SpanRecord) -> Self {
+        let mut rest = record.span.clone();
+        let status = rest.status.take();
+        // An empty status marks that the span had one, so that `Some(default)` and `None`
+        // both round-trip.
+        rest.status = status.as_ref().map(|_| Status::default());
+        let row = Self {
+            trace_id: record.trace_id,
+            span_id: std::mem::take(&mut rest.span_id),
+            parent_span_id: std::mem::take(&mut rest.parent_span_id),
+            service_name: record.resource.service.clone(),
+            name: std::mem::take(&mut rest.name),
+            kind: rest.kind,
+            status_code: status.as_ref().map_or(0, |s| s.code),
+            status_message: status.map(|s| s.message).unwrap_or_default(),
+            start: rest.start_time_unix_nano,
+            duration: rest.end_time_unix_nano.wrapping_sub(rest.start_time_unix_nano),
+            resource: Bytes::from(record.resource.encoded.clone()),
+            scope: Bytes::from(record.scope.encoded.clone()),
+            span: Vec::new(),
+        };
+        rest.trace_id.clear();
+        rest.kind = 0;
+        rest.start_time_unix_nano = 0;
+        rest.end_time_unix_nano = 0;
+        Self {
+            span: rest.encode_to_vec(),
+            ..row
+        }
+    }
+
+    /// Trace ID, span ID and start first (the block order), then the rest, so that exact
+    /// copies end up next to each other.
+    #[allow(clippy::type_complexity)]
+    fn sort_key(&self) -> (&TraceId, &[u8], u64, &[u8], &str, &[u8], &[u8], &[u8], (i32, i32, u64), &str) {
+        (
+            &self.trace_id,
+            &self.span_id,
+            self.start,
+            &self.span,
+            &self.name,
+            &self.parent_span_id,
+            &self.resource,
+            &self.scope,
+            (self.kind, self.status_code, self.duration),
+            &self.status_message,
+        )
+    }
+}
+
+/// Orders rows for a block and drops exact copies of a span (retried writes, replays).
+/// Different spans that share a span ID are kept, as Jaeger's stores keep them.
+pub(crate) fn sort_and_dedupe(rows: &mut Vec<RawRow>) {
+    rows.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    rows.dedup_by(|later, first| later.sort_key() == first.sort_key());
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OperationMeta {
+    pub name: String,
+    pub span_kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RowGroupMeta {
+    pub min_trace_id: String,
+    pub max_trace_id: String,
+    pub spans: u64,
+    pub min_time: u64,
+    pub max_time: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EdgeMeta {
+    pub parent: String,
+    pub child: String,
+    /// Unix minute of the child spans' start.
+    pub minute: u64,
+    pub call_count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BloomMeta {
+    pub hashes: u32,
+    /// The bit array, base64.
+    pub bits: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BlockMeta {
+    pub format: u32,
+    pub id: String,
+    /// Earliest and latest span start, Unix ns.
+    pub min_time: u64,
+    pub max_time: u64,
+    pub span_count: u64,
+    pub trace_count: u64,
+    pub size_bytes: u64,
+    pub created_unix_nano: u64,
+    /// The highest WAL segment whose records this block holds; replay skips it and older.
+    pub wal_through: u64,
+    pub services: BTreeMap<String, Vec<OperationMeta>>,
+    pub bloom: BloomMeta,
+    pub row_groups: Vec<RowGroupMeta>,
+    pub edges: Vec<EdgeMeta>,
+}
+
+pub(crate) fn parquet_path(id: &str) -> Path {
+    Path::from(format!("{BLOCKS_DIR}/{id}{PARQUET_SUFFIX}"))
+}
+
+pub(crate) fn meta_path(id: &str) -> Path {
+    Path::from(format!("{BLOCKS_DIR}/{id}{META_SUFFIX}"))
+}
+
+/// A bloom filter over trace IDs, with double hashing.
+#[derive(Debug, Clone)]
+pub(crate) struct Bloom {
+    bits: Vec<u8>,
+    hashes: u32,
+}
+
+fn mix(mut x: u64) -> u64 {
+    // splitmix64's finalizer: trace IDs such as 0…011 are far from random.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+impl Bloom {
+    fn with_capacity(traces: usize) -> Self {
+        let bytes = (traces * BLOOM_BITS_PER_TRACE).div_ceil(8).max(8);
+        Self {
+            bits: vec![0; bytes],
+            hashes: BLOOM_HASHES,
+        }
+    }
+
+    fn positions(&self, id: &TraceId) -> impl Iterator<Item = usize> + use<> {
+        let (high, low) = id.split_at(8);
+        let a = u64::from_le_bytes(high.try_into().unwrap_or_default());
+        let b = u64::from_le_bytes(low.try_into().unwrap_or_default());
+        let h1 = mix(a.wrapping_add(mix(b ^ 0x9e37_79b9_7f4a_7c15)));
+        let h2 = mix(b.wrapping_add(mix(a ^ 0xc2b2_ae3d_27d4_eb4f))) | 1;
+        let m = (self.bits.len() * 8) as u64;
+        (0..u64::from(self.hashes)).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize)
+    }
+
+    fn insert(&mut self, id: &TraceId) {
+        for bit in self.positions(id).collect::<Vec<_>>() {
+            self.bits[bit / 8] |= 1 << (bit % 8);
+        }
+    }
+
+    pub fn may_contain(&self, id: &TraceId) -> bool {
+        self.positions(id).all(|bit| self.bits[bit / 8] & (1 << (bit % 8)) != 0)
+    }
+
+    fn to_meta(&self) -> BloomMeta {
+        BloomMeta {
+            hashes: self.hashes,
+            bits: base64::engine::general_purpose::STANDARD.encode(&self.bits),
+        }
+    }
+
+    fn from_meta(meta: &BloomMeta) -> Result<Self, StoreError> {
+        let bits = base64::engine::general_purpose::STANDARD
+            .decode(&meta.bits)
+            .map_err(|e| StoreError::Other(format!("bad bloom filter: {e}")))?;
+        if bits.is_empty() || meta.hashes == 0 {
+            return Err(StoreError::Other("empty bloom filter".to_owned()));
+        }
+        Ok(Self {
+            bits,
+            hashes: meta.hashes,
+        })
+    }
+}
+
+/// Writes rows, sorted by trace ID, into a Parquet file in memory, and gathers the meta.
+pub(crate) struct BlockBuilder {
+    writer: ArrowWriter<Vec<u8>>,
+    pending: Vec<RawRow>,
+    trace_ids: Vec<TraceId>,
+    min_time: u64,
+    max_time: u64,
+    span_count: u64,
+    services: BTreeMap<String, BTreeSet<(String, String)>>,
+    row_groups: Vec<RowGroupMeta>,
+    edges: HashMap<(String, String, u64), u64>,
+}
+
+impl BlockBuilder {
+    pub fn new() -> Result<Self, StoreError> {
+        Ok(Self {
+            writer: ArrowWriter::try_new(Vec::new(), schema(), Some(writer_properties()?))?,
+            pending: Vec::new(),
+            trace_ids: Vec::new(),
+            min_time: u64::MAX,
+            max_time: 0,
+            span_count: 0,
+            services: BTreeMap::new(),
+            row_groups: Vec::new(),
+            edges: HashMap::new(),
+        })
+    }
+
+    /// Adds a row; rows must come ordered by trace ID.
+    pub fn push(&mut self, row: RawRow) -> Result<(), StoreError> {
+        let new_trace = self.trace_ids.last() != Some(&row.trace_id);
+        if new_trace {
+            if self.pending.len() >= ROW_GROUP_SPANS {
+                self.flush_row_group()?;
+            }
+            self.trace_ids.push(row.trace_id);
+        }
+        self.min_time = self.min_time.min(row.start);
+        self.max_time = self.max_time.max(row.start);
+        self.span_count += 1;
+        if !row.service_name.is_empty() {
+            let operations = self.services.entry(row.service_name.clone()).or_default();
+            if !operations.iter().any(|(name, kind)| *name == row.name && kind == kind_name(row.kind)) {
+                operations.insert((row.name.clone(), kind_name(row.kind).to_owned()));
+            }
+        }
+        self.pending.push(row);
+        Ok(())
+    }
+
+    /// Counts edges of the pending rows, which hold whole traces.
+    fn count_edges(&mut self) {
+        let mut start = 0;
+        while start < self.pending.len() {
+            let trace = self.pending[start].trace_id;
+            let end = start + self.pending[start..].iter().take_while(|r| r.trace_id == trace).count();
+            let rows = &self.pending[start..end];
+            let service_of: HashMap<&[u8], &str> =
+                rows.iter().map(|r| (r.span_id.as_slice(), r.service_name.as_str())).collect();
+            for row in rows.iter().filter(|r| !r.parent_span_id.is_empty()) {
+                if let Some(parent) = service_of.get(row.parent_span_id.as_slice()) {
+                    let key = ((*parent).to_owned(), row.service_name.clone(), row.start / NANOS_PER_MINUTE);
+                    *self.edges.entry(key).or_default() += 1;
+                }
+            }
+            start = end;
+        }
+    }
+
+    fn flush_row_group(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.count_edges();
+        let rows = std::mem::take(&mut self.pending);
+        let (first, last) = (rows[0].trace_id, rows[rows.len() - 1].trace_id);
+        self.row_groups.push(RowGroupMeta {
+            min_trace_id: hex::encode(first),
+            max_trace_id: hex::encode(last),
+            spans: rows.len() as u64,
+            min_time: rows.iter().map(|r| r.start).min().unwrap_or(0),
+            max_time: rows.iter().map(|r| r.start).max().unwrap_or(0),
+        });
+        self.writer.write(&to_record_batch(&rows)?)?;
+        self.writer.flush()?;
+        Ok(())
+    }
+
+    /// The Parquet bytes and the block's meta.
+    pub fn finish(mut self, id: String, wal_through: u64, created_unix_nano: u64) -> Result<(Vec<u8>, BlockMeta), StoreError> {
+        self.flush_row_group()?;
+        let bytes = self.writer.into_inner()?;
+        let mut bloom = Bloom::with_capacity(self.trace_ids.len());
+        for id in &self.trace_ids {
+            bloom.insert(id);
+        }
+        let mut edges: Vec<EdgeMeta> = self
+            .edges
+            .into_iter()
+            .map(|((parent, child, minute), call_count)| EdgeMeta {
+                parent,
+                child,
+                minute,
+                call_count,
+            })
+            .collect();
+        edges.sort_by(|a, b| (a.minute, &a.parent, &a.child).cmp(&(b.minute, &b.parent, &b.child)));
+        let meta = BlockMeta {
+            format: META_FORMAT,
+            id,
+            min_time: if self.span_count == 0 { 0 } else { self.min_time },
+            max_time: self.max_time,
+            span_count: self.span_count,
+            trace_count: self.trace_ids.len() as u64,
+            size_bytes: bytes.len() as u64,
+            created_unix_nano,
+            wal_through,
+            services: self
+                .services
+                .into_iter()
+                .map(|(service, ops)| {
+                    let ops = ops.into_iter().map(|(name, span_kind)| OperationMeta { name, span_kind }).collect();
+                    (service, ops)
+                })
+                .collect(),
+            bloom: bloom.to_meta(),
+            row_groups: self.row_groups,
+            edges,
+        };
+        Ok((bytes, meta))
+    }
+}
+
+fn to_record_batch(rows: &[RawRow]) -> Result<RecordBatch, StoreError> {
+    let n = rows.len();
+    let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
+    let mut span_id = BinaryBuilder::with_capacity(n, n * 8);
+    let mut parent = BinaryBuilder::with_capacity(n, n * 8);
+    let mut service = StringBuilder::new();
+    let mut name = StringBuilder::new();
+    let mut kind = Int32Builder::with_capacity(n);
+    let mut status_code = Int32Builder::with_capacity(n);
+    let mut status_message = StringBuilder::new();
+    let mut start = UInt64Builder::with_capacity(n);
+    let mut duration = UInt64Builder::with_capacity(n);
+    let mut resource = BinaryBuilder::new();
+    let mut scope = BinaryBuilder::new();
+    let mut span = BinaryBuilder::new();
+    for row in rows {
+        trace_id.append_value(row.trace_id)?;
+        span_id.append_value(&row.span_id);
+        parent.append_value(&row.parent_span_id);
+        service.append_value(&row.service_name);
+        name.append_value(&row.name);
+        kind.append_value(row.kind);
+        status_code.append_value(row.status_code);
+        status_message.append_value(&row.status_message);
+        start.append_value(row.start);
+        duration.append_value(row.duration);
+        resource.append_value(&row.resource);
+        scope.append_value(&row.scope);
+        span.append_value(&row.span);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(trace_id.finish()),
+        Arc::new(span_id.finish()),
+        Arc::new(parent.finish()),
+        Arc::new(service.finish()),
+        Arc::new(name.finish()),
+        Arc::new(kind.finish()),
+        Arc::new(status_code.finish()),
+        Arc::new(status_message.finish()),
+        Arc::new(start.finish()),
+        Arc::new(duration.finish()),
+        Arc::new(resource.finish()),
+        Arc::new(scope.finish()),
+        Arc::new(span.finish()),
+    ];
+    Ok(RecordBatch::try_new(schema(), columns)?)
+}
+
+/// The typed columns of a record batch read from a block.
+struct Columns<'a> {
+    trace_id: &'a FixedSizeBinaryArray,
+    span_id: &'a BinaryArray,
+    parent_span_id: &'a BinaryArray,
+    service_name: &'a StringArray,
+    name: &'a StringArray,
+    kind: &'a Int32Array,
+    status_code: &'a Int32Array,
+    status_message: &'a StringArray,
+    start: &'a UInt64Array,
+    duration: &'a UInt64Array,
+    resource: &'a BinaryArray,
+    scope: &'a BinaryArray,
+    span: &'a BinaryArray,
+}
+
+fn column<'a, T: Array + 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, StoreError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| StoreError::Other(format!("block column {name} is missing or has the wrong type")))
+}
+
+impl<'a> Columns<'a> {
+    fn new(batch: &'a RecordBatch) -> Result<Self, StoreError> {
+        Ok(Self {
+            trace_id: column(batch, "trace_id")?,
+            span_id: column(batch, "span_id")?,
+            parent_span_id: column(batch, "parent_span_id")?,
+            service_name: column(batch, "service_name")?,
+            name: column(batch, "name")?,
+            kind: column(batch, "kind")?,
+            status_code: column(batch, "status_code")?,
+            status_message: column(batch, "status_message")?,
+            start: column(batch, "start_time_unix_nano")?,
+            duration: column(batch, "duration_nano")?,
+            resource: column(batch, "resource")?,
+            scope: column(batch, "scope")?,
+            span: column(batch, "span")?,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.trace_id.len()
+    }
+
+    fn trace_id(&self, row: usize) -> TraceId {
+        let mut id = [0u8; 16];
+        let value = self.trace_id.value(row);
+        if value.len() == 16 {
+            id.copy_from_slice(value);
+        }
+        id
+    }
+
+    fn raw_row(&self, row: usize) -> RawRow {
+        RawRow {
+            trace_id: self.trace_id(row),
+            span_id: self.span_id.value(row).to_vec(),
+            parent_span_id: self.parent_span_id.value(row).to_vec(),
+            service_name: self.service_name.value(row).to_owned(),
+            name: self.name.value(row).to_owned(),
+            kind: self.kind.value(row),
+            status_code: self.status_code.value(row),
+            status_message: self.status_message.value(row).to_owned(),
+            start: self.start.value(row),
+            duration: self.duration.value(row),
+            resource: Bytes::copy_from_slice(self.resource.value(row)),
+            scope: Bytes::copy_from_slice(self.scope.value(row)),
+            span: self.span.value(row).to_vec(),
+        }
+    }
+
+    /// The full span of `row`, with its resource and scope interned.
+    fn record(&self, row: usize, interner: &mut Interner) -> Result<SpanRecord, StoreError> {
+        let decode_error = |what: &str, e: prost::DecodeError| StoreError::Other(format!("bad {what} in block: {e}"));
+        let resource = ResourcePart::from_proto(
+            ResourceSpans::decode(self.resource.value(row)).map_err(|e| decode_error("resource", e))?,
+        );
+        let scope =
+            ScopePart::from_proto(ScopeSpans::decode(self.scope.value(row)).map_err(|e| decode_error("scope", e))?);
+        let mut span = Span::decode(self.span.value(row)).map_err(|e| decode_error("span", e))?;
+        let trace_id = self.trace_id(row);
+        span.trace_id = trace_id.to_vec();
+        span.span_id = self.span_id.value(row).to_vec();
+        span.parent_span_id = self.parent_span_id.value(row).to_vec();
+        span.name = self.name.value(row).to_owned();
+        span.kind = self.kind.value(row);
+        span.start_time_unix_nano = self.start.value(row);
+        span.end_time_unix_nano = span.start_time_unix_nano.wrapping_add(self.duration.value(row));
+        let (code, message) = (self.status_code.value(row), self.status_message.value(row));
+        if span.status.is_some() || code != 0 || !message.is_empty() {
+            span.status = Some(Status {
+                code,
+                message: message.to_owned(),
+            });
+        }
+        Ok(SpanRecord {
+            trace_id,
+            resource: interner.resource(resource),
+            scope: interner.scope(scope),
+            span,
+        })
+    }
+}
+
+/// A stored block: its meta, decoded pruning structures and cached Parquet footer.
+pub(crate) struct Block {
+    pub meta: BlockMeta,
+    bloom: Bloom,
+    row_group_ranges: Vec<(TraceId, TraceId)>,
+    reader_metadata: tokio::sync::OnceCell<ArrowReaderMetadata>,
+}
+
+fn parse_trace_id(text: &str) -> Result<TraceId, StoreError> {
+    let mut id = [0u8; 16];
+    hex::decode_to_slice(text, &mut id).map_err(|e| StoreError::Other(format!("bad trace id {text:?} in block meta: {e}")))?;
+    Ok(id)
+}
+
+impl Block {
+    pub fn new(meta: BlockMeta) -> Result<Self, StoreError> {
+        let bloom = Bloom::from_meta(&meta.bloom)?;
+        let row_group_ranges = meta
+            .row_groups
+            .iter()
+            .map(|rg| Ok((parse_trace_id(&rg.min_trace_id)?, parse_trace_id(&rg.max_trace_id)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Self {
+            meta,
+            bloom,
+            row_group_ranges,
+            reader_metadata: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    pub fn parquet_path(&self) -> Path {
+        parquet_path(&self.meta.id)
+    }
+
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.meta.min_time <= end && self.meta.max_time >= start
+    }
+
+    pub fn may_contain(&self, id: &TraceId) -> bool {
+        self.bloom.may_contain(id)
+    }
+
+    /// Whether any span in the block could match `filter`, from the meta alone.
+    pub fn may_match(&self, filter: &SpanFilter) -> bool {
+        if filter.start_min.is_some_and(|min| self.meta.max_time < min)
+            || filter.start_max.is_some_and(|max| self.meta.min_time > max)
+        {
+            return false;
+        }
+        if filter.service.is_empty() {
+            return true;
+        }
+        match self.meta.services.get(&filter.service) {
+            Some(ops) => filter.operation.as_ref().is_none_or(|op| ops.iter().any(|o| &o.name == op)),
+            None => false,
+        }
+    }
+
+    fn object_reader(&self, store: &Arc<dyn ObjectStore>) -> BlockReader {
+        BlockReader {
+            store: store.clone(),
+            path: self.parquet_path(),
+            size: self.meta.size_bytes,
+        }
+    }
+
+    async fn read_row_groups(&self, store: &Arc<dyn ObjectStore>, row_groups: Vec<usize>) -> Result<Vec<RecordBatch>, StoreError> {
+        if row_groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let metadata = self
+            .reader_metadata
+            .get_or_try_init(|| async {
+                let mut reader = self.object_reader(store);
+                ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new()).await
+            })
+            .await?
+            .clone();
+        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self.object_reader(store), metadata)
+            .with_row_groups(row_groups)
+            .with_batch_size(ROW_GROUP_SPANS)
+            .build()?;
+        Ok(stream.try_collect().await?)
+    }
+
+    /// The spans of `trace_id` in this block.
+    pub async fn trace(&self, store: &Arc<dyn ObjectStore>, trace_id: &TraceId) -> Result<Vec<SpanRecord>, StoreError> {
+        let row_groups = self
+            .row_group_ranges
+            .iter()
+            .enumerate()
+            .filter(|(_, (min, max))| min <= trace_id && trace_id <= max)
+            .map(|(i, _)| i)
+            .collect();
+        let mut interner = Interner::default();
+        let mut records = Vec::new();
+        for batch in self.read_row_groups(store, row_groups).await? {
+            let columns = Columns::new(&batch)?;
+            let start = partition_point(columns.len(), |row| columns.trace_id(row) < *trace_id);
+            for row in start..columns.len() {
+                if columns.trace_id(row) != *trace_id {
+                    break;
+                }
+                records.push(columns.record(row, &mut interner)?);
+            }
+        }
+        Ok(records)
+    }
+
+    /// Adds the traces with a span matching `filter`, with their newest matching start.
+    pub async fn find(&self, store: &Arc<dyn ObjectStore>, filter: &SpanFilter, hits: &mut HashMap<TraceId, u64>) -> Result<(), StoreError> {
+        let row_groups = self
+            .meta
+            .row_groups
+            .iter()
+            .enumerate()
+            .filter(|(_, rg)| {
+                !(filter.start_min.is_some_and(|min| rg.max_time < min) || filter.start_max.is_some_and(|max| rg.min_time > max))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mut interner = Interner::default();
+        for batch in self.read_row_groups(store, row_groups).await? {
+            let columns = Columns::new(&batch)?;
+            for row in 0..columns.len() {
+                if !filter.matches_service(columns.service_name.value(row)) {
+                    continue;
+                }
+                let start = columns.start.value(row);
+                let end = start.wrapping_add(columns.duration.value(row));
+                let (kind, status) = (columns.kind.value(row), columns.status_code.value(row));
+                if !filter.matches_fields(columns.name.value(row), kind, status, start, end) {
+                    continue;
+                }
+                let record = columns.record(row, &mut interner)?;
+                let resource = record.resource.proto.resource.as_ref();
+                if filter.matches_span(resource, record.scope.proto.scope.as_ref(), &record.span) {
+                    let newest = hits.entry(record.trace_id).or_insert(start);
+                    *newest = (*newest).max(start);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn operations(&self, service: &str, out: &mut BTreeSet<Operation>) {
+        if let Some(ops) = self.meta.services.get(service) {
+            out.extend(ops.iter().map(|o| Operation {
+                name: o.name.clone(),
+                span_kind: o.span_kind.clone(),
+            }));
+        }
+    }
+
+    /// Edges whose minute overlaps `[start, end]`.
+    pub fn edges(&self, start: u64, end: u64, counts: &mut HashMap<(String, String), u64>) {
+        if !self.overlaps(start.saturating_sub(NANOS_PER_MINUTE), end) {
+            return;
+        }
+        for edge in &self.meta.edges {
+            let minute_start = edge.minute.saturating_mul(NANOS_PER_MINUTE);
+            if minute_start <= end && minute_start.saturating_add(NANOS_PER_MINUTE) > start {
+                *counts.entry((edge.parent.clone(), edge.child.clone())).or_default() += edge.call_count;
+            }
+        }
+    }
+}
+
+/// Range reads of a block file through the object store.
+struct BlockReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+fn external(e: object_store::Error) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for BlockReader {
+    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move { self.store.get_range(&self.path, range).await.map_err(external) }.boxed()
+    }
+
+    fn get_byte_ranges(&mut self, ranges: Vec<std::ops::Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move { self.store.get_ranges(&self.path, &ranges).await.map_err(external) }.boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
+}
+
+fn partition_point(len: usize, mut before: impl FnMut(usize) -> bool) -> usize {
+    let (mut low, mut high) = (0, len);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if before(mid) {
+            low = mid + 1;
+        } else {
+            high = mid;
+        }
+    }
+    low
+}
+
+/// Rows of one block file, in file order.
+struct RowCursor {
+    batches: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    rows: std::vec::IntoIter<RawRow>,
+}
+
+impl RowCursor {
+    fn new(bytes: Bytes) -> Result<Self, StoreError> {
+        let batches = ParquetRecordBatchReaderBuilder::try_new(bytes)?
+            .with_batch_size(ROW_GROUP_SPANS)
+            .build()?;
+        Ok(Self {
+            batches,
+            rows: Vec::new().into_iter(),
+        })
+    }
+
+    fn next_row(&mut self) -> Result<Option<RawRow>, StoreError> {
+        loop {
+            if let Some(row) = self.rows.next() {
+                return Ok(Some(row));
+            }
+            let Some(batch) = self.batches.next().transpose()? else {
+                return Ok(None);
+            };
+            let columns = Columns::new(&batch)?;
+            let rows: Vec<RawRow> = (0..columns.len()).map(|row| columns.raw_row(row)).collect();
+            self.rows = rows.into_iter();
+        }
+    }
+}
+
+struct HeapItem {
+    row: RawRow,
+    input: usize,
+}
+
+impl PartialEq for HeapItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for HeapItem {}
+
+impl PartialOrd for HeapItem {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for HeapItem {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.row.sort_key(), self.input).cmp(&(other.row.sort_key(), other.input))
+    }
+}
+
+/// Merges block files (each sorted as [`sort_and_dedupe`] sorts) into one builder, dropping
+/// exact copies of a span.
+pub(crate) fn merge_blocks(inputs: Vec<Bytes>, builder: &mut BlockBuilder) -> Result<(), StoreError> {
+    let mut cursors = inputs.into_iter().map(RowCursor::new).collect::<Result<Vec<_>, _>>()?;
+    let mut heap = BinaryHeap::new();
+    for (input, cursor) in cursors.iter_mut().enumerate() {
+        if let Some(row) = cursor.next_row()? {
+            heap.push(Reverse(HeapItem { row, input }));
+        }
+    }
+    let mut last: Option<RawRow> = None;
+    while let Some(Reverse(HeapItem { row, input })) = heap.pop() {
+        if let Some(next) = cursors[input].next_row()? {
+            heap.push(Reverse(HeapItem { row: next, input }));
+        }
+        if last.as_ref().is_some_and(|last| last.sort_key() == row.sort_key()) {
+            continue;
+        }
+        if let Some(previous) = last.replace(row) {
+            builder.push(previous)?;
+        }
+    }
+    if let Some(previous) = last {
+        builder.push(previous)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bloom_has_no_false_negatives() {
+        let ids: Vec<TraceId> = (0u128..1000).map(|i| i.to_be_bytes()).collect();
+        let mut bloom = Bloom::with_capacity(ids.len());
+        for id in &ids {
+            bloom.insert(id);
+        }
+        assert!(ids.iter().all(|id| bloom.may_contain(id)));
+        let false_positives = (1000u128..11000).filter(|i| bloom.may_contain(&i.to_be_bytes())).count();
+        assert!(false_positives < 300, "{false_positives} false positives");
+        let restored = Bloom::from_meta(&bloom.to_meta()).unwrap();
+        assert!(ids.iter().all(|id| restored.may_contain(id)));
+    }
+}

@@ -1,0 +1,306 @@
+//! Behaviour of the embedded store that the shared suite does not cover: durability, WAL
+//! damage, blocks on disk, retention and compaction.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arrow_array::{Array, FixedSizeBinaryArray, StringArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use spoor_pipeline::TraceBatch;
+use spoor_pipeline::otlp::{AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, any_value};
+use spoor_store::{EmbeddedConfig, EmbeddedStore, SyncMode, TraceId, TraceQuery, TraceStore};
+
+fn now_nanos() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
+}
+
+fn trace_id(n: u32) -> TraceId {
+    let mut id = [0u8; 16];
+    id[0] = 0xab;
+    id[12..].copy_from_slice(&n.to_be_bytes());
+    id
+}
+
+/// A batch holding trace `n` with `spans` spans of service `svc`, starting at `start`.
+fn trace_batch(n: u32, spans: u32, start: u64) -> TraceBatch {
+    let spans = (0..spans)
+        .map(|i| Span {
+            trace_id: trace_id(n).to_vec(),
+            span_id: (u64::from(n) << 32 | u64::from(i) + 1).to_be_bytes().to_vec(),
+            parent_span_id: if i == 0 { Vec::new() } else { (u64::from(n) << 32 | 1).to_be_bytes().to_vec() },
+            name: format!("op-{}", i % 3),
+            kind: 2,
+            start_time_unix_nano: start + u64::from(i) * 1000,
+            end_time_unix_nano: start + u64::from(i) * 1000 + 5000,
+            attributes: vec![KeyValue {
+                key: "http.status_code".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::IntValue(200)),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .collect();
+    TraceBatch::new(vec![ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![KeyValue {
+                key: "service.name".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue("svc".into())),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }])
+}
+
+fn config(dir: &Path) -> EmbeddedConfig {
+    EmbeddedConfig {
+        sync: SyncMode::Always,
+        ..EmbeddedConfig::with_path(dir)
+    }
+}
+
+async fn span_count(store: &EmbeddedStore, n: u32) -> usize {
+    match store.get_trace(trace_id(n), None).await.unwrap() {
+        Some(trace) => trace.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum(),
+        None => 0,
+    }
+}
+
+fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.to_string_lossy().ends_with(suffix));
+    files.sort();
+    files
+}
+
+/// The WAL segment that holds records (the others are empty).
+fn written_segment(dir: &Path) -> PathBuf {
+    files_with_suffix(&dir.join("wal"), ".wal")
+        .into_iter()
+        .find(|p| std::fs::metadata(p).unwrap().len() > 0)
+        .expect("a non-empty wal segment")
+}
+
+#[tokio::test]
+async fn traces_survive_close_and_reopen_from_wal_and_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = now_nanos();
+    let store = EmbeddedStore::open(config(dir.path())).await.unwrap();
+    store.write(&trace_batch(1, 5, start)).await.unwrap();
+    store.cut_block().await.unwrap();
+    store.write(&trace_batch(2, 7, start)).await.unwrap();
+    store.close().await.unwrap();
+    assert!(store.write(&trace_batch(3, 1, start)).await.is_err(), "writes after close fail");
+
+    let store = EmbeddedStore::open(config(dir.path())).await.unwrap();
+    assert_eq!(span_count(&store, 1).await, 5);
+    assert_eq!(span_count(&store, 2).await, 7);
+    assert_eq!(store.stats().blocks, 1);
+    assert_eq!(store.stats().head_spans, 7);
+    assert_eq!(store.services().await.unwrap(), vec!["svc".to_owned()]);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = now_nanos();
+    {
+        let store = Arc::new(EmbeddedStore::open(config(dir.path())).await.unwrap());
+        let writers: Vec<_> = (0..32)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move { store.write(&trace_batch(n, 3, start)).await })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        // Dropped without close: nothing is flushed on the way out.
+    }
+    let store = EmbeddedStore::open(config(dir.path())).await.unwrap();
+    for n in 0..32 {
+        assert_eq!(span_count(&store, n).await, 3, "trace {n}");
+    }
+}
+
+async fn write_five_and_close(dir: &Path) -> Vec<u64> {
+    let store = EmbeddedStore::open(config(dir)).await.unwrap();
+    let mut ends = Vec::new();
+    for n in 1..=5 {
+        store.write(&trace_batch(n, 2, now_nanos())).await.unwrap();
+        ends.push(std::fs::metadata(written_segment(dir)).unwrap().len());
+    }
+    store.close().await.unwrap();
+    ends
+}
+
+#[tokio::test]
+async fn wal_truncated_mid_record_keeps_every_intact_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let ends = write_five_and_close(dir.path()).await;
+    let segment = written_segment(dir.path());
+    let file = std::fs::OpenOptions::new().write(true).open(&segment).unwrap();
+    file.set_len(ends[3] + (ends[4] - ends[3]) / 2).unwrap();
+    drop(file);
+
+    let store = EmbeddedStore::open(config(dir.path())).await.unwrap();
+    for n in 1..=4 {
+        assert_eq!(span_count(&store, n).await, 2, "trace {n}");
+    }
+    assert_eq!(span_count(&store, 5).await, 0);
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), ends[3], "the torn tail is cut");
+    store.write(&trace_batch(6, 2, now_nanos())).await.unwrap();
+    store.close().await.unwrap();
+    let store = EmbeddedStore::open(config(dir.path())).await.unwrap();
+    assert_eq!(span_count(&store, 6).await, 2);
+}
+
+#[tokio::test]
+async fn wal_with_flipped_bytes_keeps_every_intact_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let ends = write_five_and_close(dir.path()).await;
+    let segment = written_segment(dir.path());
+    let mut bytes = std::fs::read(&segment).unwrap();
+    // Damage the third record's payload and the fifth record's length field.
+    let third = ends[1] as usize + 20;
+    bytes[third] ^= 0xff;
+    bytes[third + 1] ^= 0x55;
+    bytes[ends[3] as usize + 5] ^= 0x7f;
+    std::fs::write(&segment, bytes).unwrap();
+
+    let store = EmbeddedStore::open(config(dir.path())).await.unwrap();
+    for n in [1, 2, 4] {
+        assert_eq!(span_count(&store, n).await, 2, "trace {n}");
+    }
+    assert_eq!(span_count(&store, 3).await, 0);
+    assert_eq!(span_count(&store, 5).await, 0);
+}
+
+#[tokio::test]
+async fn blocks_are_plain_parquet_sorted_by_trace_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(config(dir.path())).await.unwrap();
+    let start = now_nanos();
+    for n in (0..50).rev() {
+        store.write(&trace_batch(n, 4, start)).await.unwrap();
+    }
+    store.cut_block().await.unwrap();
+    assert_eq!(store.stats().head_spans, 0);
+    assert_eq!(store.stats().blocks, 1);
+    assert!(files_with_suffix(&dir.path().join("wal"), ".wal").len() == 1, "covered segments are deleted");
+
+    let parquet = files_with_suffix(&dir.path().join("blocks"), ".parquet");
+    assert_eq!(parquet.len(), 1);
+    assert_eq!(files_with_suffix(&dir.path().join("blocks"), ".meta.json").len(), 1);
+    let file = std::fs::File::open(&parquet[0]).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let mut ids = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let trace_ids = batch.column_by_name("trace_id").unwrap().as_any().downcast_ref::<FixedSizeBinaryArray>().unwrap();
+        let services = batch.column_by_name("service_name").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+        for row in 0..batch.num_rows() {
+            ids.push(trace_ids.value(row).to_vec());
+            assert_eq!(services.value(row), "svc");
+        }
+    }
+    assert_eq!(ids.len(), 200);
+    assert!(ids.windows(2).all(|w| w[0] <= w[1]), "rows are sorted by trace id");
+
+    let found = store
+        .find_trace_ids(&TraceQuery {
+            service_name: "svc".into(),
+            operation_name: Some("op-1".into()),
+            attributes: [("http.status_code".to_owned(), "200".to_owned())].into(),
+            search_depth: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 10);
+    assert_eq!(span_count(&store, 17).await, 4);
+}
+
+#[tokio::test]
+async fn retention_deletes_blocks_past_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Duration::from_secs(3600);
+    let store = EmbeddedStore::open(EmbeddedConfig { ttl, ..config(dir.path()) }).await.unwrap();
+    let old = now_nanos() - 2 * ttl.as_nanos() as u64;
+    store.write(&trace_batch(1, 3, old)).await.unwrap();
+    store.cut_block().await.unwrap();
+    store.write(&trace_batch(2, 3, now_nanos())).await.unwrap();
+    store.cut_block().await.unwrap();
+    assert_eq!(store.stats().blocks, 2);
+
+    assert_eq!(store.enforce_retention().await.unwrap(), 1);
+    assert_eq!(store.stats().blocks, 1);
+    assert_eq!(span_count(&store, 1).await, 0);
+    assert_eq!(span_count(&store, 2).await, 3);
+    assert_eq!(files_with_suffix(&dir.path().join("blocks"), ".parquet").len(), 1);
+    store.close().await.unwrap();
+
+    // Retention also runs on open.
+    let store = EmbeddedStore::open(EmbeddedConfig { ttl: Duration::from_millis(1), ..config(dir.path()) }).await.unwrap();
+    assert_eq!(store.stats().blocks, 0);
+    assert!(files_with_suffix(&dir.path().join("blocks"), ".parquet").is_empty());
+}
+
+#[tokio::test]
+async fn compaction_merges_blocks_and_drops_repeated_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(config(dir.path())).await.unwrap();
+    let start = now_nanos();
+    store.write(&trace_batch(1, 4, start)).await.unwrap();
+    store.cut_block().await.unwrap();
+    // The same spans again (a retried batch), and a trace of its own.
+    store.write(&trace_batch(1, 4, start)).await.unwrap();
+    store.write(&trace_batch(2, 3, start)).await.unwrap();
+    store.cut_block().await.unwrap();
+    store.write(&trace_batch(3, 2, start)).await.unwrap();
+    store.cut_block().await.unwrap();
+    assert_eq!(store.stats().blocks, 3);
+    assert_eq!(store.stats().block_spans, 13);
+    assert_eq!(span_count(&store, 1).await, 4, "reads drop exact copies too");
+
+    assert_eq!(store.compact().await.unwrap(), 3);
+    let stats = store.stats();
+    assert_eq!(stats.blocks, 1);
+    assert_eq!(stats.block_spans, 9);
+    assert_eq!(files_with_suffix(&dir.path().join("blocks"), ".parquet").len(), 1);
+    assert_eq!(span_count(&store, 1).await, 4);
+    assert_eq!(span_count(&store, 2).await, 3);
+    assert_eq!(span_count(&store, 3).await, 2);
+    let deps = store.dependencies(start + 60_000_000_000, Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(deps.len(), 1);
+    assert_eq!((deps[0].parent.as_str(), deps[0].child.as_str(), deps[0].call_count), ("svc", "svc", 6));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn head_is_cut_when_it_reaches_max_block_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(EmbeddedConfig { max_block_spans: 10, ..config(dir.path()) }).await.unwrap();
+    store.write(&trace_batch(1, 12, now_nanos())).await.unwrap();
+    for _ in 0..100 {
+        if store.stats().blocks == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(store.stats().blocks, 1);
+    assert_eq!(span_count(&store, 1).await, 12);
+}
