@@ -59,7 +59,7 @@ fn batch(rng: &mut Rng, start: u64) -> (TraceBatch, Vec<TraceId>) {
         let mut span_ids = Vec::new();
         for s in 0..SPANS_PER_TRACE {
             let span_id = rng.next().to_be_bytes().to_vec();
-            let parent = if s == 0 { Vec::new() } else { span_ids[(rng.next() % s) as usize] as Vec<u8> };
+            let parent = if s == 0 { Vec::new() } else { span_ids[(rng.next() % s) as usize].clone() };
             span_ids.push(span_id.clone());
             let route = ROUTES[(rng.next() % ROUTES.len() as u64) as usize];
             let status = if rng.next() % 50 == 0 { 500 } else { 200 };

@@ -28,10 +28,7 @@ pub struct ConfigProblem {
 
 impl ConfigProblem {
     fn new(path: &str, message: impl Into<String>) -> Self {
-        Self {
-            path: path.to_owned(),
-            message: message.into(),
-        }
+        Self { path: path.to_owned(), message: message.into() }
     }
 }
 
@@ -107,11 +104,7 @@ pub struct ThriftHttpConfig {
 
 impl Default for ThriftHttpConfig {
     fn default() -> Self {
-        Self {
-            endpoint: DEFAULT_THRIFT_HTTP_ENDPOINT.to_owned(),
-            max_request_body_size: 0,
-            include_metadata: false,
-        }
+        Self { endpoint: DEFAULT_THRIFT_HTTP_ENDPOINT.to_owned(), max_request_body_size: 0, include_metadata: false }
     }
 }
 
@@ -122,11 +115,7 @@ impl ThriftHttpConfig {
 }
 
 pub(crate) fn body_limit(configured: i64) -> usize {
-    if configured <= 0 {
-        DEFAULT_MAX_REQUEST_BODY_SIZE
-    } else {
-        usize::try_from(configured).unwrap_or(usize::MAX)
-    }
+    if configured <= 0 { DEFAULT_MAX_REQUEST_BODY_SIZE } else { usize::try_from(configured).unwrap_or(usize::MAX) }
 }
 
 /// The agent's UDP server settings (`ServerConfigUDP`).
@@ -202,18 +191,15 @@ pub fn check_endpoint(path: &str, endpoint: &str) -> Result<(), ConfigProblem> {
             format!("endpoint {endpoint:?} is not formatted correctly: missing port"),
         ));
     };
-    port.parse::<u16>().map(|_| ()).map_err(|_| {
-        ConfigProblem::new(path, format!("endpoint port {port:?} is not a number in 0..65535"))
-    })
+    port.parse::<u16>()
+        .map(|_| ())
+        .map_err(|_| ConfigProblem::new(path, format!("endpoint port {port:?} is not a number in 0..65535")))
 }
 
 fn check_transport(path: &str, transport: &str) -> Result<(), ConfigProblem> {
     match transport {
         "tcp" | "tcp4" | "tcp6" => Ok(()),
-        other => Err(ConfigProblem::new(
-            path,
-            format!("transport {other:?} is not supported, use tcp"),
-        )),
+        other => Err(ConfigProblem::new(path, format!("transport {other:?} is not supported, use tcp"))),
     }
 }
 
@@ -310,7 +296,10 @@ mod tests {
         assert_eq!(config.protocols.grpc.as_ref().unwrap().endpoint, "localhost:14250");
         assert!(config.protocols.thrift_http.is_none());
         let compact = config.protocols.thrift_compact.as_ref().unwrap();
-        assert_eq!((compact.endpoint.as_str(), compact.queue_size, compact.max_packet_size), ("localhost:6831", 5, 65_000));
+        assert_eq!(
+            (compact.endpoint.as_str(), compact.queue_size, compact.max_packet_size),
+            ("localhost:6831", 5, 65_000)
+        );
         assert_eq!(config.protocols.thrift_binary.as_ref().unwrap().endpoint, "localhost:6832");
         config.validate().unwrap();
     }

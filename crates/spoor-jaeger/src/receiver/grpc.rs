@@ -32,19 +32,13 @@ pub(crate) fn status_of(err: ConsumeError) -> Status {
 
 #[tonic::async_trait]
 impl CollectorService for PostSpans {
-    async fn post_spans(
-        &self,
-        request: Request<PostSpansRequest>,
-    ) -> Result<Response<PostSpansResponse>, Status> {
+    async fn post_spans(&self, request: Request<PostSpansRequest>) -> Result<Response<PostSpansResponse>, Status> {
         let Some(batch) = request.into_inner().batch else {
             return Ok(Response::new(PostSpansResponse {}));
         };
-        let resource_spans = translate::proto_to_otlp(batch)
-            .map_err(|err| Status::invalid_argument(err.to_string()))?;
-        self.observer
-            .deliver(self.next.as_ref(), TraceBatch::new(resource_spans))
-            .await
-            .map_err(status_of)?;
+        let resource_spans =
+            translate::proto_to_otlp(batch).map_err(|err| Status::invalid_argument(err.to_string()))?;
+        self.observer.deliver(self.next.as_ref(), TraceBatch::new(resource_spans)).await.map_err(status_of)?;
         Ok(Response::new(PostSpansResponse {}))
     }
 }
@@ -57,22 +51,17 @@ pub(crate) async fn serve(
     observer: ReceiverObserver,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
-    let max_message = usize::try_from(config.max_recv_msg_size_mib)
-        .unwrap_or(usize::MAX / MIB)
-        .saturating_mul(MIB);
+    let max_message = usize::try_from(config.max_recv_msg_size_mib).unwrap_or(usize::MAX / MIB).saturating_mul(MIB);
     let admission = next.clone();
     let inner = CollectorServiceServer::new(PostSpans { next, observer })
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
         .max_decoding_message_size(max_message);
-    let service = tonic::service::interceptor::InterceptedService::new(
-        inner,
-        move |request: Request<()>| {
-            // Refuse before the message is decoded when the pipeline would refuse it anyway.
-            admission.check_admission().map_err(status_of)?;
-            Ok(request)
-        },
-    );
+    let service = tonic::service::interceptor::InterceptedService::new(inner, move |request: Request<()>| {
+        // Refuse before the message is decoded when the pipeline would refuse it anyway.
+        admission.check_admission().map_err(status_of)?;
+        Ok(request)
+    });
     let mut server = Server::builder().tcp_nodelay(true);
     if config.max_concurrent_streams > 0 {
         server = server.max_concurrent_streams(config.max_concurrent_streams);

@@ -30,28 +30,18 @@ impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         match self {
             Failure::BadRequest(message) => text(StatusCode::BAD_REQUEST, message),
-            Failure::UnsupportedMediaType(message) => {
-                text(StatusCode::UNSUPPORTED_MEDIA_TYPE, message)
+            Failure::UnsupportedMediaType(message) => text(StatusCode::UNSUPPORTED_MEDIA_TYPE, message),
+            Failure::TooLarge(limit) => {
+                text(StatusCode::PAYLOAD_TOO_LARGE, format!("request body too large: limit is {limit} bytes"))
             }
-            Failure::TooLarge(limit) => text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body too large: limit is {limit} bytes"),
-            ),
             Failure::Internal(message) => text(StatusCode::INTERNAL_SERVER_ERROR, message),
-            Failure::Consume(ConsumeError::Permanent(message)) => {
-                text(StatusCode::BAD_REQUEST, message)
-            }
-            Failure::Consume(ConsumeError::Refused {
-                reason,
-                retry_after,
-            }) => {
+            Failure::Consume(ConsumeError::Permanent(message)) => text(StatusCode::BAD_REQUEST, message),
+            Failure::Consume(ConsumeError::Refused { reason, retry_after }) => {
                 let delay = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
                 let mut response = text(StatusCode::SERVICE_UNAVAILABLE, reason);
                 // Whole seconds, rounded up so that a sub-second delay is not read as "now".
                 let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(seconds));
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
                 response
             }
         }
@@ -63,12 +53,7 @@ pub(crate) fn text(status: StatusCode, message: String) -> Response {
     if !body.ends_with('\n') {
         body.push('\n');
     }
-    (
-        status,
-        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
 /// The media type of `Content-Type`, lowercased, without parameters; `None` when absent.
@@ -92,9 +77,7 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, Failure> {
         "" | "identity" => Ok(Encoding::Identity),
         "gzip" | "x-gzip" => Ok(Encoding::Gzip),
         "deflate" | "zlib" => Ok(Encoding::Deflate),
-        other => Err(Failure::BadRequest(format!(
-            "unsupported Content-Encoding: {other}"
-        ))),
+        other => Err(Failure::BadRequest(format!("unsupported Content-Encoding: {other}"))),
     }
 }
 
@@ -108,30 +91,21 @@ pub(crate) async fn read_body(
 ) -> Result<RawBody, Failure> {
     let encoding = encoding(request.headers())?;
     next.check_admission().map_err(Failure::Consume)?;
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(Failure::TooLarge(limit));
     }
-    let bytes = axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|err| {
-            let too_large = std::error::Error::source(&err)
-                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                Failure::TooLarge(limit)
-            } else {
-                Failure::BadRequest(format!("failed to read request body: {err}"))
-            }
-        })?;
-    Ok(RawBody {
-        bytes,
-        encoding,
-        limit,
-    })
+    let bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|err| {
+        let too_large =
+            std::error::Error::source(&err).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            Failure::TooLarge(limit)
+        } else {
+            Failure::BadRequest(format!("failed to read request body: {err}"))
+        }
+    })?;
+    Ok(RawBody { bytes, encoding, limit })
 }
 
 pub(crate) struct RawBody {
@@ -155,14 +129,8 @@ impl RawBody {
         };
         match self.encoding {
             Encoding::Identity => Ok(self.bytes.to_vec()),
-            Encoding::Gzip => read_limited(
-                &mut flate2::read::MultiGzDecoder::new(self.bytes.as_ref()),
-                "gzip",
-            ),
-            Encoding::Deflate => read_limited(
-                &mut flate2::read::ZlibDecoder::new(self.bytes.as_ref()),
-                "deflate",
-            ),
+            Encoding::Gzip => read_limited(&mut flate2::read::MultiGzDecoder::new(self.bytes.as_ref()), "gzip"),
+            Encoding::Deflate => read_limited(&mut flate2::read::ZlibDecoder::new(self.bytes.as_ref()), "deflate"),
         }
     }
 

@@ -105,12 +105,7 @@ impl JaegerReceiver {
     /// Binds everything before serving anything, so that a failure leaves nothing running.
     async fn bind(&self) -> Result<Bound, StartError> {
         let p = &self.config.protocols;
-        let mut bound = Bound {
-            grpc: None,
-            http: None,
-            compact: None,
-            binary: None,
-        };
+        let mut bound = Bound { grpc: None, http: None, compact: None, binary: None };
         if let Some(grpc) = &p.grpc {
             let listener = spoor_pipeline::net::bind(&grpc.endpoint)
                 .await
@@ -125,16 +120,14 @@ impl JaegerReceiver {
         }
         if let Some(compact) = &p.thrift_compact {
             let settings = UdpServerSettings::from(compact);
-            let socket = udp::bind(&settings)
-                .await
-                .map_err(|err| self.fail("thrift_compact", &settings.endpoint, err))?;
+            let socket =
+                udp::bind(&settings).await.map_err(|err| self.fail("thrift_compact", &settings.endpoint, err))?;
             bound.compact = Some(socket);
         }
         if let Some(binary) = &p.thrift_binary {
             let settings = UdpServerSettings::from(binary);
-            let socket = udp::bind(&settings)
-                .await
-                .map_err(|err| self.fail("thrift_binary", &settings.endpoint, err))?;
+            let socket =
+                udp::bind(&settings).await.map_err(|err| self.fail("thrift_binary", &settings.endpoint, err))?;
             bound.binary = Some(socket);
         }
         Ok(bound)
@@ -158,9 +151,7 @@ async fn post_traces(State(state): State<HttpState>, request: Request<Body>) -> 
 async fn receive_thrift(state: &HttpState, request: Request<Body>) -> Result<(), Failure> {
     let media_type = media_type(request.headers()).unwrap_or_default();
     if !THRIFT_CONTENT_TYPES.contains(&media_type.as_str()) {
-        return Err(Failure::UnsupportedMediaType(format!(
-            "Unsupported content type: {media_type}"
-        )));
+        return Err(Failure::UnsupportedMediaType(format!("Unsupported content type: {media_type}")));
     }
     let body = read_body(request, state.body_limit, state.next.as_ref()).await?;
     let resource_spans = body
@@ -170,11 +161,7 @@ async fn receive_thrift(state: &HttpState, request: Request<Body>) -> Result<(),
                 .map_err(|err| format!("Unable to process request body: {err}"))
         })
         .await?;
-    state
-        .observer
-        .deliver(state.next.as_ref(), TraceBatch::new(resource_spans))
-        .await
-        .map_err(Failure::Consume)
+    state.observer.deliver(state.next.as_ref(), TraceBatch::new(resource_spans)).await.map_err(Failure::Consume)
 }
 
 fn spawn_logged<F>(id: &str, what: &'static str, future: F) -> JoinHandle<()>
@@ -207,19 +194,14 @@ impl Receiver for JaegerReceiver {
             tracing::info!(receiver = %self.id, endpoint = ?addrs.grpc, "starting gRPC server for Jaeger collector");
             let (next, observer, watcher) = (next.clone(), observer(TRANSPORT_GRPC), watcher.clone());
             tasks.push(spawn_logged(&self.id, "gRPC server", async move {
-                grpc::serve(listener, &config, next, observer, watcher)
-                    .await
-                    .map_err(|err| err.to_string())
+                grpc::serve(listener, &config, next, observer, watcher).await.map_err(|err| err.to_string())
             }));
         }
         if let (Some(listener), Some(config)) = (bound.http, protocols.thrift_http) {
             addrs.thrift_http = listener.local_addr().ok();
             tracing::info!(receiver = %self.id, endpoint = ?addrs.thrift_http, "starting HTTP server for Jaeger collector");
-            let state = HttpState {
-                next: next.clone(),
-                observer: observer(TRANSPORT_HTTP),
-                body_limit: config.body_limit(),
-            };
+            let state =
+                HttpState { next: next.clone(), observer: observer(TRANSPORT_HTTP), body_limit: config.body_limit() };
             let mut router = axum::Router::new()
                 .route("/api/traces", axum::routing::post(post_traces))
                 .with_state(state)
@@ -239,8 +221,18 @@ impl Receiver for JaegerReceiver {
             }));
         }
         for (socket, config, protocol, transport) in [
-            (bound.compact, protocols.thrift_compact.as_ref().map(UdpServerSettings::from), Protocol::Compact, TRANSPORT_COMPACT),
-            (bound.binary, protocols.thrift_binary.as_ref().map(UdpServerSettings::from), Protocol::Binary, TRANSPORT_BINARY),
+            (
+                bound.compact,
+                protocols.thrift_compact.as_ref().map(UdpServerSettings::from),
+                Protocol::Compact,
+                TRANSPORT_COMPACT,
+            ),
+            (
+                bound.binary,
+                protocols.thrift_binary.as_ref().map(UdpServerSettings::from),
+                Protocol::Binary,
+                TRANSPORT_BINARY,
+            ),
         ] {
             let (Some(socket), Some(settings)) = (socket, config) else {
                 continue;
@@ -251,14 +243,7 @@ impl Receiver for JaegerReceiver {
                 Protocol::Binary => addrs.thrift_binary = local,
             }
             tracing::info!(receiver = %self.id, endpoint = ?local, transport, "starting UDP server for Jaeger agent");
-            tasks.extend(udp::serve(
-                socket,
-                &settings,
-                protocol,
-                next.clone(),
-                observer(transport),
-                watcher.clone(),
-            ));
+            tasks.extend(udp::serve(socket, &settings, protocol, next.clone(), observer(transport), watcher.clone()));
         }
         self.local_addrs = addrs;
         self.running = Some(Running { shutdown, tasks });

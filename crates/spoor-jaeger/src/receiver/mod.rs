@@ -17,11 +17,10 @@ mod udp;
 mod zipkin;
 
 pub use config::{
-    ConfigProblem, check_endpoint, DEFAULT_GRPC_ENDPOINT, DEFAULT_MAX_PACKET_SIZE, DEFAULT_MAX_REQUEST_BODY_SIZE,
-    DEFAULT_QUEUE_SIZE, DEFAULT_THRIFT_BINARY_ENDPOINT, DEFAULT_THRIFT_COMPACT_ENDPOINT,
-    DEFAULT_THRIFT_HTTP_ENDPOINT, DEFAULT_WORKERS, DEFAULT_ZIPKIN_ENDPOINT, GrpcServerConfig,
-    JaegerProtocols, JaegerReceiverConfig, ThriftBinaryConfig, ThriftCompactConfig,
-    ThriftHttpConfig, UdpServerSettings, ZipkinReceiverConfig,
+    ConfigProblem, DEFAULT_GRPC_ENDPOINT, DEFAULT_MAX_PACKET_SIZE, DEFAULT_MAX_REQUEST_BODY_SIZE, DEFAULT_QUEUE_SIZE,
+    DEFAULT_THRIFT_BINARY_ENDPOINT, DEFAULT_THRIFT_COMPACT_ENDPOINT, DEFAULT_THRIFT_HTTP_ENDPOINT, DEFAULT_WORKERS,
+    DEFAULT_ZIPKIN_ENDPOINT, GrpcServerConfig, JaegerProtocols, JaegerReceiverConfig, ThriftBinaryConfig,
+    ThriftCompactConfig, ThriftHttpConfig, UdpServerSettings, ZipkinReceiverConfig, check_endpoint,
 };
 pub use jaeger::{JaegerLocalAddrs, JaegerReceiver};
 pub use zipkin::ZipkinReceiver;

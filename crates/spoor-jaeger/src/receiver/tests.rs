@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
 use crate::proto::api_v2;
-use crate::sampling::{StrategyProvider, Strategies};
+use crate::sampling::{Strategies, StrategyProvider};
 use crate::thrift::generated::jaeger as jthrift;
 use crate::thrift::{Protocol, encode};
 
@@ -69,9 +69,16 @@ fn metric(telemetry: &Telemetry, name: &str, transport: &str) -> u64 {
 }
 
 /// A minimal HTTP/1.1 client: `(status, body)`.
-async fn http(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -97,10 +104,7 @@ fn batch(names: &[&str]) -> jthrift::Batch {
         v_binary: None,
     };
     jthrift::Batch {
-        process: jthrift::Process {
-            service_name: "tekton".to_owned(),
-            tags: Some(vec![tag("hostname", "node-1")]),
-        },
+        process: jthrift::Process { service_name: "tekton".to_owned(), tags: Some(vec![tag("hostname", "node-1")]) },
         spans: names
             .iter()
             .enumerate()
@@ -137,7 +141,8 @@ fn all_protocols() -> JaegerReceiverConfig {
 async fn jaeger_receiver_takes_every_protocol_and_survives_bad_input() {
     let telemetry = Telemetry::new();
     let recorder = Arc::new(Recorder::default());
-    let strategies = Strategies::parse(br#"{"default_strategy": {"type": "probabilistic", "param": 0.3}}"#, 0.001).unwrap();
+    let strategies =
+        Strategies::parse(br#"{"default_strategy": {"type": "probabilistic", "param": 0.3}}"#, 0.001).unwrap();
     let mut receiver = JaegerReceiver::new("jaeger", all_protocols(), telemetry.clone())
         .unwrap()
         .with_sampling(StrategyProvider::new(strategies));
@@ -154,16 +159,29 @@ async fn jaeger_receiver_takes_every_protocol_and_survives_bad_input() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&body).unwrap();
     let gzipped = gz.finish().unwrap();
-    let (status, _) = http(http_addr, "POST", "/api/traces", &[("content-type", "application/x-thrift"), ("content-encoding", "gzip")], &gzipped).await;
+    let (status, _) = http(
+        http_addr,
+        "POST",
+        "/api/traces",
+        &[("content-type", "application/x-thrift"), ("content-encoding", "gzip")],
+        &gzipped,
+    )
+    .await;
     assert_eq!(status, 202);
     let (status, _) = http(http_addr, "POST", "/api/traces", &[("content-type", "application/json")], &body).await;
     assert_eq!(status, 415);
-    let (status, text) = http(http_addr, "POST", "/api/traces", &[("content-type", "application/x-thrift")], b"garbage garbage").await;
+    let (status, text) =
+        http(http_addr, "POST", "/api/traces", &[("content-type", "application/x-thrift")], b"garbage garbage").await;
     assert_eq!(status, 400, "{text}");
-    let (status, _) = http(http_addr, "POST", "/api/traces", &[("content-type", "application/x-thrift")], &body[..body.len() / 2]).await;
+    let (status, _) =
+        http(http_addr, "POST", "/api/traces", &[("content-type", "application/x-thrift")], &body[..body.len() / 2])
+            .await;
     assert_eq!(status, 400);
     let (status, text) = http(http_addr, "GET", "/api/sampling?service=x", &[], b"").await;
-    assert_eq!((status, text.as_str()), (200, r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.3}}"#));
+    assert_eq!(
+        (status, text.as_str()),
+        (200, r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.3}}"#)
+    );
     assert_eq!(metric(&telemetry, "otelcol_receiver_accepted_spans_total", "collector_http"), 3);
 
     // The agent's UDP ports.
@@ -190,9 +208,10 @@ async fn jaeger_receiver_takes_every_protocol_and_survives_bad_input() {
     assert_eq!(metric(&telemetry, "otelcol_receiver_accepted_spans_total", "udp_thrift_compact"), 1);
 
     // gRPC PostSpans; then the UDP port still serves after the garbage.
-    let mut client = api_v2::collector_service_client::CollectorServiceClient::connect(format!("http://{}", addrs.grpc.unwrap()))
-        .await
-        .unwrap();
+    let mut client =
+        api_v2::collector_service_client::CollectorServiceClient::connect(format!("http://{}", addrs.grpc.unwrap()))
+            .await
+            .unwrap();
     let span = api_v2::Span {
         trace_id: vec![1; 16],
         span_id: vec![2; 8],
@@ -227,16 +246,20 @@ async fn jaeger_receiver_refuses_with_503_and_unavailable() {
     let addrs = receiver.local_addrs();
     let body = encode::batch(&batch(&["s"])).unwrap();
     let mut stream = tokio::net::TcpStream::connect(addrs.thrift_http.unwrap()).await.unwrap();
-    let head = format!("POST /api/traces HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/x-thrift\r\ncontent-length: {}\r\n\r\n", body.len());
+    let head = format!(
+        "POST /api/traces HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/x-thrift\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&body).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 503"), "{response}");
     assert!(response.to_ascii_lowercase().contains("retry-after: 3"), "{response}");
-    let mut client = api_v2::collector_service_client::CollectorServiceClient::connect(format!("http://{}", addrs.grpc.unwrap()))
-        .await
-        .unwrap();
+    let mut client =
+        api_v2::collector_service_client::CollectorServiceClient::connect(format!("http://{}", addrs.grpc.unwrap()))
+            .await
+            .unwrap();
     let request = api_v2::PostSpansRequest {
         batch: Some(api_v2::Batch {
             spans: vec![api_v2::Span { trace_id: vec![1; 16], span_id: vec![2; 8], ..Default::default() }],
@@ -251,17 +274,30 @@ async fn jaeger_receiver_refuses_with_503_and_unavailable() {
 async fn zipkin_receiver_takes_v1_and_v2() {
     let telemetry = Telemetry::new();
     let recorder = Arc::new(Recorder::default());
-    let config: ZipkinReceiverConfig = serde_json::from_value(serde_json::json!({"endpoint": "127.0.0.1:0", "parse_string_tags": true})).unwrap();
+    let config: ZipkinReceiverConfig =
+        serde_json::from_value(serde_json::json!({"endpoint": "127.0.0.1:0", "parse_string_tags": true})).unwrap();
     let mut receiver = ZipkinReceiver::new("zipkin", config, telemetry.clone()).unwrap();
     receiver.start(recorder.clone()).await.unwrap();
     let addr = receiver.local_addr().unwrap();
-    let json = |name: &str| format!(r#"[{{"traceId":"0000000000000001","id":"0000000000000002","name":"{name}","timestamp":1,"duration":2,"localEndpoint":{{"serviceName":"svc"}}}}]"#);
+    let json = |name: &str| {
+        format!(
+            r#"[{{"traceId":"0000000000000001","id":"0000000000000002","name":"{name}","timestamp":1,"duration":2,"localEndpoint":{{"serviceName":"svc"}}}}]"#
+        )
+    };
 
-    let (status, _) = http(addr, "POST", "/api/v2/spans", &[("content-type", "application/json")], json("v2-json").as_bytes()).await;
+    let (status, _) =
+        http(addr, "POST", "/api/v2/spans", &[("content-type", "application/json")], json("v2-json").as_bytes()).await;
     assert_eq!(status, 202);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(json("v2-gzip").as_bytes()).unwrap();
-    let (status, _) = http(addr, "POST", "/api/v2/spans", &[("content-type", "application/json"), ("content-encoding", "gzip")], &gz.finish().unwrap()).await;
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/api/v2/spans",
+        &[("content-type", "application/json"), ("content-encoding", "gzip")],
+        &gz.finish().unwrap(),
+    )
+    .await;
     assert_eq!(status, 202);
     let proto = {
         use prost::Message;
@@ -292,14 +328,43 @@ async fn zipkin_receiver_takes_v1_and_v2() {
         duration: Some(1),
         trace_id_high: None,
     };
-    let (status, _) = http(addr, "POST", "/api/v1/spans", &[("content-type", "application/x-thrift")], &encode::zipkin_spans(&[thrift_span]).unwrap()).await;
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/api/v1/spans",
+        &[("content-type", "application/x-thrift")],
+        &encode::zipkin_spans(&[thrift_span]).unwrap(),
+    )
+    .await;
     assert_eq!(status, 202);
 
     assert_eq!(http(addr, "POST", "/api/v2/spans", &[("content-type", "application/json")], b"{not json").await.0, 400);
-    assert_eq!(http(addr, "POST", "/api/v2/spans", &[("content-type", "application/x-protobuf")], b"\x0a\xff\xff").await.0, 400);
-    assert_eq!(http(addr, "POST", "/api/v2/spans", &[("content-type", "text/plain")], json("x").as_bytes()).await.0, 415);
-    assert_eq!(http(addr, "POST", "/api/v1/spans", &[("content-type", "application/x-thrift")], b"\x0c\x7f\xff\xff\xff").await.0, 400);
-    assert_eq!(http(addr, "POST", "/api/v2/spans", &[("content-type", "application/json"), ("content-encoding", "gzip")], b"not gzip").await.0, 400);
+    assert_eq!(
+        http(addr, "POST", "/api/v2/spans", &[("content-type", "application/x-protobuf")], b"\x0a\xff\xff").await.0,
+        400
+    );
+    assert_eq!(
+        http(addr, "POST", "/api/v2/spans", &[("content-type", "text/plain")], json("x").as_bytes()).await.0,
+        415
+    );
+    assert_eq!(
+        http(addr, "POST", "/api/v1/spans", &[("content-type", "application/x-thrift")], b"\x0c\x7f\xff\xff\xff")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            "/api/v2/spans",
+            &[("content-type", "application/json"), ("content-encoding", "gzip")],
+            b"not gzip"
+        )
+        .await
+        .0,
+        400
+    );
 
     let mut names = recorder.span_names();
     names.sort();
@@ -313,7 +378,8 @@ async fn zipkin_receiver_takes_v1_and_v2() {
 #[tokio::test]
 async fn a_port_in_use_fails_start() {
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config: ZipkinReceiverConfig = serde_json::from_value(serde_json::json!({"endpoint": taken.local_addr().unwrap().to_string()})).unwrap();
+    let config: ZipkinReceiverConfig =
+        serde_json::from_value(serde_json::json!({"endpoint": taken.local_addr().unwrap().to_string()})).unwrap();
     let mut receiver = ZipkinReceiver::new("zipkin", config, Telemetry::new()).unwrap();
     let err = receiver.start(Arc::new(Recorder::default())).await.unwrap_err();
     assert!(err.0.contains("cannot listen"), "{err}");

@@ -30,10 +30,7 @@ pub(crate) async fn bind(settings: &UdpServerSettings) -> std::io::Result<UdpSoc
         }
     }
     Err(last_error.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::AddrNotAvailable,
-            format!("{endpoint} resolves to no address"),
-        )
+        std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, format!("{endpoint} resolves to no address"))
     }))
 }
 
@@ -64,13 +61,7 @@ pub(crate) fn serve(
     let (queue, receiver) = mpsc::channel::<Vec<u8>>(settings.queue_size);
     let receiver = Arc::new(Mutex::new(receiver));
     let mut tasks = Vec::with_capacity(settings.workers + 1);
-    tasks.push(tokio::spawn(read_datagrams(
-        socket,
-        settings.max_packet_size,
-        queue,
-        observer.clone(),
-        shutdown,
-    )));
+    tasks.push(tokio::spawn(read_datagrams(socket, settings.max_packet_size, queue, observer.clone(), shutdown)));
     for _ in 0..settings.workers {
         let (receiver, next, observer) = (receiver.clone(), next.clone(), observer.clone());
         tasks.push(tokio::spawn(async move {
@@ -119,12 +110,7 @@ async fn read_datagrams(
     }
 }
 
-async fn process(
-    datagram: &[u8],
-    protocol: Protocol,
-    next: &dyn TracesConsumer,
-    observer: &ReceiverObserver,
-) {
+async fn process(datagram: &[u8], protocol: Protocol, next: &dyn TracesConsumer, observer: &ReceiverObserver) {
     let resource_spans = match decode_agent_datagram(datagram, protocol) {
         Ok(AgentMessage::Batch(batch)) => translate::thrift_to_otlp(batch),
         Ok(AgentMessage::ZipkinBatch(spans)) => translate::v1_thrift_to_otlp(spans),

@@ -63,9 +63,9 @@ impl Format {
     fn decode(self, body: &[u8], parse_string_tags: bool) -> Result<Vec<ResourceSpans>, String> {
         match self {
             Self::V1Json => translate::v1_json_to_otlp(body, parse_string_tags).map_err(|e| e.to_string()),
-            Self::V1Thrift => decode_zipkin_spans(body)
-                .map(translate::v1_thrift_to_otlp)
-                .map_err(|e| format!("zipkin v1 {e}")),
+            Self::V1Thrift => {
+                decode_zipkin_spans(body).map(translate::v1_thrift_to_otlp).map_err(|e| format!("zipkin v1 {e}"))
+            }
             Self::V2Json => translate::decode_v2_json(body)
                 .and_then(|spans| translate::v2_to_otlp(spans, parse_string_tags))
                 .map_err(|e| e.to_string()),
@@ -109,11 +109,8 @@ fn respond(result: Result<(), Failure>) -> Response {
 async fn receive(state: &ZipkinState, v1: bool, request: Request<Body>) -> Result<(), Failure> {
     let media_type = media_type(request.headers());
     let Some(format) = Format::of(v1, media_type.as_deref()) else {
-        let supported = if v1 {
-            "application/json, application/x-thrift"
-        } else {
-            "application/json, application/x-protobuf"
-        };
+        let supported =
+            if v1 { "application/json, application/x-thrift" } else { "application/json, application/x-protobuf" };
         return Err(Failure::UnsupportedMediaType(format!(
             "unsupported content type {:?}, supported: {supported}",
             media_type.unwrap_or_default()
@@ -121,14 +118,8 @@ async fn receive(state: &ZipkinState, v1: bool, request: Request<Body>) -> Resul
     };
     let body = read_body(request, state.body_limit, state.next.as_ref()).await?;
     let parse_string_tags = state.parse_string_tags;
-    let resource_spans = body
-        .decode(move |bytes| format.decode(bytes, parse_string_tags))
-        .await?;
-    state
-        .observer(format)
-        .deliver(state.next.as_ref(), TraceBatch::new(resource_spans))
-        .await
-        .map_err(Failure::Consume)
+    let resource_spans = body.decode(move |bytes| format.decode(bytes, parse_string_tags)).await?;
+    state.observer(format).deliver(state.next.as_ref(), TraceBatch::new(resource_spans)).await.map_err(Failure::Consume)
 }
 
 impl ZipkinReceiver {
@@ -138,13 +129,7 @@ impl ZipkinReceiver {
         telemetry: Telemetry,
     ) -> Result<Self, ConfigProblem> {
         config.validate()?;
-        Ok(Self {
-            id: id.into(),
-            config,
-            telemetry,
-            local_addr: None,
-            running: None,
-        })
+        Ok(Self { id: id.into(), config, telemetry, local_addr: None, running: None })
     }
 
     pub fn config(&self) -> &ZipkinReceiverConfig {
@@ -163,11 +148,9 @@ impl Receiver for ZipkinReceiver {
         if self.running.is_some() {
             return Err(StartError(format!("{}: already started", self.id)));
         }
-        let listener = spoor_pipeline::net::bind(&self.config.endpoint)
-            .await
-            .map_err(|err| {
-                StartError(format!("{}: endpoint {}: cannot listen: {err}", self.id, self.config.endpoint))
-            })?;
+        let listener = spoor_pipeline::net::bind(&self.config.endpoint).await.map_err(|err| {
+            StartError(format!("{}: endpoint {}: cannot listen: {err}", self.id, self.config.endpoint))
+        })?;
         self.local_addr = listener.local_addr().ok();
         tracing::info!(receiver = %self.id, endpoint = ?self.local_addr, "starting Zipkin HTTP server");
         let observer = |format: Format| ReceiverObserver::new(&self.telemetry, &self.id, format.transport());

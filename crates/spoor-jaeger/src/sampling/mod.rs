@@ -29,8 +29,7 @@ pub use self::strategies::{DEFAULT_SAMPLING_PROBABILITY, Strategies};
 use crate::model::gojson::format_float;
 use crate::proto::api_v2::sampling_manager_server::{SamplingManager, SamplingManagerServer};
 use crate::proto::api_v2::{
-    PerOperationSamplingStrategies, SamplingStrategyParameters, SamplingStrategyResponse,
-    SamplingStrategyType,
+    PerOperationSamplingStrategies, SamplingStrategyParameters, SamplingStrategyResponse, SamplingStrategyType,
 };
 
 pub const TYPE_NAME: &str = "remote_sampling";
@@ -92,9 +91,7 @@ pub struct EndpointConfig {
 
 impl Default for EndpointConfig {
     fn default() -> Self {
-        Self {
-            endpoint: DEFAULT_HTTP_ENDPOINT.to_owned(),
-        }
+        Self { endpoint: DEFAULT_HTTP_ENDPOINT.to_owned() }
     }
 }
 
@@ -108,10 +105,7 @@ pub struct GrpcEndpointConfig {
 
 impl Default for GrpcEndpointConfig {
     fn default() -> Self {
-        Self {
-            endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(),
-            transport: "tcp".to_owned(),
-        }
+        Self { endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(), transport: "tcp".to_owned() }
     }
 }
 
@@ -119,30 +113,19 @@ impl RemoteSamplingConfig {
     /// `(key, message)` of the first problem.
     pub fn validate(&self) -> Result<(), (String, String)> {
         if self.adaptive.is_some() {
-            return Err((
-                "adaptive".to_owned(),
-                "adaptive sampling is not supported yet; use file".to_owned(),
-            ));
+            return Err(("adaptive".to_owned(), "adaptive sampling is not supported yet; use file".to_owned()));
         }
         let Some(file) = &self.file else {
-            return Err((
-                String::new(),
-                "no sampling strategy specified, has to be 'file'".to_owned(),
-            ));
+            return Err((String::new(), "no sampling strategy specified, has to be 'file'".to_owned()));
         };
         if !(0.0..=1.0).contains(&file.default_sampling_probability) {
-            return Err((
-                "file.default_sampling_probability".to_owned(),
-                "must be between 0 and 1".to_owned(),
-            ));
+            return Err(("file.default_sampling_probability".to_owned(), "must be between 0 and 1".to_owned()));
         }
         if let Some(http) = &self.http {
-            crate::receiver::check_endpoint("http.endpoint", &http.endpoint)
-                .map_err(|p| (p.path, p.message))?;
+            crate::receiver::check_endpoint("http.endpoint", &http.endpoint).map_err(|p| (p.path, p.message))?;
         }
         if let Some(grpc) = &self.grpc {
-            crate::receiver::check_endpoint("grpc.endpoint", &grpc.endpoint)
-                .map_err(|p| (p.path, p.message))?;
+            crate::receiver::check_endpoint("grpc.endpoint", &grpc.endpoint).map_err(|p| (p.path, p.message))?;
         }
         Ok(())
     }
@@ -159,9 +142,7 @@ pub struct StrategyProvider {
 
 impl StrategyProvider {
     pub fn new(strategies: Strategies) -> Self {
-        Self {
-            strategies: Arc::new(RwLock::new(Arc::new(strategies))),
-        }
+        Self { strategies: Arc::new(RwLock::new(Arc::new(strategies))) }
     }
 
     /// Reads `file`; an empty path gives the default strategy only.
@@ -169,8 +150,8 @@ impl StrategyProvider {
         if file.path.is_empty() {
             return Ok(Strategies::with_default(file.default_sampling_probability));
         }
-        let bytes = std::fs::read(&file.path)
-            .map_err(|err| format!("cannot read sampling strategies {}: {err}", file.path))?;
+        let bytes =
+            std::fs::read(&file.path).map_err(|err| format!("cannot read sampling strategies {}: {err}", file.path))?;
         Strategies::parse(&bytes, file.default_sampling_probability)
     }
 
@@ -211,10 +192,7 @@ fn operations_json(operations: &PerOperationSamplingStrategies, enum_names: bool
         })
         .collect();
     let upper = if enum_names || operations.default_upper_bound_traces_per_second != 0.0 {
-        format!(
-            r#","defaultUpperBoundTracesPerSecond":{}"#,
-            float(operations.default_upper_bound_traces_per_second)
-        )
+        format!(r#","defaultUpperBoundTracesPerSecond":{}"#, float(operations.default_upper_bound_traces_per_second))
     } else {
         String::new()
     };
@@ -240,24 +218,17 @@ pub fn legacy_strategy_json(response: &SamplingStrategyResponse) -> String {
 }
 
 fn strategy_json_with(response: &SamplingStrategyResponse, enum_names: bool) -> String {
-    let kind = SamplingStrategyType::try_from(response.strategy_type)
-        .unwrap_or(SamplingStrategyType::Probabilistic);
+    let kind = SamplingStrategyType::try_from(response.strategy_type).unwrap_or(SamplingStrategyType::Probabilistic);
     let mut out = if enum_names {
         format!(r#"{{"strategyType":"{}""#, kind.as_str_name())
     } else {
         format!(r#"{{"strategyType":{}"#, response.strategy_type)
     };
     if let Some(p) = &response.probabilistic_sampling {
-        out.push_str(&format!(
-            r#","probabilisticSampling":{{"samplingRate":{}}}"#,
-            float(p.sampling_rate)
-        ));
+        out.push_str(&format!(r#","probabilisticSampling":{{"samplingRate":{}}}"#, float(p.sampling_rate)));
     }
     if let Some(r) = &response.rate_limiting_sampling {
-        out.push_str(&format!(
-            r#","rateLimitingSampling":{{"maxTracesPerSecond":{}}}"#,
-            r.max_traces_per_second
-        ));
+        out.push_str(&format!(r#","rateLimitingSampling":{{"maxTracesPerSecond":{}}}"#, r.max_traces_per_second));
     }
     if let Some(o) = &response.operation_sampling {
         out.push_str(&format!(r#","operationSampling":{}"#, operations_json(o, enum_names)));
@@ -274,46 +245,36 @@ struct ServiceQuery {
     service: Option<String>,
 }
 
-fn service_of(query: &ServiceQuery) -> Result<&str, Response> {
-    match query.service.as_deref() {
-        Some(service) if !service.is_empty() => Ok(service),
-        _ => Err((
-            StatusCode::BAD_REQUEST,
-            "'service' parameter must be provided once\n",
-        )
-            .into_response()),
-    }
+/// The `service` parameter; `None` when missing or empty, which Jaeger answers with 400.
+fn service_of(query: &ServiceQuery) -> Option<&str> {
+    query.service.as_deref().filter(|service| !service.is_empty())
+}
+
+fn missing_service() -> Response {
+    (StatusCode::BAD_REQUEST, "'service' parameter must be provided once\n").into_response()
 }
 
 fn json_response(body: String) -> Response {
     ([(CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn get_strategy(
-    State(provider): State<StrategyProvider>,
-    Query(query): Query<ServiceQuery>,
-) -> Response {
+async fn get_strategy(State(provider): State<StrategyProvider>, Query(query): Query<ServiceQuery>) -> Response {
     match service_of(&query) {
-        Ok(service) => json_response(strategy_json(&provider.strategy(service))),
-        Err(response) => response,
+        Some(service) => json_response(strategy_json(&provider.strategy(service))),
+        None => missing_service(),
     }
 }
 
-async fn get_legacy_strategy(
-    State(provider): State<StrategyProvider>,
-    Query(query): Query<ServiceQuery>,
-) -> Response {
+async fn get_legacy_strategy(State(provider): State<StrategyProvider>, Query(query): Query<ServiceQuery>) -> Response {
     match service_of(&query) {
-        Ok(service) => json_response(legacy_strategy_json(&provider.strategy(service))),
-        Err(response) => response,
+        Some(service) => json_response(legacy_strategy_json(&provider.strategy(service))),
+        None => missing_service(),
     }
 }
 
 /// `/api/sampling` alone, for the jaeger receiver's Thrift HTTP port.
 pub fn collector_routes(provider: StrategyProvider) -> axum::Router {
-    axum::Router::new()
-        .route("/api/sampling", axum::routing::get(get_strategy))
-        .with_state(provider)
+    axum::Router::new().route("/api/sampling", axum::routing::get(get_strategy)).with_state(provider)
 }
 
 /// The extension's HTTP routes: `/sampling`, `/api/sampling` and the legacy `/`.
@@ -369,9 +330,7 @@ impl RemoteSamplingExtension {
     /// process from starting.
     pub fn new(id: impl Into<String>, config: RemoteSamplingConfig) -> Result<Self, String> {
         let id = id.into();
-        config
-            .validate()
-            .map_err(|(key, message)| format!("{id}: {key}: {message}"))?;
+        config.validate().map_err(|(key, message)| format!("{id}: {key}: {message}"))?;
         let file = config.file.clone().unwrap_or_default();
         let strategies = StrategyProvider::load(&file).map_err(|err| format!("{id}: {err}"))?;
         Ok(Self {
@@ -401,9 +360,7 @@ impl RemoteSamplingExtension {
                 .await
                 .map_err(|err| format!("{}: grpc endpoint {}: {err}", self.id, grpc.endpoint))?;
             self.local_addrs.grpc = listener.local_addr().ok();
-            let service = SamplingManagerServer::new(SamplingService {
-                provider: self.provider.clone(),
-            });
+            let service = SamplingManagerServer::new(SamplingService { provider: self.provider.clone() });
             let mut watcher = watcher.clone();
             let id = self.id.clone();
             self.tasks.push(tokio::spawn(async move {
@@ -429,12 +386,7 @@ impl RemoteSamplingExtension {
             && !file.path.is_empty()
             && !file.reload_interval.is_zero()
         {
-            self.tasks.push(tokio::spawn(reload(
-                self.id.clone(),
-                file,
-                self.provider.clone(),
-                watcher,
-            )));
+            self.tasks.push(tokio::spawn(reload(self.id.clone(), file, self.provider.clone(), watcher)));
         }
         self.shutdown = Some(shutdown);
         tracing::info!(extension = %self.id, http = ?self.local_addrs.http, grpc = ?self.local_addrs.grpc, "remote sampling serving");
@@ -455,12 +407,7 @@ impl RemoteSamplingExtension {
 }
 
 /// Re-reads the file every interval until shutdown; a bad file keeps the previous strategies.
-async fn reload(
-    id: String,
-    file: FileConfig,
-    provider: StrategyProvider,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn reload(id: String, file: FileConfig, provider: StrategyProvider, mut shutdown: watch::Receiver<bool>) {
     let path = PathBuf::from(&file.path);
     let mut last = std::fs::read(&path).ok();
     loop {
@@ -554,14 +501,19 @@ mod tests {
             out
         };
         let response = get("/sampling?service=bar".to_owned()).await;
-        assert!(response.ends_with(r#"{"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":5}}"#), "{response}");
+        assert!(
+            response.ends_with(r#"{"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":5}}"#),
+            "{response}"
+        );
         assert!(get("/api/sampling?service=foo".to_owned()).await.contains(r#""samplingRate":0.8"#));
-        assert!(get("/?service=zzz".to_owned()).await.ends_with(r#"{"strategyType":0,"probabilisticSampling":{"samplingRate":0.5}}"#));
+        assert!(
+            get("/?service=zzz".to_owned())
+                .await
+                .ends_with(r#"{"strategyType":0,"probabilisticSampling":{"samplingRate":0.5}}"#)
+        );
         assert!(get("/sampling".to_owned()).await.starts_with("HTTP/1.1 400"));
 
-        let mut client = SamplingManagerClient::connect(format!("http://{}", addrs.grpc.unwrap()))
-            .await
-            .unwrap();
+        let mut client = SamplingManagerClient::connect(format!("http://{}", addrs.grpc.unwrap())).await.unwrap();
         let response = client
             .get_sampling_strategy(SamplingStrategyParameters { service_name: "foo".to_owned() })
             .await

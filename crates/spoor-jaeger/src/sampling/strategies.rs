@@ -60,9 +60,7 @@ pub struct Strategies {
 fn probabilistic(rate: f64) -> SamplingStrategyResponse {
     SamplingStrategyResponse {
         strategy_type: SamplingStrategyType::Probabilistic as i32,
-        probabilistic_sampling: Some(ProbabilisticSamplingStrategy {
-            sampling_rate: rate,
-        }),
+        probabilistic_sampling: Some(ProbabilisticSamplingStrategy { sampling_rate: rate }),
         rate_limiting_sampling: None,
         operation_sampling: None,
     }
@@ -71,25 +69,18 @@ fn probabilistic(rate: f64) -> SamplingStrategyResponse {
 impl Strategies {
     /// Only a default probabilistic strategy: what Jaeger serves with no file.
     pub fn with_default(probability: f64) -> Self {
-        Self {
-            default: probabilistic(probability),
-            services: HashMap::new(),
-        }
+        Self { default: probabilistic(probability), services: HashMap::new() }
     }
 
     /// Parses a strategies.json document.
     pub fn parse(json: &[u8], default_probability: f64) -> Result<Self, String> {
-        let file: StrategiesFile = serde_json::from_slice(json)
-            .map_err(|err| format!("cannot parse sampling strategies: {err}"))?;
+        let file: StrategiesFile =
+            serde_json::from_slice(json).map_err(|err| format!("cannot parse sampling strategies: {err}"))?;
         let mut out = Self::with_default(default_probability);
         if let Some(default) = &file.default_strategy {
             out.default = service_response(default, default_probability);
         }
-        let default_operations = out
-            .default
-            .operation_sampling
-            .as_ref()
-            .map(|o| o.per_operation_strategies.clone());
+        let default_operations = out.default.operation_sampling.as_ref().map(|o| o.per_operation_strategies.clone());
         for service in &file.service_strategies {
             let mut response = service_response(service, default_probability);
             match response.operation_sampling.as_mut() {
@@ -105,11 +96,7 @@ impl Strategies {
                 Some(own) => {
                     if let Some(defaults) = &default_operations {
                         for operation in defaults {
-                            if !own
-                                .per_operation_strategies
-                                .iter()
-                                .any(|o| o.operation == operation.operation)
-                            {
+                            if !own.per_operation_strategies.iter().any(|o| o.operation == operation.operation) {
                                 own.per_operation_strategies.push(operation.clone());
                             }
                         }
@@ -122,10 +109,7 @@ impl Strategies {
     }
 
     pub fn strategy(&self, service: &str) -> SamplingStrategyResponse {
-        self.services
-            .get(service)
-            .unwrap_or(&self.default)
-            .clone()
+        self.services.get(service).unwrap_or(&self.default).clone()
     }
 }
 
@@ -135,9 +119,7 @@ fn strategy_response(kind: &str, param: f64, default_probability: f64) -> Sampli
         "ratelimiting" => SamplingStrategyResponse {
             strategy_type: SamplingStrategyType::RateLimiting as i32,
             probabilistic_sampling: None,
-            rate_limiting_sampling: Some(RateLimitingSamplingStrategy {
-                max_traces_per_second: param as i32,
-            }),
+            rate_limiting_sampling: Some(RateLimitingSamplingStrategy { max_traces_per_second: param as i32 }),
             operation_sampling: None,
         },
         other => {

@@ -42,11 +42,7 @@ impl Attributes {
         let value = Some(AnyValue { value: Some(value) });
         match self.0.iter_mut().find(|kv| kv.key == key) {
             Some(existing) => existing.value = value,
-            None => self.0.push(KeyValue {
-                key: key.to_owned(),
-                value,
-                ..Default::default()
-            }),
+            None => self.0.push(KeyValue { key: key.to_owned(), value, ..Default::default() }),
         }
     }
 
@@ -55,11 +51,7 @@ impl Attributes {
     }
 
     pub fn get(&self, key: &str) -> Option<&any_value::Value> {
-        self.0
-            .iter()
-            .find(|kv| kv.key == key)
-            .and_then(|kv| kv.value.as_ref())
-            .and_then(|v| v.value.as_ref())
+        self.0.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()).and_then(|v| v.value.as_ref())
     }
 
     pub fn contains(&self, key: &str) -> bool {
@@ -114,11 +106,7 @@ pub(crate) fn jaeger_span_kind(kind: &str) -> span::SpanKind {
 
 /// OTel's rule for an HTTP status code: 1xx-3xx leave the status unset, the rest are errors.
 pub(crate) fn status_from_http(code: i64) -> status::StatusCode {
-    if (100..400).contains(&code) {
-        status::StatusCode::Unset
-    } else {
-        status::StatusCode::Error
-    }
+    if (100..400).contains(&code) { status::StatusCode::Unset } else { status::StatusCode::Error }
 }
 
 fn code_from_value(value: &any_value::Value) -> Option<i64> {
@@ -166,9 +154,7 @@ pub(crate) fn set_jaeger_status(attrs: &mut Attributes, span: &mut Span) {
             }
         }
         attrs.remove(keys::OTEL_STATUS_CODE);
-    } else if !exists
-        && let Some(http) = attrs.get(keys::HTTP_STATUS_CODE).and_then(code_from_value)
-    {
+    } else if !exists && let Some(http) = attrs.get(keys::HTTP_STATUS_CODE).and_then(code_from_value) {
         let kind = span.kind;
         let from_http = if (400..500).contains(&http) && kind == span::SpanKind::Server as i32 {
             status::StatusCode::Unset
@@ -186,21 +172,18 @@ pub(crate) fn set_jaeger_status(attrs: &mut Attributes, span: &mut Span) {
         }
     }
     if exists {
-        span.status = Some(Status {
-            code: code as i32,
-            message,
-        });
+        span.status = Some(Status { code: code as i32, message });
     }
 }
 
 /// `hostname` becomes `host.name` and `jaeger.version` becomes `opencensus.exporterversion`,
 /// unless the target key is already there.
 pub(crate) fn translate_process_keys(attrs: &mut Attributes) {
-    if attrs.contains(keys::HOSTNAME) && !attrs.contains(keys::HOST_NAME) {
-        if let Some(value) = attrs.get(keys::HOSTNAME).cloned() {
-            attrs.put(keys::HOST_NAME, value);
-            attrs.remove(keys::HOSTNAME);
-        }
+    if !attrs.contains(keys::HOST_NAME)
+        && let Some(value) = attrs.get(keys::HOSTNAME).cloned()
+    {
+        attrs.put(keys::HOST_NAME, value);
+        attrs.remove(keys::HOSTNAME);
     }
     if attrs.contains(keys::JAEGER_VERSION) && !attrs.contains(keys::EXPORTER_VERSION) {
         let version = attrs.get_str(keys::JAEGER_VERSION).unwrap_or_default();
@@ -218,10 +201,7 @@ mod tests {
         for (key, value) in tags {
             attrs.put(key, value.clone());
         }
-        let mut span = Span {
-            kind: kind as i32,
-            ..Default::default()
-        };
+        let mut span = Span { kind: kind as i32, ..Default::default() };
         set_jaeger_status(&mut attrs, &mut span);
         span.status
     }

@@ -8,9 +8,7 @@
 //! - the parent is `parentSpanId`, else the first same-trace CHILD_OF reference, else the first
 //!   FOLLOWS_FROM one; every other reference becomes a link with `opentracing.ref_type`.
 
-use spoor_pipeline::otlp::{
-    InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, any_value, span,
-};
+use spoor_pipeline::otlp::{InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, any_value, span};
 
 use super::TranslateError;
 use super::attrs::{self, Attributes, keys};
@@ -23,29 +21,17 @@ use crate::thrift::generated::jaeger as thrift;
 /// Translates one Thrift batch into (at most) one `ResourceSpans`.
 pub fn thrift_to_otlp(batch: thrift::Batch) -> Vec<ResourceSpans> {
     let resource = thrift_process_to_resource(&batch.process);
-    let spans: Vec<Span> = batch
-        .spans
-        .into_iter()
-        .filter(|span| !is_blank_thrift_span(span))
-        .map(thrift_span_to_otlp)
-        .collect();
+    let spans: Vec<Span> =
+        batch.spans.into_iter().filter(|span| !is_blank_thrift_span(span)).map(thrift_span_to_otlp).collect();
     if resource.is_none() && spans.is_empty() {
         return Vec::new();
     }
     let scope_spans = if spans.is_empty() {
         Vec::new()
     } else {
-        vec![ScopeSpans {
-            scope: Some(InstrumentationScope::default()),
-            spans,
-            schema_url: String::new(),
-        }]
+        vec![ScopeSpans { scope: Some(InstrumentationScope::default()), spans, schema_url: String::new() }]
     };
-    vec![ResourceSpans {
-        resource: Some(resource.unwrap_or_default()),
-        scope_spans,
-        schema_url: String::new(),
-    }]
+    vec![ResourceSpans { resource: Some(resource.unwrap_or_default()), scope_spans, schema_url: String::new() }]
 }
 
 fn is_blank_thrift_span(span: &thrift::Span) -> bool {
@@ -73,10 +59,7 @@ fn thrift_process_to_resource(process: &thrift::Process) -> Option<Resource> {
     }
     thrift_tags_into(tags, &mut attrs);
     attrs::translate_process_keys(&mut attrs);
-    Some(Resource {
-        attributes: attrs.into_vec(),
-        ..Default::default()
-    })
+    Some(Resource { attributes: attrs.into_vec(), ..Default::default() })
 }
 
 fn thrift_tags_into(tags: &[thrift::Tag], attrs: &mut Attributes) {
@@ -102,17 +85,12 @@ fn thrift_parent_id(span: &thrift::Span) -> i64 {
         return span.parent_span_id;
     }
     let refs = span.references.as_deref().unwrap_or_default();
-    let same_trace = |r: &&thrift::SpanRef| {
-        r.trace_id_high == span.trace_id_high && r.trace_id_low == span.trace_id_low
-    };
+    let same_trace =
+        |r: &&thrift::SpanRef| r.trace_id_high == span.trace_id_high && r.trace_id_low == span.trace_id_low;
     refs.iter()
         .filter(same_trace)
         .find(|r| r.ref_type == thrift::SpanRefType::CHILD_OF)
-        .or_else(|| {
-            refs.iter()
-                .filter(same_trace)
-                .find(|r| r.ref_type == thrift::SpanRefType::FOLLOWS_FROM)
-        })
+        .or_else(|| refs.iter().filter(same_trace).find(|r| r.ref_type == thrift::SpanRefType::FOLLOWS_FROM))
         .map_or(0, |r| r.span_id)
 }
 
@@ -124,11 +102,7 @@ fn thrift_span_to_otlp(span: thrift::Span) -> Span {
     let mut out = Span {
         trace_id: attrs::trace_id(span.trace_id_high as u64, span.trace_id_low as u64),
         span_id: attrs::span_id(span.span_id as u64),
-        parent_span_id: if parent != 0 {
-            attrs::span_id(parent as u64)
-        } else {
-            Vec::new()
-        },
+        parent_span_id: if parent != 0 { attrs::span_id(parent as u64) } else { Vec::new() },
         name: span.operation_name,
         start_time_unix_nano: attrs::micros_to_nanos(span.start_time),
         end_time_unix_nano: attrs::micros_to_nanos(span.start_time.wrapping_add(span.duration)),
@@ -186,30 +160,13 @@ fn event(time_unix_nano: u64, mut fields: Attributes) -> span::Event {
     } else {
         String::new()
     };
-    span::Event {
-        time_unix_nano,
-        name,
-        attributes: fields.into_vec(),
-        dropped_attributes_count: 0,
-    }
+    span::Event { time_unix_nano, name, attributes: fields.into_vec(), dropped_attributes_count: 0 }
 }
 
 fn link(trace_id: Vec<u8>, span_id: Vec<u8>, child_of: bool) -> span::Link {
     let mut attributes = Attributes::with_capacity(1);
-    attributes.put_str(
-        keys::REF_TYPE,
-        if child_of {
-            keys::REF_CHILD_OF
-        } else {
-            keys::REF_FOLLOWS_FROM
-        },
-    );
-    span::Link {
-        trace_id,
-        span_id,
-        attributes: attributes.into_vec(),
-        ..Default::default()
-    }
+    attributes.put_str(keys::REF_TYPE, if child_of { keys::REF_CHILD_OF } else { keys::REF_FOLLOWS_FROM });
+    span::Link { trace_id, span_id, attributes: attributes.into_vec(), ..Default::default() }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,9 +215,7 @@ fn proto_process_to_resource(process: Option<&api_v2::Process>) -> Resource {
     let Some(process) = process else {
         return Resource::default();
     };
-    if process.service_name == keys::NO_SERVICE_NAME
-        || (process.service_name.is_empty() && process.tags.is_empty())
-    {
+    if process.service_name == keys::NO_SERVICE_NAME || (process.service_name.is_empty() && process.tags.is_empty()) {
         return Resource::default();
     }
     let mut attrs = Attributes::with_capacity(process.tags.len() + 1);
@@ -269,10 +224,7 @@ fn proto_process_to_resource(process: Option<&api_v2::Process>) -> Resource {
     }
     proto_tags_into(&process.tags, &mut attrs);
     attrs::translate_process_keys(&mut attrs);
-    Resource {
-        attributes: attrs.into_vec(),
-        ..Default::default()
-    }
+    Resource { attributes: attrs.into_vec(), ..Default::default() }
 }
 
 fn proto_tags_into(tags: &[api_v2::KeyValue], attrs: &mut Attributes) {
@@ -314,11 +266,7 @@ fn proto_spans_to_scopes(spans: Vec<api_v2::Span>) -> Result<Vec<ScopeSpans>, Tr
             .find(|s| s.scope.as_ref().is_some_and(|s| s.name == scope.name && s.version == scope.version))
         {
             Some(existing) => existing.spans.push(translated),
-            None => scopes.push(ScopeSpans {
-                scope: Some(scope),
-                spans: vec![translated],
-                schema_url: String::new(),
-            }),
+            None => scopes.push(ScopeSpans { scope: Some(scope), spans: vec![translated], schema_url: String::new() }),
         }
     }
     Ok(scopes)
@@ -352,19 +300,11 @@ fn proto_span_id(bytes: &[u8]) -> Result<u64, TranslateError> {
 }
 
 fn timestamp_nanos(timestamp: Option<&prost_types::Timestamp>) -> u64 {
-    timestamp.map_or(0, |t| {
-        (t.seconds as u64)
-            .wrapping_mul(1_000_000_000)
-            .wrapping_add(t.nanos as u64)
-    })
+    timestamp.map_or(0, |t| (t.seconds as u64).wrapping_mul(1_000_000_000).wrapping_add(t.nanos as u64))
 }
 
 fn duration_nanos(duration: Option<&prost_types::Duration>) -> u64 {
-    duration.map_or(0, |d| {
-        (d.seconds as u64)
-            .wrapping_mul(1_000_000_000)
-            .wrapping_add(d.nanos as u64)
-    })
+    duration.map_or(0, |d| (d.seconds as u64).wrapping_mul(1_000_000_000).wrapping_add(d.nanos as u64))
 }
 
 fn proto_span_to_otlp(span: api_v2::Span) -> Result<Span, TranslateError> {
@@ -388,11 +328,7 @@ fn proto_span_to_otlp(span: api_v2::Span) -> Result<Span, TranslateError> {
     let mut out = Span {
         trace_id: attrs::trace_id(trace.0, trace.1),
         span_id: attrs::span_id(id),
-        parent_span_id: if parent != 0 {
-            attrs::span_id(parent)
-        } else {
-            Vec::new()
-        },
+        parent_span_id: if parent != 0 { attrs::span_id(parent) } else { Vec::new() },
         name: span.operation_name,
         start_time_unix_nano: start,
         end_time_unix_nano: start.wrapping_add(duration_nanos(span.duration.as_ref())),
@@ -456,10 +392,7 @@ mod tests {
                 ("peer.service", "rtapi".to_owned()),
             ]
         );
-        assert!(matches!(
-            span.attributes[2].value.as_ref().unwrap().value,
-            Some(any_value::Value::IntValue(53931))
-        ));
+        assert!(matches!(span.attributes[2].value.as_ref().unwrap().value, Some(any_value::Value::IntValue(53931))));
         assert_eq!(span.events.len(), 2);
         assert_eq!(span.events[0].name, "");
         assert_eq!(attr_strings(&span.events[0].attributes).len(), 2);
@@ -487,17 +420,13 @@ mod tests {
 
     #[test]
     fn thrift_and_proto_fixtures_translate_alike() {
-        for (thrift_file, domain_file) in [
-            ("thrift_batch_01.json", "domain_01.json"),
-            ("thrift_batch_02.json", "domain_02.json"),
-        ] {
+        for (thrift_file, domain_file) in
+            [("thrift_batch_01.json", "domain_01.json"), ("thrift_batch_02.json", "domain_02.json")]
+        {
             let from_thrift = thrift_to_otlp(thrift_fixture(thrift_file));
             let from_proto = proto_to_otlp(domain_fixture(domain_file)).unwrap();
             let spans = |rs: &[ResourceSpans]| -> Vec<Span> {
-                rs.iter()
-                    .flat_map(|r| &r.scope_spans)
-                    .flat_map(|s| s.spans.clone())
-                    .collect()
+                rs.iter().flat_map(|r| &r.scope_spans).flat_map(|s| s.spans.clone()).collect()
             };
             assert_eq!(spans(&from_thrift), spans(&from_proto), "{thrift_file}");
         }
@@ -505,10 +434,7 @@ mod tests {
 
     #[test]
     fn proto_groups_spans_by_process_and_scope() {
-        let process = |name: &str| api_v2::Process {
-            service_name: name.to_owned(),
-            tags: Vec::new(),
-        };
+        let process = |name: &str| api_v2::Process { service_name: name.to_owned(), tags: Vec::new() };
         let span = |id: u8, process: Option<api_v2::Process>, scope: Option<&str>| api_v2::Span {
             trace_id: vec![1; 16],
             span_id: vec![id; 8],
@@ -526,11 +452,7 @@ mod tests {
         };
         let batch = api_v2::Batch {
             process: Some(process("a")),
-            spans: vec![
-                span(1, None, None),
-                span(2, Some(process("b")), None),
-                span(3, None, Some("lib")),
-            ],
+            spans: vec![span(1, None, None), span(2, Some(process("b")), None), span(3, None, Some("lib"))],
         };
         let rs = proto_to_otlp(batch).unwrap();
         assert_eq!(rs.len(), 2);
@@ -538,13 +460,8 @@ mod tests {
         assert_eq!(rs[0].scope_spans[1].scope.as_ref().unwrap().name, "lib");
         assert!(rs[0].scope_spans[1].spans[0].attributes.is_empty());
         assert_eq!(rs[1].scope_spans[0].spans[0].name, "op2");
-        let bad = api_v2::Batch {
-            process: None,
-            spans: vec![api_v2::Span {
-                trace_id: vec![1; 5],
-                ..Default::default()
-            }],
-        };
+        let bad =
+            api_v2::Batch { process: None, spans: vec![api_v2::Span { trace_id: vec![1; 5], ..Default::default() }] };
         assert!(proto_to_otlp(bad).is_err());
     }
 }

@@ -30,8 +30,7 @@ pub(crate) mod test_support {
     use crate::thrift::generated::jaeger as thrift;
 
     pub fn fixture_dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/jaeger/thrift-converter")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/jaeger/thrift-converter")
     }
 
     fn read(name: &str) -> Value {
@@ -73,9 +72,7 @@ pub(crate) mod test_support {
             v_double: tag["vDouble"].as_f64().map(::thrift::OrderedFloat::from),
             v_bool: tag["vBool"].as_bool(),
             v_long: tag["vLong"].as_i64(),
-            v_binary: tag["vBinary"]
-                .as_str()
-                .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap()),
+            v_binary: tag["vBinary"].as_str().map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap()),
         }
     }
 
@@ -160,10 +157,7 @@ pub(crate) mod test_support {
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
         let days = era * 146_097 + doe - 719_468;
         let nanos: i64 = format!("{fraction:0<9}")[..9].parse().unwrap();
-        prost_types::Timestamp {
-            seconds: days * 86_400 + h * 3600 + mi * 60 + s - offset_seconds,
-            nanos: nanos as i32,
-        }
+        prost_types::Timestamp { seconds: days * 86_400 + h * 3600 + mi * 60 + s - offset_seconds, nanos: nanos as i32 }
     }
 
     fn proto_tags(tags: &Value) -> Vec<api_v2::KeyValue> {
@@ -171,8 +165,7 @@ pub(crate) mod test_support {
             .map(|tags| {
                 tags.iter()
                     .map(|t| {
-                        let v_type = api_v2::ValueType::from_str_name(t["vType"].as_str().unwrap())
-                            .unwrap() as i32;
+                        let v_type = api_v2::ValueType::from_str_name(t["vType"].as_str().unwrap()).unwrap() as i32;
                         api_v2::KeyValue {
                             key: t["key"].as_str().unwrap().to_owned(),
                             v_type,
@@ -192,9 +185,7 @@ pub(crate) mod test_support {
     }
 
     fn b64(value: &Value) -> Vec<u8> {
-        base64::engine::general_purpose::STANDARD
-            .decode(value.as_str().unwrap())
-            .unwrap()
+        base64::engine::general_purpose::STANDARD.decode(value.as_str().unwrap()).unwrap()
     }
 
     /// A Thrift-converter `domain_*.json` (api_v2 proto-JSON spans) as one `PostSpans` batch.
@@ -217,10 +208,8 @@ pub(crate) mod test_support {
                                 .map(|r| api_v2::SpanRef {
                                     trace_id: b64(&r["traceId"]),
                                     span_id: b64(&r["spanId"]),
-                                    ref_type: api_v2::SpanRefType::from_str_name(
-                                        r["refType"].as_str().unwrap(),
-                                    )
-                                    .unwrap() as i32,
+                                    ref_type: api_v2::SpanRefType::from_str_name(r["refType"].as_str().unwrap())
+                                        .unwrap() as i32,
                                 })
                                 .collect()
                         })
@@ -250,10 +239,7 @@ pub(crate) mod test_support {
                 }
             })
             .collect();
-        api_v2::Batch {
-            spans,
-            process: None,
-        }
+        api_v2::Batch { spans, process: None }
     }
 
     #[test]

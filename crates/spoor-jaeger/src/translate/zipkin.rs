@@ -18,8 +18,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use spoor_pipeline::otlp::{
-    InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, Status, any_value, span,
-    status,
+    InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, Status, any_value, span, status,
 };
 
 use super::TranslateError;
@@ -78,11 +77,7 @@ pub(crate) fn hex_trace_id(text: &str) -> Result<(u64, u64), TranslateError> {
         return Err(TranslateError(format!("traceId {text:?} is not 1 to 32 hex digits")));
     }
     let split = text.len().saturating_sub(16);
-    let high = if split > 0 {
-        hex_u64(&text[..split], "traceId")?
-    } else {
-        0
-    };
+    let high = if split > 0 { hex_u64(&text[..split], "traceId")? } else { 0 };
     Ok((high, hex_u64(&text[split..], "traceId")?))
 }
 
@@ -159,8 +154,8 @@ fn json_tag_value(value: Json) -> Result<String, TranslateError> {
 
 /// Decodes a `POST /api/v2/spans` JSON body: an array of spans.
 pub fn decode_v2_json(body: &[u8]) -> Result<Vec<ZipkinSpan>, TranslateError> {
-    let spans: Vec<JsonSpan> = serde_json::from_slice(body)
-        .map_err(|err| TranslateError(format!("zipkin v2 json: {err}")))?;
+    let spans: Vec<JsonSpan> =
+        serde_json::from_slice(body).map_err(|err| TranslateError(format!("zipkin v2 json: {err}")))?;
     spans.into_iter().map(json_span).collect()
 }
 
@@ -192,12 +187,7 @@ fn json_span(span: JsonSpan) -> Result<ZipkinSpan, TranslateError> {
         duration: span.duration.unwrap_or_default(),
         local_endpoint: json_endpoint(span.local_endpoint),
         remote_endpoint: json_endpoint(span.remote_endpoint),
-        annotations: span
-            .annotations
-            .unwrap_or_default()
-            .into_iter()
-            .map(|a| (a.timestamp, a.value))
-            .collect(),
+        annotations: span.annotations.unwrap_or_default().into_iter().map(|a| (a.timestamp, a.value)).collect(),
         tags,
         shared: span.shared.unwrap_or_default(),
         debug: span.debug.unwrap_or_default(),
@@ -205,9 +195,8 @@ fn json_span(span: JsonSpan) -> Result<ZipkinSpan, TranslateError> {
 }
 
 fn bytes_u64(bytes: &[u8], what: &str) -> Result<u64, TranslateError> {
-    let array: [u8; 8] = bytes
-        .try_into()
-        .map_err(|_| TranslateError(format!("{what} is {} bytes, expected 8", bytes.len())))?;
+    let array: [u8; 8] =
+        bytes.try_into().map_err(|_| TranslateError(format!("{what} is {} bytes, expected 8", bytes.len())))?;
     Ok(u64::from_be_bytes(array))
 }
 
@@ -215,38 +204,25 @@ fn proto_endpoint(endpoint: Option<proto::Endpoint>) -> Option<Endpoint> {
     let endpoint = endpoint?;
     let ipv4 = <[u8; 4]>::try_from(endpoint.ipv4.as_slice()).ok().map(Ipv4Addr::from);
     let ipv6 = <[u8; 16]>::try_from(endpoint.ipv6.as_slice()).ok().map(Ipv6Addr::from);
-    let out = Endpoint {
-        service_name: endpoint.service_name,
-        ipv4,
-        ipv6,
-        port: endpoint.port,
-    };
+    let out = Endpoint { service_name: endpoint.service_name, ipv4, ipv6, port: endpoint.port };
     (out != Endpoint::default()).then_some(out)
 }
 
 /// Decodes a `POST /api/v2/spans` protobuf body: a `zipkin.proto3.ListOfSpans`.
 pub fn decode_v2_proto(body: &[u8]) -> Result<Vec<ZipkinSpan>, TranslateError> {
     use prost::Message;
-    let list = proto::ListOfSpans::decode(body)
-        .map_err(|err| TranslateError(format!("zipkin v2 protobuf: {err}")))?;
+    let list = proto::ListOfSpans::decode(body).map_err(|err| TranslateError(format!("zipkin v2 protobuf: {err}")))?;
     list.spans.into_iter().map(proto_span).collect()
 }
 
 fn proto_span(span: proto::Span) -> Result<ZipkinSpan, TranslateError> {
     let (trace_id_high, trace_id_low) = match span.trace_id.len() {
         8 => (0, bytes_u64(&span.trace_id, "trace_id")?),
-        16 => (
-            bytes_u64(&span.trace_id[..8], "trace_id")?,
-            bytes_u64(&span.trace_id[8..], "trace_id")?,
-        ),
+        16 => (bytes_u64(&span.trace_id[..8], "trace_id")?, bytes_u64(&span.trace_id[8..], "trace_id")?),
         n => return Err(TranslateError(format!("trace_id is {n} bytes, expected 8 or 16"))),
     };
     let id = bytes_u64(&span.id, "id")?;
-    let parent_id = if span.parent_id.is_empty() {
-        None
-    } else {
-        Some(bytes_u64(&span.parent_id, "parent_id")?)
-    };
+    let parent_id = if span.parent_id.is_empty() { None } else { Some(bytes_u64(&span.parent_id, "parent_id")?) };
     let kind = match proto::span::Kind::try_from(span.kind) {
         Ok(proto::span::Kind::Client) => Some("CLIENT".to_owned()),
         Ok(proto::span::Kind::Server) => Some("SERVER".to_owned()),
@@ -268,11 +244,7 @@ fn proto_span(span: proto::Span) -> Result<ZipkinSpan, TranslateError> {
         duration: span.duration,
         local_endpoint: proto_endpoint(span.local_endpoint),
         remote_endpoint: proto_endpoint(span.remote_endpoint),
-        annotations: span
-            .annotations
-            .into_iter()
-            .map(|a| (a.timestamp, a.value))
-            .collect(),
+        annotations: span.annotations.into_iter().map(|a| (a.timestamp, a.value)).collect(),
         tags,
         shared: span.shared,
         debug: span.debug,
@@ -285,26 +257,90 @@ fn proto_span(span: proto::Span) -> Result<ZipkinSpan, TranslateError> {
 /// Resource attribute names (semantic conventions 1.6.1) and the OpenCensus keys the collector
 /// treats as resource-level: they never become span attributes.
 const RESOURCE_KEYS: &[&str] = &[
-    "service.name", "service.namespace", "service.instance.id", "service.version",
-    "telemetry.sdk.name", "telemetry.sdk.language", "telemetry.sdk.version", "telemetry.auto.version",
-    "cloud.provider", "cloud.account.id", "cloud.region", "cloud.availability_zone", "cloud.platform",
-    "aws.ecs.container.arn", "aws.ecs.cluster.arn", "aws.ecs.launchtype", "aws.ecs.task.arn",
-    "aws.ecs.task.family", "aws.ecs.task.revision", "aws.eks.cluster.arn", "aws.log.group.names",
-    "aws.log.group.arns", "aws.log.stream.names", "aws.log.stream.arns",
-    "container.name", "container.id", "container.runtime", "container.image.name", "container.image.tag",
-    "deployment.environment", "device.id", "device.model.identifier", "device.model.name",
-    "faas.name", "faas.id", "faas.version", "faas.instance", "faas.max_memory",
-    "host.id", "host.name", "host.type", "host.arch", "host.image.name", "host.image.id", "host.image.version",
-    "k8s.cluster.name", "k8s.node.name", "k8s.node.uid", "k8s.namespace.name", "k8s.pod.uid", "k8s.pod.name",
-    "k8s.container.name", "k8s.replicaset.uid", "k8s.replicaset.name", "k8s.deployment.uid",
-    "k8s.deployment.name", "k8s.statefulset.uid", "k8s.statefulset.name", "k8s.daemonset.uid",
-    "k8s.daemonset.name", "k8s.job.uid", "k8s.job.name", "k8s.cronjob.uid", "k8s.cronjob.name",
-    "os.type", "os.description", "os.name", "os.version",
-    "process.pid", "process.executable.name", "process.executable.path", "process.command",
-    "process.command_line", "process.command_args", "process.owner", "process.runtime.name",
-    "process.runtime.version", "process.runtime.description",
-    "webengine.name", "webengine.version", "webengine.description",
-    "opencensus.starttime", "opencensus.exporterversion", "opencensus.resourcetype",
+    "service.name",
+    "service.namespace",
+    "service.instance.id",
+    "service.version",
+    "telemetry.sdk.name",
+    "telemetry.sdk.language",
+    "telemetry.sdk.version",
+    "telemetry.auto.version",
+    "cloud.provider",
+    "cloud.account.id",
+    "cloud.region",
+    "cloud.availability_zone",
+    "cloud.platform",
+    "aws.ecs.container.arn",
+    "aws.ecs.cluster.arn",
+    "aws.ecs.launchtype",
+    "aws.ecs.task.arn",
+    "aws.ecs.task.family",
+    "aws.ecs.task.revision",
+    "aws.eks.cluster.arn",
+    "aws.log.group.names",
+    "aws.log.group.arns",
+    "aws.log.stream.names",
+    "aws.log.stream.arns",
+    "container.name",
+    "container.id",
+    "container.runtime",
+    "container.image.name",
+    "container.image.tag",
+    "deployment.environment",
+    "device.id",
+    "device.model.identifier",
+    "device.model.name",
+    "faas.name",
+    "faas.id",
+    "faas.version",
+    "faas.instance",
+    "faas.max_memory",
+    "host.id",
+    "host.name",
+    "host.type",
+    "host.arch",
+    "host.image.name",
+    "host.image.id",
+    "host.image.version",
+    "k8s.cluster.name",
+    "k8s.node.name",
+    "k8s.node.uid",
+    "k8s.namespace.name",
+    "k8s.pod.uid",
+    "k8s.pod.name",
+    "k8s.container.name",
+    "k8s.replicaset.uid",
+    "k8s.replicaset.name",
+    "k8s.deployment.uid",
+    "k8s.deployment.name",
+    "k8s.statefulset.uid",
+    "k8s.statefulset.name",
+    "k8s.daemonset.uid",
+    "k8s.daemonset.name",
+    "k8s.job.uid",
+    "k8s.job.name",
+    "k8s.cronjob.uid",
+    "k8s.cronjob.name",
+    "os.type",
+    "os.description",
+    "os.name",
+    "os.version",
+    "process.pid",
+    "process.executable.name",
+    "process.executable.path",
+    "process.command",
+    "process.command_line",
+    "process.command_args",
+    "process.owner",
+    "process.runtime.name",
+    "process.runtime.version",
+    "process.runtime.description",
+    "webengine.name",
+    "webengine.version",
+    "webengine.description",
+    "opencensus.starttime",
+    "opencensus.exporterversion",
+    "opencensus.resourcetype",
 ];
 
 fn is_non_span_key(key: &str) -> bool {
@@ -348,22 +384,13 @@ fn local_service_name(span: &ZipkinSpan) -> &str {
 }
 
 fn library_name(span: &ZipkinSpan) -> &str {
-    span.tags
-        .iter()
-        .rev()
-        .find(|(k, _)| k == keys::OTEL_LIBRARY_NAME)
-        .map_or("", |(_, v)| v.as_str())
+    span.tags.iter().rev().find(|(k, _)| k == keys::OTEL_LIBRARY_NAME).map_or("", |(_, v)| v.as_str())
 }
 
 /// Translates Zipkin v2 spans into OTLP.
-pub fn v2_to_otlp(
-    mut spans: Vec<ZipkinSpan>,
-    parse_string_tags: bool,
-) -> Result<Vec<ResourceSpans>, TranslateError> {
+pub fn v2_to_otlp(mut spans: Vec<ZipkinSpan>, parse_string_tags: bool) -> Result<Vec<ResourceSpans>, TranslateError> {
     spans.sort_by(|a, b| {
-        local_service_name(a)
-            .cmp(local_service_name(b))
-            .then_with(|| library_name(a).cmp(library_name(b)))
+        local_service_name(a).cmp(local_service_name(b)).then_with(|| library_name(a).cmp(library_name(b)))
     });
     let mut out: Vec<ResourceSpans> = Vec::new();
     let mut previous: Option<(String, String)> = None;
@@ -407,10 +434,7 @@ fn resource_from_span(tags: &mut Tags, service: &str) -> Resource {
     }
     if tags.is_empty() {
         attrs.put_str(keys::SERVICE_NAME, service);
-        return Resource {
-            attributes: attrs.into_vec(),
-            ..Default::default()
-        };
+        return Resource { attributes: attrs.into_vec(), ..Default::default() };
     }
     match tags.remove(SERVICE_NAME_SOURCE) {
         Some(source) if !source.is_empty() => attrs.put_str(&source, service),
@@ -421,10 +445,7 @@ fn resource_from_span(tags: &mut Tags, service: &str) -> Resource {
             attrs.put_str(key, value);
         }
     }
-    Resource {
-        attributes: attrs.into_vec(),
-        ..Default::default()
-    }
+    Resource { attributes: attrs.into_vec(), ..Default::default() }
 }
 
 fn scope_from_span(tags: &mut Tags, library: &str) -> InstrumentationScope {
@@ -441,11 +462,7 @@ fn scope_from_span(tags: &mut Tags, library: &str) -> InstrumentationScope {
     scope
 }
 
-fn span_to_otlp(
-    zspan: &ZipkinSpan,
-    mut tags: Tags,
-    parse_string_tags: bool,
-) -> Result<Span, TranslateError> {
+fn span_to_otlp(zspan: &ZipkinSpan, mut tags: Tags, parse_string_tags: bool) -> Result<Span, TranslateError> {
     let mut out = Span {
         trace_id: attrs::trace_id(zspan.trace_id_high, zspan.trace_id_low),
         span_id: attrs::span_id(zspan.id),
@@ -466,11 +483,7 @@ fn span_to_otlp(
         if is_non_span_key(&key) {
             continue;
         }
-        let value = if parse_string_tags {
-            typed_value(value)
-        } else {
-            any_value::Value::StringValue(value)
-        };
+        let value = if parse_string_tags { typed_value(value) } else { any_value::Value::StringValue(value) };
         attributes.put(&key, value);
     }
     endpoint_attributes(zspan, &mut attributes);
@@ -486,11 +499,7 @@ fn span_to_otlp(
         }
     }
     out.attributes = attributes.into_vec();
-    out.events = zspan
-        .annotations
-        .iter()
-        .map(|(timestamp, value)| annotation_to_event(*timestamp, value))
-        .collect();
+    out.events = zspan.annotations.iter().map(|(timestamp, value)| annotation_to_event(*timestamp, value)).collect();
     Ok(out)
 }
 
@@ -617,11 +626,8 @@ fn split_encoded(value: &str) -> Option<(&str, &str, u32)> {
 }
 
 fn annotation_to_event(timestamp: u64, value: &str) -> span::Event {
-    let mut event = span::Event {
-        time_unix_nano: timestamp.wrapping_mul(1000),
-        name: value.to_owned(),
-        ..Default::default()
-    };
+    let mut event =
+        span::Event { time_unix_nano: timestamp.wrapping_mul(1000), name: value.to_owned(), ..Default::default() };
     if let Some((name, json, dropped)) = split_encoded(value)
         && let Some(attributes) = json_attributes(json)
     {
@@ -746,10 +752,7 @@ mod tests {
             ("net.peer.ip", "172.19.0.2"),
             ("net.peer.port", "9000"),
         ] {
-            assert!(
-                attributes.contains(&(expected.0, expected.1.to_owned())),
-                "{expected:?} in {attributes:?}"
-            );
+            assert!(attributes.contains(&(expected.0, expected.1.to_owned())), "{expected:?} in {attributes:?}");
         }
         assert!(!attributes.iter().any(|(k, _)| k.starts_with("telemetry.sdk")));
         let status_code = client.attributes.iter().find(|kv| kv.key == "http.status_code").unwrap();

@@ -13,8 +13,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value as Json;
 use spoor_pipeline::otlp::{
-    InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, Status, any_value, span,
-    status,
+    InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, Status, any_value, span, status,
 };
 
 use super::TranslateError;
@@ -130,8 +129,8 @@ fn hex_span_id(text: &str, what: &str) -> Result<u64, TranslateError> {
     if text.len() != 16 {
         return Err(TranslateError(format!("zipkin v1 {what}: hex id has wrong length (expected 16)")));
     }
-    let id = u64::from_str_radix(text, 16)
-        .map_err(|_| TranslateError(format!("zipkin v1 {what}: {text:?} is not hex")))?;
+    let id =
+        u64::from_str_radix(text, 16).map_err(|_| TranslateError(format!("zipkin v1 {what}: {text:?} is not hex")))?;
     if id == 0 {
         return Err(TranslateError(format!("zipkin v1 {what}: ID is zero")));
     }
@@ -139,10 +138,7 @@ fn hex_span_id(text: &str, what: &str) -> Result<u64, TranslateError> {
 }
 
 /// Decodes and translates a `POST /api/v1/spans` JSON body.
-pub fn v1_json_to_otlp(
-    body: &[u8],
-    parse_string_tags: bool,
-) -> Result<Vec<ResourceSpans>, TranslateError> {
+pub fn v1_json_to_otlp(body: &[u8], parse_string_tags: bool) -> Result<Vec<ResourceSpans>, TranslateError> {
     let spans: Vec<JsonSpan> =
         serde_json::from_slice(body).map_err(|err| TranslateError(format!("zipkin v1 json: {err}")))?;
     let mut v1 = Vec::with_capacity(spans.len());
@@ -167,12 +163,7 @@ pub fn v1_json_to_otlp(
             .into_iter()
             .map(|b| {
                 let (value, text) = json_binary_value(b.value, parse_string_tags);
-                V1BinaryAnnotation {
-                    key: b.key,
-                    value,
-                    text,
-                    endpoint: json_endpoint(b.endpoint),
-                }
+                V1BinaryAnnotation { key: b.key, value, text, endpoint: json_endpoint(b.endpoint) }
             })
             .collect();
         v1.push(V1Span {
@@ -186,11 +177,7 @@ pub fn v1_json_to_otlp(
                 .annotations
                 .unwrap_or_default()
                 .into_iter()
-                .map(|a| V1Annotation {
-                    timestamp: a.timestamp,
-                    value: a.value,
-                    endpoint: json_endpoint(a.endpoint),
-                })
+                .map(|a| V1Annotation { timestamp: a.timestamp, value: a.value, endpoint: json_endpoint(a.endpoint) })
                 .collect(),
             binary_annotations,
         });
@@ -202,11 +189,7 @@ fn json_binary_value(value: Json, parse_string_tags: bool) -> (any_value::Value,
     use any_value::Value;
     match value {
         Json::String(text) => {
-            let value = if parse_string_tags {
-                typed_value(text.clone())
-            } else {
-                Value::StringValue(text.clone())
-            };
+            let value = if parse_string_tags { typed_value(text.clone()) } else { Value::StringValue(text.clone()) };
             (value, text)
         }
         Json::Bool(b) => (Value::BoolValue(b), b.to_string()),
@@ -273,13 +256,8 @@ fn thrift_binary_value(annotation: &zipkincore::BinaryAnnotation) -> any_value::
         zipkincore::AnnotationType::I16 => be_int(bytes, 2).map_or_else(too_short, Value::IntValue),
         zipkincore::AnnotationType::I32 => be_int(bytes, 4).map_or_else(too_short, Value::IntValue),
         zipkincore::AnnotationType::I64 => be_int(bytes, 8).map_or_else(too_short, Value::IntValue),
-        zipkincore::AnnotationType::STRING => {
-            Value::StringValue(String::from_utf8_lossy(bytes).into_owned())
-        }
-        other => Value::StringValue(format!(
-            "<unknown zipkin v1 binary annotation type ({})>",
-            other.0
-        )),
+        zipkincore::AnnotationType::STRING => Value::StringValue(String::from_utf8_lossy(bytes).into_owned()),
+        other => Value::StringValue(format!("<unknown zipkin v1 binary annotation type ({})>", other.0)),
     }
 }
 
@@ -289,10 +267,7 @@ pub fn v1_thrift_to_otlp(spans: Vec<zipkincore::Span>) -> Vec<ResourceSpans> {
     let v1 = spans
         .into_iter()
         .map(|span| V1Span {
-            trace_id: (
-                span.trace_id_high.unwrap_or_default() as u64,
-                span.trace_id.unwrap_or_default() as u64,
-            ),
+            trace_id: (span.trace_id_high.unwrap_or_default() as u64, span.trace_id.unwrap_or_default() as u64),
             id: span.id.unwrap_or_default() as u64,
             parent_id: span.parent_id.unwrap_or_default() as u64,
             name: span.name.unwrap_or_default(),
@@ -359,10 +334,7 @@ fn new_resource(endpoint: &V1Endpoint) -> ResourceSpans {
         attrs.put_str("port", endpoint.port.to_string());
     }
     ResourceSpans {
-        resource: Some(Resource {
-            attributes: attrs.into_vec(),
-            ..Default::default()
-        }),
+        resource: Some(Resource { attributes: attrs.into_vec(), ..Default::default() }),
         scope_spans: vec![ScopeSpans {
             scope: Some(InstrumentationScope::default()),
             spans: Vec::new(),
@@ -373,48 +345,33 @@ fn new_resource(endpoint: &V1Endpoint) -> ResourceSpans {
 }
 
 fn micros(timestamp: i64) -> u64 {
-    if timestamp <= 0 {
-        0
-    } else {
-        (timestamp as u64).wrapping_mul(1000)
-    }
+    if timestamp <= 0 { 0 } else { (timestamp as u64).wrapping_mul(1000) }
 }
 
 fn v1_span_to_otlp(v1: V1Span) -> (Span, V1Endpoint) {
     let mut span = Span {
         trace_id: attrs::trace_id(v1.trace_id.0, v1.trace_id.1),
         span_id: attrs::span_id(v1.id),
-        parent_span_id: if v1.parent_id != 0 {
-            attrs::span_id(v1.parent_id)
-        } else {
-            Vec::new()
-        },
+        parent_span_id: if v1.parent_id != 0 { attrs::span_id(v1.parent_id) } else { Vec::new() },
         name: v1.name,
         ..Default::default()
     };
     let mut endpoint = annotations_into(&v1.annotations, &mut span);
     let fallback_service = binary_annotations_into(v1.binary_annotations, &mut span);
     if endpoint.service_name == UNKNOWN_SERVICE && !fallback_service.is_empty() {
-        endpoint = V1Endpoint {
-            service_name: fallback_service,
-            ..endpoint
-        };
+        endpoint = V1Endpoint { service_name: fallback_service, ..endpoint };
     }
     if v1.timestamp != 0 {
         span.start_time_unix_nano = micros(v1.timestamp);
         span.end_time_unix_nano = micros(v1.timestamp.wrapping_add(v1.duration));
     }
     if span.start_time_unix_nano == 0 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         span.start_time_unix_nano = now;
         span.end_time_unix_nano = now;
         span.attributes.push(spoor_pipeline::otlp::KeyValue {
             key: START_TIME_ABSENT.to_owned(),
-            value: Some(spoor_pipeline::otlp::AnyValue {
-                value: Some(any_value::Value::BoolValue(true)),
-            }),
+            value: Some(spoor_pipeline::otlp::AnyValue { value: Some(any_value::Value::BoolValue(true)) }),
             ..Default::default()
         });
     }
@@ -431,10 +388,7 @@ fn annotations_into(annotations: &[V1Annotation], span: &mut Span) -> V1Endpoint
         if annotation.value.is_empty() {
             continue;
         }
-        let has_service = annotation
-            .endpoint
-            .as_ref()
-            .is_some_and(|e| !e.service_name.is_empty());
+        let has_service = annotation.endpoint.as_ref().is_some_and(|e| !e.service_name.is_empty());
         let kind = match annotation.value.as_str() {
             "cs" | "cr" => Some(span::SpanKind::Client),
             "ms" => Some(span::SpanKind::Producer),
@@ -468,10 +422,7 @@ fn annotations_into(annotations: &[V1Annotation], span: &mut Span) -> V1Endpoint
             });
         }
     }
-    endpoint.unwrap_or_else(|| V1Endpoint {
-        service_name: UNKNOWN_SERVICE.to_owned(),
-        ..Default::default()
-    })
+    endpoint.unwrap_or_else(|| V1Endpoint { service_name: UNKNOWN_SERVICE.to_owned(), ..Default::default() })
 }
 
 #[derive(Default)]
@@ -511,11 +462,7 @@ impl StatusMapper {
         match key {
             "census.status_code" => {
                 if let Some(code) = status_number(value) {
-                    self.census.code = Some(if code == 0 {
-                        status::StatusCode::Ok
-                    } else {
-                        status::StatusCode::Error
-                    });
+                    self.census.code = Some(if code == 0 { status::StatusCode::Ok } else { status::StatusCode::Error });
                 }
                 true
             }
@@ -557,21 +504,14 @@ impl StatusMapper {
         } else if let Some(code) = self.otel.code {
             (code, self.otel.message)
         } else if let Some(code) = self.error_tag.code {
-            let message = if !self.census.message.is_empty() {
-                self.census.message
-            } else {
-                self.otel.message
-            };
+            let message = if !self.census.message.is_empty() { self.census.message } else { self.otel.message };
             (code, message)
         } else if let Some(code) = self.http.code {
             (code, self.http.message)
         } else {
             return None;
         };
-        Some(Status {
-            code: code as i32,
-            message,
-        })
+        Some(Status { code: code as i32, message })
     }
 }
 
@@ -636,11 +576,7 @@ mod tests {
         assert_eq!(rs.len(), 2);
         assert_eq!(
             attr_strings(&rs[0].resource.as_ref().unwrap().attributes),
-            vec![
-                ("service.name", "api".to_owned()),
-                ("ipv4", "10.0.0.1".to_owned()),
-                ("port", "8080".to_owned())
-            ]
+            vec![("service.name", "api".to_owned()), ("ipv4", "10.0.0.1".to_owned()), ("port", "8080".to_owned())]
         );
         let server = &rs[0].scope_spans[0].spans[0];
         assert_eq!(server.kind, span::SpanKind::Server as i32);
@@ -657,10 +593,7 @@ mod tests {
                 ("retries", "3".to_owned())
             ]
         );
-        assert!(matches!(
-            server.attributes[2].value.as_ref().unwrap().value,
-            Some(any_value::Value::IntValue(3))
-        ));
+        assert!(matches!(server.attributes[2].value.as_ref().unwrap().value, Some(any_value::Value::IntValue(3))));
         assert_eq!(
             attr_strings(&rs[1].resource.as_ref().unwrap().attributes),
             vec![("service.name", "worker".to_owned())],
@@ -674,13 +607,11 @@ mod tests {
 
     #[test]
     fn v1_thrift_types_binary_annotations() {
-        let annotation = |key: &str, value: Vec<u8>, t: zipkincore::AnnotationType| {
-            zipkincore::BinaryAnnotation {
-                key: Some(key.to_owned()),
-                value: Some(value),
-                annotation_type: Some(t),
-                host: None,
-            }
+        let annotation = |key: &str, value: Vec<u8>, t: zipkincore::AnnotationType| zipkincore::BinaryAnnotation {
+            key: Some(key.to_owned()),
+            value: Some(value),
+            annotation_type: Some(t),
+            host: None,
         };
         let span = zipkincore::Span {
             trace_id: Some(7),
@@ -712,11 +643,7 @@ mod tests {
         let rs = v1_thrift_to_otlp(vec![span]);
         assert_eq!(
             attr_strings(&rs[0].resource.as_ref().unwrap().attributes),
-            vec![
-                ("service.name", "client".to_owned()),
-                ("ipv4", "10.0.0.1".to_owned()),
-                ("port", "80".to_owned())
-            ]
+            vec![("service.name", "client".to_owned()), ("ipv4", "10.0.0.1".to_owned()), ("port", "80".to_owned())]
         );
         let span = &rs[0].scope_spans[0].spans[0];
         assert_eq!(span.kind, span::SpanKind::Client as i32);
