@@ -33,30 +33,16 @@ pub struct Document {
 }
 
 impl Document {
-    pub(crate) fn parse_and_merge(
-        sources: &[(String, String)],
-        env: &dyn Env,
-    ) -> Result<Self, ConfigError> {
-        let mut merged = Document {
-            root: Value::Object(Map::new()),
-            locations: HashMap::new(),
-        };
+    pub(crate) fn parse_and_merge(sources: &[(String, String)], env: &dyn Env) -> Result<Self, ConfigError> {
+        let mut merged = Document { root: Value::Object(Map::new()), locations: HashMap::new() };
         for (name, text) in sources {
             let file: Arc<str> = Arc::from(name.as_str());
             let node = parse_yaml(&file, text)?;
             let mut locations = HashMap::new();
             let value = to_json(&node, "", &file, env, &mut locations)?;
-            let value = if value.is_null() {
-                Value::Object(Map::new())
-            } else {
-                value
-            };
+            let value = if value.is_null() { Value::Object(Map::new()) } else { value };
             if !value.is_object() {
-                return Err(ConfigError::new(
-                    "",
-                    None,
-                    format!("{name}: the top level must be a mapping"),
-                ));
+                return Err(ConfigError::new("", None, format!("{name}: the top level must be a mapping")));
             }
             merge(&mut merged.root, value);
             merged.locations.extend(locations);
@@ -87,11 +73,7 @@ impl Document {
     /// Decodes the value at `path` into `T`. A null value (a key with nothing after it) decodes
     /// as an empty mapping, so `batch:` means "batch with defaults".
     pub fn decode<T: DeserializeOwned>(&self, path: &str, value: &Value) -> Result<T, ConfigError> {
-        let value = if value.is_null() {
-            Value::Object(Map::new())
-        } else {
-            value.clone()
-        };
+        let value = if value.is_null() { Value::Object(Map::new()) } else { value.clone() };
         serde_path_to_error::deserialize(value).map_err(|err| {
             let inner = err.path().to_string();
             let full = match (path.is_empty(), inner.as_str()) {
@@ -108,21 +90,13 @@ impl Document {
 fn parse_yaml(file: &Arc<str>, text: &str) -> Result<MarkedYamlOwned, ConfigError> {
     let mut documents = MarkedYamlOwned::load_from_str(text).map_err(|err| {
         let marker = err.marker();
-        let location = Location {
-            file: file.clone(),
-            line: marker.line(),
-            column: marker.col() + 1,
-        };
+        let location = Location { file: file.clone(), line: marker.line(), column: marker.col() + 1 };
         ConfigError::new("", Some(location), format!("invalid YAML: {}", err.info()))
     })?;
     match documents.len() {
         0 => Ok(MarkedYamlOwned::value_from_str("~")),
         1 => Ok(documents.remove(0)),
-        _ => Err(ConfigError::new(
-            "",
-            None,
-            format!("{file}: holds more than one YAML document"),
-        )),
+        _ => Err(ConfigError::new("", None, format!("{file}: holds more than one YAML document"))),
     }
 }
 
@@ -133,16 +107,10 @@ fn to_json(
     env: &dyn Env,
     locations: &mut HashMap<String, Location>,
 ) -> Result<Value, ConfigError> {
-    let location = Location {
-        file: file.clone(),
-        line: node.span.start.line(),
-        column: node.span.start.col() + 1,
-    };
+    let location = Location { file: file.clone(), line: node.span.start.line(), column: node.span.start.col() + 1 };
     if !path.is_empty() {
         // A mapping entry was already placed at its key, which is where readers look.
-        locations
-            .entry(path.to_owned())
-            .or_insert_with(|| location.clone());
+        locations.entry(path.to_owned()).or_insert_with(|| location.clone());
     }
     let fail = |message: String| ConfigError::new(path, Some(location.clone()), message);
     Ok(match &node.data {
@@ -151,13 +119,7 @@ fn to_json(
         YamlDataOwned::Sequence(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (index, item) in items.iter().enumerate() {
-                out.push(to_json(
-                    item,
-                    &format!("{path}[{index}]"),
-                    file,
-                    env,
-                    locations,
-                )?);
+                out.push(to_json(item, &format!("{path}[{index}]"), file, env, locations)?);
             }
             Value::Array(out)
         }
@@ -171,11 +133,7 @@ fn to_json(
                     YamlDataOwned::Value(ScalarOwned::Boolean(key)) => key.to_string(),
                     _ => return Err(fail("mapping keys must be strings".to_owned())),
                 };
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
+                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
                 let key_location = Location {
                     file: file.clone(),
                     line: key_node.span.start.line(),
@@ -253,20 +211,13 @@ mod tests {
     use super::*;
 
     fn parse(sources: &[(&str, &str)], env: &HashMap<&str, &str>) -> Result<Document, ConfigError> {
-        let sources: Vec<_> = sources
-            .iter()
-            .map(|(n, t)| (n.to_string(), t.to_string()))
-            .collect();
+        let sources: Vec<_> = sources.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
         Document::parse_and_merge(&sources, env)
     }
 
     #[test]
     fn records_line_of_every_path() {
-        let doc = parse(
-            &[("a.yaml", "processors:\n  batch:\n    timeout: 1s\n")],
-            &HashMap::new(),
-        )
-        .unwrap();
+        let doc = parse(&[("a.yaml", "processors:\n  batch:\n    timeout: 1s\n")], &HashMap::new()).unwrap();
         assert_eq!(doc.location("processors.batch.timeout").unwrap().line, 3);
         assert_eq!(doc.location("processors.batch.nope").unwrap().line, 2);
     }
@@ -274,11 +225,7 @@ mod tests {
     #[test]
     fn whole_value_references_keep_yaml_types() {
         let env = HashMap::from([("SIZE", "100"), ("ON", "true")]);
-        let doc = parse(
-            &[("a.yaml", "a: ${env:SIZE}\nb: ${ON}\nc: x${SIZE}\n")],
-            &env,
-        )
-        .unwrap();
+        let doc = parse(&[("a.yaml", "a: ${env:SIZE}\nb: ${ON}\nc: x${SIZE}\n")], &env).unwrap();
         assert_eq!(doc.root()["a"], Value::from(100));
         assert_eq!(doc.root()["b"], Value::Bool(true));
         assert_eq!(doc.root()["c"], Value::from("x100"));
@@ -286,18 +233,10 @@ mod tests {
 
     #[test]
     fn later_files_merge_over_earlier_ones() {
-        let doc = parse(
-            &[
-                ("a.yaml", "x:\n  a: 1\n  b: [1, 2]\n"),
-                ("b.yaml", "x:\n  b: [3]\n  c: 2\n"),
-            ],
-            &HashMap::new(),
-        )
-        .unwrap();
-        assert_eq!(
-            doc.root()["x"],
-            serde_json::json!({"a": 1, "b": [3], "c": 2})
-        );
+        let doc =
+            parse(&[("a.yaml", "x:\n  a: 1\n  b: [1, 2]\n"), ("b.yaml", "x:\n  b: [3]\n  c: 2\n")], &HashMap::new())
+                .unwrap();
+        assert_eq!(doc.root()["x"], serde_json::json!({"a": 1, "b": [3], "c": 2}));
         assert_eq!(&*doc.location("x.c").unwrap().file, "b.yaml");
     }
 

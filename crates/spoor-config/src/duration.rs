@@ -19,16 +19,10 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let mut rest = text.trim_start_matches('+');
     let mut total_ns: f64 = 0.0;
     while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let (number, after) = rest.split_at(number_len);
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}"))?;
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
+        let value: f64 = number.parse().map_err(|_| format!("invalid duration {text:?}"))?;
+        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
         let scale = match unit {
             "ns" => 1.0,
@@ -101,9 +95,7 @@ impl DurationInput {
 }
 
 pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    DurationInput::deserialize(deserializer)?
-        .into_duration()
-        .map_err(D::Error::custom)
+    DurationInput::deserialize(deserializer)?.into_duration().map_err(D::Error::custom)
 }
 
 pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -114,19 +106,14 @@ pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S:
 pub mod option {
     use super::*;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Duration>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
         match Option::<DurationInput>::deserialize(deserializer)? {
             Some(input) => input.into_duration().map(Some).map_err(D::Error::custom),
             None => Ok(None),
         }
     }
 
-    pub fn serialize<S: Serializer>(
-        duration: &Option<Duration>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(duration: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
         match duration {
             Some(duration) => super::serialize(duration, serializer),
             None => serializer.serialize_none(),

@@ -12,16 +12,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub fn new(
-        path: impl Into<String>,
-        location: Option<Location>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            location,
-            message: message.into(),
-        }
+    pub fn new(path: impl Into<String>, location: Option<Location>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), location, message: message.into() }
     }
 }
 
@@ -32,11 +24,7 @@ impl fmt::Display for ConfigError {
         }
         f.write_str(&self.message)?;
         if let Some(location) = &self.location {
-            write!(
-                f,
-                " ({}:{}:{})",
-                location.file, location.line, location.column
-            )?;
+            write!(f, " ({}:{}:{})", location.file, location.line, location.column)?;
         }
         Ok(())
     }

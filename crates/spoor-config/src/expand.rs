@@ -50,9 +50,7 @@ pub fn expand(input: &str, env: &dyn Env) -> Result<Expanded, String> {
             literal_text = true;
             rest = tail;
         } else if let Some(body) = after.strip_prefix('{') {
-            let end = body
-                .find('}')
-                .ok_or_else(|| format!("unterminated reference in {input:?}"))?;
+            let end = body.find('}').ok_or_else(|| format!("unterminated reference in {input:?}"))?;
             out.push_str(&resolve(&body[..end], env)?);
             references += 1;
             rest = &body[end + 1..];
@@ -75,9 +73,7 @@ fn resolve(reference: &str, env: &dyn Env) -> Result<String, String> {
     let reference = match reference.split_once(':') {
         Some(("env", rest)) => rest,
         Some((scheme, _)) if is_name(scheme) && !reference.contains(":-") => {
-            return Err(format!(
-                "unsupported config provider {scheme:?} in ${{{reference}}}"
-            ));
+            return Err(format!("unsupported config provider {scheme:?} in ${{{reference}}}"));
         }
         _ => reference,
     };
@@ -110,24 +106,12 @@ mod tests {
     #[test]
     fn expands_every_form() {
         let env = HashMap::from([("HOST", "collector"), ("PORT", "4317")]);
-        assert_eq!(
-            expand("${env:PORT}", &env).unwrap(),
-            Expanded::WholeValue("4317".into())
-        );
-        assert_eq!(
-            expand("${HOST}:${PORT}", &env).unwrap(),
-            Expanded::Text("collector:4317".into())
-        );
-        assert_eq!(
-            expand("${env:MISSING:-localhost}:1", &env).unwrap(),
-            Expanded::Text("localhost:1".into())
-        );
+        assert_eq!(expand("${env:PORT}", &env).unwrap(), Expanded::WholeValue("4317".into()));
+        assert_eq!(expand("${HOST}:${PORT}", &env).unwrap(), Expanded::Text("collector:4317".into()));
+        assert_eq!(expand("${env:MISSING:-localhost}:1", &env).unwrap(), Expanded::Text("localhost:1".into()));
         assert_eq!(expand("a$$b", &env).unwrap(), Expanded::Text("a$b".into()));
         assert_eq!(expand("plain", &env).unwrap(), Expanded::Unchanged);
-        assert_eq!(
-            expand("${env:MISSING}", &env).unwrap(),
-            Expanded::WholeValue(String::new())
-        );
+        assert_eq!(expand("${env:MISSING}", &env).unwrap(), Expanded::WholeValue(String::new()));
     }
 
     #[test]

@@ -16,8 +16,8 @@ pub mod serde_ext;
 pub use document::{Document, Location};
 pub use error::ConfigError;
 pub use model::{
-    ComponentId, ComponentKind, Config, LogsConfig, MetricsConfig, PipelineConfig, PipelineId,
-    RawComponent, ServiceConfig, TelemetryConfig,
+    ComponentId, ComponentKind, Config, LogsConfig, MetricsConfig, PipelineConfig, PipelineId, RawComponent,
+    ServiceConfig, TelemetryConfig,
 };
 
 /// Loads, expands and merges the given YAML files (later files win) and validates the service
@@ -25,9 +25,8 @@ pub use model::{
 pub fn load_files(paths: &[std::path::PathBuf]) -> Result<Config, ConfigError> {
     let mut sources = Vec::with_capacity(paths.len());
     for path in paths {
-        let text = std::fs::read_to_string(path).map_err(|err| {
-            ConfigError::new("", None, format!("cannot read {}: {err}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| ConfigError::new("", None, format!("cannot read {}: {err}", path.display())))?;
         sources.push((path.display().to_string(), text));
     }
     load_sources(&sources)

@@ -20,13 +20,8 @@ pub enum ComponentKind {
 }
 
 impl ComponentKind {
-    pub const ALL: [ComponentKind; 5] = [
-        Self::Receiver,
-        Self::Processor,
-        Self::Exporter,
-        Self::Extension,
-        Self::Connector,
-    ];
+    pub const ALL: [ComponentKind; 5] =
+        [Self::Receiver, Self::Processor, Self::Exporter, Self::Extension, Self::Connector];
 
     /// The top-level YAML key for this kind.
     pub fn section(self) -> &'static str {
@@ -61,25 +56,15 @@ impl FromStr for ComponentId {
             Some((type_name, name)) => (type_name, Some(name)),
             None => (text, None),
         };
-        let valid_type = type_name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic())
-            && type_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let valid_type = type_name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && type_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_type {
-            return Err(format!(
-                "invalid component type {type_name:?} in id {text:?}"
-            ));
+            return Err(format!("invalid component type {type_name:?} in id {text:?}"));
         }
         if name.is_some_and(|name| name.is_empty() || name.chars().any(char::is_whitespace)) {
             return Err(format!("invalid component name in id {text:?}"));
         }
-        Ok(Self {
-            kind_name: type_name.to_owned(),
-            name: name.map(str::to_owned),
-        })
+        Ok(Self { kind_name: type_name.to_owned(), name: name.map(str::to_owned) })
     }
 }
 
@@ -94,9 +79,7 @@ impl fmt::Display for ComponentId {
 
 impl<'de> Deserialize<'de> for ComponentId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -215,34 +198,31 @@ impl MetricsConfig {
         "normal".to_owned()
     }
 
-    /// The Prometheus pull address, `localhost:8888` unless configured.
-    pub fn prometheus_address(&self) -> Option<String> {
+    /// The Prometheus pull addresses: every `readers[].pull` Prometheus exporter, else the old
+    /// `address`, else `localhost:8888`. Empty when `level: none`.
+    pub fn prometheus_addresses(&self) -> Vec<String> {
         if self.level == "none" {
-            return None;
+            return Vec::new();
         }
-        let from_reader = self.readers.iter().find_map(|reader| {
-            let prometheus = reader.pull.as_ref()?.exporter.prometheus.as_ref()?;
-            let host = prometheus
-                .host
-                .clone()
-                .unwrap_or_else(|| "localhost".to_owned());
-            Some(format!("{host}:{}", prometheus.port.unwrap_or(8888)))
-        });
-        Some(
-            from_reader
-                .or_else(|| self.address.clone())
-                .unwrap_or_else(|| "localhost:8888".to_owned()),
-        )
+        let from_readers: Vec<String> = self
+            .readers
+            .iter()
+            .filter_map(|reader| {
+                let prometheus = reader.pull.as_ref()?.exporter.prometheus.as_ref()?;
+                let host = prometheus.host.clone().unwrap_or_else(|| "localhost".to_owned());
+                Some(format!("{host}:{}", prometheus.port.unwrap_or(8888)))
+            })
+            .collect();
+        if !from_readers.is_empty() {
+            return from_readers;
+        }
+        vec![self.address.clone().unwrap_or_else(|| "localhost:8888".to_owned())]
     }
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self {
-            level: Self::default_level(),
-            address: None,
-            readers: Vec::new(),
-        }
+        Self { level: Self::default_level(), address: None, readers: Vec::new() }
     }
 }
 
@@ -292,22 +272,12 @@ pub struct Config {
     pub service: ServiceConfig,
 }
 
-const TOP_LEVEL_KEYS: [&str; 6] = [
-    "receivers",
-    "processors",
-    "exporters",
-    "extensions",
-    "connectors",
-    "service",
-];
+const TOP_LEVEL_KEYS: [&str; 6] = ["receivers", "processors", "exporters", "extensions", "connectors", "service"];
 
 impl Config {
     pub(crate) fn from_document(document: Document) -> Result<Self, ConfigError> {
         let root = document.root().as_object().cloned().unwrap_or_default();
-        if let Some(key) = root
-            .keys()
-            .find(|key| !TOP_LEVEL_KEYS.contains(&key.as_str()))
-        {
+        if let Some(key) = root.keys().find(|key| !TOP_LEVEL_KEYS.contains(&key.as_str())) {
             return Err(document.error(key, format!("unknown top-level key {key:?}")));
         }
         let mut components = BTreeMap::new();
@@ -323,20 +293,14 @@ impl Config {
             let mut by_id = BTreeMap::new();
             for (key, value) in entries {
                 let path = format!("{section}.{key}");
-                let id: ComponentId = key
-                    .parse()
-                    .map_err(|err: String| document.error(&path, err))?;
+                let id: ComponentId = key.parse().map_err(|err: String| document.error(&path, err))?;
                 by_id.insert(id.clone(), RawComponent { id, path, value });
             }
             components.insert(kind, by_id);
         }
         let service_value = root.get("service").cloned().unwrap_or(Value::Null);
         let service: ServiceConfig = document.decode("service", &service_value)?;
-        let config = Self {
-            document,
-            components,
-            service,
-        };
+        let config = Self { document, components, service };
         config.check_references()?;
         Ok(config)
     }
@@ -347,36 +311,21 @@ impl Config {
 
     /// The `traces` pipelines; other signals are reported by the caller as unsupported.
     pub fn trace_pipelines(&self) -> impl Iterator<Item = (&String, &PipelineConfig)> {
-        self.service
-            .pipelines
-            .iter()
-            .filter(|(id, _)| signal_of(id) == "traces")
+        self.service.pipelines.iter().filter(|(id, _)| signal_of(id) == "traces")
     }
 
     fn check_references(&self) -> Result<(), ConfigError> {
         for (index, id) in self.service.extensions.iter().enumerate() {
-            self.check_defined(
-                ComponentKind::Extension,
-                id,
-                &format!("service.extensions[{index}]"),
-            )?;
+            self.check_defined(ComponentKind::Extension, id, &format!("service.extensions[{index}]"))?;
         }
         if self.service.pipelines.is_empty() {
-            return Err(self.document.error(
-                "service.pipelines",
-                "at least one pipeline must be configured",
-            ));
+            return Err(self.document.error("service.pipelines", "at least one pipeline must be configured"));
         }
         for (pipeline_id, pipeline) in &self.service.pipelines {
             let base = format!("service.pipelines.{pipeline_id}");
-            pipeline_id
-                .parse::<PipelineId>()
-                .map_err(|err| self.document.error(&base, err))?;
+            pipeline_id.parse::<PipelineId>().map_err(|err| self.document.error(&base, err))?;
             if !["traces", "metrics", "logs"].contains(&signal_of(pipeline_id)) {
-                return Err(self.document.error(
-                    &base,
-                    format!("unknown signal type in pipeline id {pipeline_id:?}"),
-                ));
+                return Err(self.document.error(&base, format!("unknown signal type in pipeline id {pipeline_id:?}")));
             }
             let lists = [
                 ("receivers", ComponentKind::Receiver, &pipeline.receivers),
@@ -389,33 +338,20 @@ impl Config {
                 }
             }
             if pipeline.receivers.is_empty() {
-                return Err(self
-                    .document
-                    .error(&base, "must have at least one receiver"));
+                return Err(self.document.error(&base, "must have at least one receiver"));
             }
             if pipeline.exporters.is_empty() {
-                return Err(self
-                    .document
-                    .error(&base, "must have at least one exporter"));
+                return Err(self.document.error(&base, "must have at least one exporter"));
             }
         }
         Ok(())
     }
 
-    fn check_defined(
-        &self,
-        kind: ComponentKind,
-        id: &ComponentId,
-        path: &str,
-    ) -> Result<(), ConfigError> {
+    fn check_defined(&self, kind: ComponentKind, id: &ComponentId, path: &str) -> Result<(), ConfigError> {
         if self.component(kind, id).is_some() {
             return Ok(());
         }
-        let message = format!(
-            "references {} {id:?}, which is not configured in {:?}",
-            kind_noun(kind),
-            kind.section()
-        );
+        let message = format!("references {} {id:?}, which is not configured in {:?}", kind_noun(kind), kind.section());
         Err(self.document.error(path, message))
     }
 }
@@ -467,21 +403,12 @@ mod tests {
 
     #[test]
     fn metrics_address_in_both_forms() {
-        let old = load(&format!(
-            "{SEED}  telemetry:\n    metrics:\n      address: 0.0.0.0:9999\n"
-        ))
-        .unwrap();
-        assert_eq!(
-            old.service.telemetry.metrics.prometheus_address().unwrap(),
-            "0.0.0.0:9999"
-        );
+        let old = load(&format!("{SEED}  telemetry:\n    metrics:\n      address: 0.0.0.0:9999\n")).unwrap();
+        assert_eq!(old.service.telemetry.metrics.prometheus_addresses(), ["0.0.0.0:9999"]);
         let new = load(&format!(
             "{SEED}  telemetry:\n    metrics:\n      readers:\n        - pull:\n            exporter:\n              prometheus:\n                host: 127.0.0.1\n                port: 9000\n"
         ))
         .unwrap();
-        assert_eq!(
-            new.service.telemetry.metrics.prometheus_address().unwrap(),
-            "127.0.0.1:9000"
-        );
+        assert_eq!(new.service.telemetry.metrics.prometheus_addresses(), ["127.0.0.1:9000"]);
     }
 }

@@ -9,7 +9,5 @@ where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Default,
 {
-    Ok(Some(
-        Option::<T>::deserialize(deserializer)?.unwrap_or_default(),
-    ))
+    Ok(Some(Option::<T>::deserialize(deserializer)?.unwrap_or_default()))
 }

@@ -13,10 +13,7 @@ pub struct TraceBatch {
 impl TraceBatch {
     pub fn new(resource_spans: Vec<ResourceSpans>) -> Self {
         let span_count = count_spans(&resource_spans);
-        Self {
-            resource_spans,
-            span_count,
-        }
+        Self { resource_spans, span_count }
     }
 
     pub fn span_count(&self) -> usize {
@@ -36,9 +33,7 @@ impl TraceBatch {
     }
 
     pub fn to_request(&self) -> ExportTraceServiceRequest {
-        ExportTraceServiceRequest {
-            resource_spans: self.resource_spans.clone(),
-        }
+        ExportTraceServiceRequest { resource_spans: self.resource_spans.clone() }
     }
 
     /// Appends `other`, keeping its resource groups as they are.
@@ -88,10 +83,7 @@ impl TraceBatch {
             front.push(part);
         }
         self.span_count -= taken;
-        TraceBatch {
-            resource_spans: front,
-            span_count: taken,
-        }
+        TraceBatch { resource_spans: front, span_count: taken }
     }
 }
 
@@ -102,11 +94,7 @@ impl From<ExportTraceServiceRequest> for TraceBatch {
 }
 
 fn count_spans(resource_spans: &[ResourceSpans]) -> usize {
-    resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .map(|s| s.spans.len())
-        .sum()
+    resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum()
 }
 
 #[cfg(test)]
@@ -119,12 +107,7 @@ pub(crate) mod tests {
         let resource_spans = (0..resources)
             .map(|r| ResourceSpans {
                 scope_spans: vec![ScopeSpans {
-                    spans: (0..spans_each)
-                        .map(|i| Span {
-                            name: format!("s{r}-{i}"),
-                            ..Default::default()
-                        })
-                        .collect(),
+                    spans: (0..spans_each).map(|i| Span { name: format!("s{r}-{i}"), ..Default::default() }).collect(),
                     ..Default::default()
                 }],
                 ..Default::default()

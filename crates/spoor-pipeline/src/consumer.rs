@@ -12,10 +12,7 @@ pub enum ConsumeError {
     /// Temporarily refused (memory limit, full queue, shutting down); the sender should retry.
     /// gRPC `Unavailable`, HTTP 503 with `Retry-After`.
     #[error("refused: {reason}")]
-    Refused {
-        reason: String,
-        retry_after: Option<Duration>,
-    },
+    Refused { reason: String, retry_after: Option<Duration> },
     /// The data is bad and retrying will not help. gRPC `InvalidArgument`, HTTP 400.
     #[error("{0}")]
     Permanent(String),
@@ -23,10 +20,7 @@ pub enum ConsumeError {
 
 impl ConsumeError {
     pub fn refused(reason: impl Into<String>) -> Self {
-        Self::Refused {
-            reason: reason.into(),
-            retry_after: None,
-        }
+        Self::Refused { reason: reason.into(), retry_after: None }
     }
 
     pub fn is_retryable(&self) -> bool {

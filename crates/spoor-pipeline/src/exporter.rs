@@ -12,10 +12,7 @@ pub enum ExportError {
     /// Worth retrying: a connection failure, gRPC `Unavailable`, HTTP 429/502/503/504.
     /// `retry_after` is the server's hint (Retry-After, gRPC RetryInfo).
     #[error("{message}")]
-    Retryable {
-        message: String,
-        retry_after: Option<Duration>,
-    },
+    Retryable { message: String, retry_after: Option<Duration> },
     /// The destination rejected the data for good (HTTP 400, gRPC `InvalidArgument`).
     #[error("permanent: {0}")]
     Permanent(String),
@@ -23,10 +20,7 @@ pub enum ExportError {
 
 impl ExportError {
     pub fn retryable(message: impl Into<String>) -> Self {
-        Self::Retryable {
-            message: message.into(),
-            retry_after: None,
-        }
+        Self::Retryable { message: message.into(), retry_after: None }
     }
 }
 

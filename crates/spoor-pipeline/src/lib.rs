@@ -29,11 +29,7 @@ pub mod otlp {
     pub use opentelemetry_proto::tonic::collector::trace::v1::{
         ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
     };
-    pub use opentelemetry_proto::tonic::common::v1::{
-        AnyValue, InstrumentationScope, KeyValue, any_value,
-    };
+    pub use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
     pub use opentelemetry_proto::tonic::resource::v1::Resource;
-    pub use opentelemetry_proto::tonic::trace::v1::{
-        ResourceSpans, ScopeSpans, Span, Status, span, status,
-    };
+    pub use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
 }

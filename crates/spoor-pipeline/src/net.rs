@@ -22,7 +22,9 @@ pub async fn bind(endpoint: &str) -> std::io::Result<TcpListener> {
             Err(err) => last_error = Some(err),
         }
     }
-    Err(last_error.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, format!("{endpoint} resolves to no address"))))
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, format!("{endpoint} resolves to no address"))
+    }))
 }
 
 /// A running HTTP server that stops gracefully.

@@ -104,7 +104,13 @@ struct Delivery {
 }
 
 impl QueuedExporter {
-    pub fn new(name: String, exporter: Arc<dyn Exporter>, queue: &QueueSettings, retry: RetrySettings, metrics: ExporterMetrics) -> Self {
+    pub fn new(
+        name: String,
+        exporter: Arc<dyn Exporter>,
+        queue: &QueueSettings,
+        retry: RetrySettings,
+        metrics: ExporterMetrics,
+    ) -> Self {
         let (abandon_sender, abandon) = watch::channel(false);
         let inner = Arc::new(Delivery {
             name: name.clone(),
@@ -116,7 +122,13 @@ impl QueuedExporter {
             lost_spans: AtomicU64::new(0),
         });
         if !queue.enabled {
-            return Self { name, inner, sender: Mutex::new(None), workers: Mutex::new(Vec::new()), queue_enabled: false };
+            return Self {
+                name,
+                inner,
+                sender: Mutex::new(None),
+                workers: Mutex::new(Vec::new()),
+                queue_enabled: false,
+            };
         }
         let capacity = queue.queue_size.max(1);
         inner.metrics.queue_capacity.set(capacity as i64);
@@ -239,7 +251,11 @@ impl TracesConsumer for QueuedExporter {
     }
 
     fn check_admission(&self) -> Result<(), ConsumeError> {
-        if self.has_room() { Ok(()) } else { Err(ConsumeError::refused(format!("exporter {} queue is full", self.name))) }
+        if self.has_room() {
+            Ok(())
+        } else {
+            Err(ConsumeError::refused(format!("exporter {} queue is full", self.name)))
+        }
     }
 }
 
@@ -312,7 +328,8 @@ mod tests {
 
     #[tokio::test]
     async fn shutdown_deadline_counts_what_is_lost() {
-        let flaky = Arc::new(Flaky { failures: AtomicUsize::new(usize::MAX), permanent: false, delivered: AtomicU64::new(0) });
+        let flaky =
+            Arc::new(Flaky { failures: AtomicUsize::new(usize::MAX), permanent: false, delivered: AtomicU64::new(0) });
         let retry = RetrySettings { max_elapsed_time: Duration::ZERO, ..fast_retry() };
         let (exporter, _) = queued(flaky, retry);
         exporter.enqueue(Arc::new(sample_batch(1, 10))).await.unwrap();

@@ -38,11 +38,7 @@ impl ReceiverObserver {
     }
 
     /// Passes the batch on and counts the outcome.
-    pub async fn deliver(
-        &self,
-        next: &dyn TracesConsumer,
-        batch: TraceBatch,
-    ) -> Result<(), ConsumeError> {
+    pub async fn deliver(&self, next: &dyn TracesConsumer, batch: TraceBatch) -> Result<(), ConsumeError> {
         let spans = batch.span_count() as u64;
         if spans == 0 {
             return Ok(());

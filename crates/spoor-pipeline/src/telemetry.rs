@@ -106,9 +106,8 @@ impl Telemetry {
         let processor_outgoing = Family::default();
         let batch_send_size: BatchSizeFamily = Family::new_with_constructor(|| {
             Histogram::new([
-                10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2000.0, 3000.0, 4000.0,
-                5000.0, 6000.0, 7000.0, 8000.0, 9000.0, 10000.0, 20000.0, 30000.0, 50000.0,
-                100000.0,
+                10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 6000.0,
+                7000.0, 8000.0, 9000.0, 10000.0, 20000.0, 30000.0, 50000.0, 100000.0,
             ])
         });
         let memory_rss = Gauge::default();
@@ -160,21 +159,13 @@ impl Telemetry {
             "Number of items emitted from the processor",
             processor_outgoing.clone(),
         );
-        r.register(
-            "otelcol_processor_batch_batch_send_size",
-            "Number of units in the batch",
-            batch_send_size.clone(),
-        );
+        r.register("otelcol_processor_batch_batch_send_size", "Number of units in the batch", batch_send_size.clone());
         r.register(
             "otelcol_process_memory_rss",
             "Total physical memory (resident set size) [bytes]",
             memory_rss.clone(),
         );
-        r.register(
-            "otelcol_process_uptime",
-            "Uptime of the process [seconds]",
-            uptime.clone(),
-        );
+        r.register("otelcol_process_uptime", "Uptime of the process [seconds]", uptime.clone());
 
         Self {
             inner: Arc::new(Inner {
@@ -198,10 +189,7 @@ impl Telemetry {
 
     /// `(accepted, refused)` span counters for one receiver transport.
     pub fn receiver_counters(&self, receiver: &str, transport: &str) -> (Counter, Counter) {
-        let labels = ReceiverLabels {
-            receiver: receiver.to_owned(),
-            transport: transport.to_owned(),
-        };
+        let labels = ReceiverLabels { receiver: receiver.to_owned(), transport: transport.to_owned() };
         (
             self.inner.receiver_accepted.get_or_create(&labels).clone(),
             self.inner.receiver_refused.get_or_create(&labels).clone(),
@@ -209,39 +197,19 @@ impl Telemetry {
     }
 
     pub fn exporter(&self, exporter: &str) -> ExporterMetrics {
-        let labels = ExporterLabels {
-            exporter: exporter.to_owned(),
-        };
-        let queue = QueueLabels {
-            exporter: exporter.to_owned(),
-            data_type: "traces".to_owned(),
-        };
+        let labels = ExporterLabels { exporter: exporter.to_owned() };
+        let queue = QueueLabels { exporter: exporter.to_owned(), data_type: "traces".to_owned() };
         ExporterMetrics {
             sent: self.inner.exporter_sent.get_or_create(&labels).clone(),
-            send_failed: self
-                .inner
-                .exporter_send_failed
-                .get_or_create(&labels)
-                .clone(),
-            enqueue_failed: self
-                .inner
-                .exporter_enqueue_failed
-                .get_or_create(&labels)
-                .clone(),
+            send_failed: self.inner.exporter_send_failed.get_or_create(&labels).clone(),
+            enqueue_failed: self.inner.exporter_enqueue_failed.get_or_create(&labels).clone(),
             queue_size: self.inner.exporter_queue_size.get_or_create(&queue).clone(),
-            queue_capacity: self
-                .inner
-                .exporter_queue_capacity
-                .get_or_create(&queue)
-                .clone(),
+            queue_capacity: self.inner.exporter_queue_capacity.get_or_create(&queue).clone(),
         }
     }
 
     pub fn processor(&self, processor: &str) -> ProcessorMetrics {
-        let labels = ProcessorSignalLabels {
-            processor: processor.to_owned(),
-            otel_signal: "traces".to_owned(),
-        };
+        let labels = ProcessorSignalLabels { processor: processor.to_owned(), otel_signal: "traces".to_owned() };
         ProcessorMetrics {
             incoming: self.inner.processor_incoming.get_or_create(&labels).clone(),
             outgoing: self.inner.processor_outgoing.get_or_create(&labels).clone(),
@@ -249,20 +217,13 @@ impl Telemetry {
     }
 
     pub fn batch_send_size(&self, processor: &str) -> Histogram {
-        self.inner
-            .batch_send_size
-            .get_or_create(&ProcessorLabels {
-                processor: processor.to_owned(),
-            })
-            .clone()
+        self.inner.batch_send_size.get_or_create(&ProcessorLabels { processor: processor.to_owned() }).clone()
     }
 
     /// The Prometheus text exposition, with the process metrics read now.
     pub fn encode(&self) -> String {
         let inner = &self.inner;
-        inner
-            .memory_rss
-            .set(memory::rss_bytes().unwrap_or(0) as i64);
+        inner.memory_rss.set(memory::rss_bytes().unwrap_or(0) as i64);
         let uptime = inner.started.elapsed().as_secs_f64();
         let delta = uptime - inner.uptime.get();
         if delta > 0.0 {
@@ -287,15 +248,11 @@ mod tests {
         telemetry.exporter("otlp").queue_capacity.set(1000);
         let text = telemetry.encode();
         assert!(
-            text.contains(
-                "otelcol_receiver_accepted_spans_total{receiver=\"otlp\",transport=\"grpc\"} 5"
-            ),
+            text.contains("otelcol_receiver_accepted_spans_total{receiver=\"otlp\",transport=\"grpc\"} 5"),
             "{text}"
         );
         assert!(
-            text.contains(
-                "otelcol_exporter_queue_capacity{exporter=\"otlp\",data_type=\"traces\"} 1000"
-            ),
+            text.contains("otelcol_exporter_queue_capacity{exporter=\"otlp\",data_type=\"traces\"} 1000"),
             "{text}"
         );
         assert!(text.contains("otelcol_process_uptime_total"), "{text}");

@@ -5,16 +5,19 @@ use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use spoor_config::{ComponentId, ComponentKind, Config, ConfigError, RawComponent};
+use spoor_jaeger::receiver::{JaegerReceiverConfig, ZipkinReceiverConfig};
+use spoor_jaeger::sampling::RemoteSamplingConfig;
+use spoor_otlp::exporter::{OtlpGrpcExporterConfig, OtlpHttpExporterConfig};
+use spoor_otlp::receiver::OtlpReceiverConfig;
 use spoor_pipeline::exporters::debug::DebugConfig;
 use spoor_pipeline::extensions::health_check::HealthCheckConfig;
 use spoor_pipeline::processors::batch::BatchConfig;
 use spoor_pipeline::processors::memory;
 use spoor_pipeline::processors::memory_limiter::{MemoryLimiterConfig, MemoryLimits};
 use spoor_pipeline::queue::{QueueSettings, RetrySettings};
-use spoor_otlp::exporter::{OtlpGrpcExporterConfig, OtlpHttpExporterConfig};
-use spoor_otlp::receiver::OtlpReceiverConfig;
-use spoor_jaeger::receiver::{JaegerReceiverConfig, ZipkinReceiverConfig};
-use spoor_jaeger::sampling::RemoteSamplingConfig;
+use spoor_query::JaegerQueryConfig;
+
+use crate::storage::{StorageExporterConfig, StorageExtensionConfig};
 
 pub enum ReceiverConfig {
     Otlp(Box<OtlpReceiverConfig>),
@@ -33,6 +36,7 @@ pub enum ExporterConfig {
     Nop,
     OtlpGrpc(Box<OtlpGrpcExporterConfig>),
     OtlpHttp(Box<OtlpHttpExporterConfig>),
+    JaegerStorage(StorageExporterConfig),
 }
 
 impl ExporterConfig {
@@ -41,9 +45,13 @@ impl ExporterConfig {
         match self {
             Self::OtlpGrpc(config) => (config.sending_queue.clone(), config.retry_on_failure.clone()),
             Self::OtlpHttp(config) => (config.sending_queue.clone(), config.retry_on_failure.clone()),
-            Self::Debug(_) | Self::Nop => {
-                (QueueSettings { enabled: false, ..Default::default() }, RetrySettings { enabled: false, ..Default::default() })
-            }
+            // The store acknowledges only durable writes; a failed write is retried with the
+            // collector's defaults, and the pipeline waits rather than queueing in memory.
+            Self::JaegerStorage(_) => (QueueSettings { enabled: false, ..Default::default() }, RetrySettings::default()),
+            Self::Debug(_) | Self::Nop => (
+                QueueSettings { enabled: false, ..Default::default() },
+                RetrySettings { enabled: false, ..Default::default() },
+            ),
         }
     }
 }
@@ -51,6 +59,8 @@ impl ExporterConfig {
 pub enum ExtensionConfig {
     HealthCheck(HealthCheckConfig),
     RemoteSampling(Box<RemoteSamplingConfig>),
+    JaegerStorage(StorageExtensionConfig),
+    JaegerQuery(Box<JaegerQueryConfig>),
 }
 
 /// Every configured component, decoded and validated.
@@ -63,8 +73,9 @@ pub struct Components {
 
 const RECEIVER_TYPES: &[&str] = &["jaeger", "nop", "otlp", "zipkin"];
 const PROCESSOR_TYPES: &[&str] = &["batch", "memory_limiter"];
-const EXPORTER_TYPES: &[&str] = &["debug", "logging", "nop", "otlp", "otlp_grpc", "otlp_http", "otlphttp"];
-const EXTENSION_TYPES: &[&str] = &["health_check", "remote_sampling"];
+const EXPORTER_TYPES: &[&str] =
+    &["debug", "jaeger_storage_exporter", "logging", "nop", "otlp", "otlp_grpc", "otlp_http", "otlphttp"];
+const EXTENSION_TYPES: &[&str] = &["health_check", "jaeger_query", "jaeger_storage", "remote_sampling"];
 
 impl Components {
     pub fn decode(config: &Config) -> Result<Self, ConfigError> {
@@ -93,7 +104,17 @@ impl Components {
         for (id, _) in config.service.pipelines.iter().filter(|(id, _)| !id.starts_with("traces")) {
             tracing::warn!(pipeline = %id, "only traces pipelines are supported; this pipeline will not run");
         }
+        decoder.check_storage_references(&components)?;
         Ok(components)
+    }
+
+    /// The backends of every `jaeger_storage` extension, by name.
+    pub fn storage_backends(&self) -> impl Iterator<Item = (&String, &crate::storage::BackendConfig)> {
+        self.extensions.values().flat_map(|extension| match extension {
+            ExtensionConfig::JaegerStorage(storage) => Some(storage.backends.iter()),
+            _ => None,
+        })
+        .flatten()
     }
 }
 
@@ -151,7 +172,8 @@ impl<'a> Decoder<'a> {
             }
             "memory_limiter" => {
                 let config: MemoryLimiterConfig = self.decode(raw)?;
-                let limits = config.limits(memory::total_memory_limit()).map_err(|(key, message)| self.at(raw, key, message))?;
+                let limits =
+                    config.limits(memory::total_memory_limit()).map_err(|(key, message)| self.at(raw, key, message))?;
                 Ok(ProcessorConfig::MemoryLimiter { config, limits })
             }
             _ => Err(self.unknown_type(raw, PROCESSOR_TYPES)),
@@ -179,8 +201,31 @@ impl<'a> Decoder<'a> {
                 config.validate().map_err(|err| self.at(raw, "", err.0))?;
                 Ok(ExporterConfig::OtlpHttp(Box::new(config)))
             }
+            "jaeger_storage_exporter" => Ok(ExporterConfig::JaegerStorage(self.decode(raw)?)),
             _ => Err(self.unknown_type(raw, EXPORTER_TYPES)),
         }
+    }
+
+    /// The query service and the storage exporters must name a configured backend.
+    fn check_storage_references(&self, components: &Components) -> Result<(), ConfigError> {
+        let defined = |name: &str| components.storage_backends().any(|(backend, _)| backend == name);
+        let mut references = Vec::new();
+        for raw in self.of_kind(ComponentKind::Exporter) {
+            if let Some(ExporterConfig::JaegerStorage(exporter)) = components.exporters.get(&raw.id) {
+                references.push((raw, "trace_storage", exporter.trace_storage.as_str()));
+            }
+        }
+        for raw in self.of_kind(ComponentKind::Extension) {
+            if let Some(ExtensionConfig::JaegerQuery(query)) = components.extensions.get(&raw.id) {
+                references.push((raw, "storage.traces", query.storage.traces.as_str()));
+            }
+        }
+        for (raw, key, name) in references {
+            if !defined(name) {
+                return Err(self.at(raw, key, format!("storage backend {name:?} is not defined in jaeger_storage.backends")));
+            }
+        }
+        Ok(())
     }
 
     fn debug_exporter(&self, raw: &RawComponent) -> Result<ExporterConfig, ConfigError> {
@@ -196,6 +241,18 @@ impl<'a> Decoder<'a> {
                 let config: RemoteSamplingConfig = self.decode(raw)?;
                 config.validate().map_err(|(key, message)| self.at(raw, &key, message))?;
                 Ok(ExtensionConfig::RemoteSampling(Box::new(config)))
+            }
+            "jaeger_storage" => {
+                let config: StorageExtensionConfig = self.decode(raw)?;
+                for (name, backend) in &config.backends {
+                    backend.engine().map_err(|message| self.at(raw, &format!("backends.{name}"), message))?;
+                }
+                Ok(ExtensionConfig::JaegerStorage(config))
+            }
+            "jaeger_query" => {
+                let config: JaegerQueryConfig = self.decode(raw)?;
+                config.validate().map_err(|problem| self.at(raw, &problem.path, problem.message))?;
+                Ok(ExtensionConfig::JaegerQuery(Box::new(config)))
             }
             _ => Err(self.unknown_type(raw, EXTENSION_TYPES)),
         }

@@ -3,6 +3,7 @@
 mod components;
 mod logging;
 mod service;
+mod storage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +30,10 @@ struct Cli {
     #[arg(long = "config", global = true, value_name = "FILE")]
     config: Vec<PathBuf>,
 
+    /// Where the built-in config keeps its data (sets SPOOR_DATA_DIR); default ./spoor-data.
+    #[arg(long = "data-dir", global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -50,6 +55,10 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(dir) = &cli.data_dir {
+        // SAFETY: set before any other thread exists; the config expands ${env:SPOOR_DATA_DIR}.
+        unsafe { std::env::set_var("SPOOR_DATA_DIR", dir) };
+    }
     match cli.command {
         Some(Command::Config(ConfigCommand::Default)) => {
             print!("{DEFAULT_CONFIG}");

@@ -30,7 +30,12 @@ pub struct ResponseBody {
 
 impl Default for HealthCheckConfig {
     fn default() -> Self {
-        Self { endpoint: "localhost:13133".to_owned(), path: "/".to_owned(), check_collector_pipeline: None, response_body: None }
+        Self {
+            endpoint: "localhost:13133".to_owned(),
+            path: "/".to_owned(),
+            check_collector_pipeline: None,
+            response_body: None,
+        }
     }
 }
 
@@ -81,13 +86,18 @@ impl Readiness {
 }
 
 pub async fn start(config: HealthCheckConfig, readiness: Readiness) -> std::io::Result<HttpServer> {
-    let path = if config.path.starts_with('/') { config.path.clone() } else { format!("/{}", config.path) };
     let endpoint = config.endpoint.clone();
+    HttpServer::start(&endpoint, router(config, readiness)).await
+}
+
+/// The health route alone, for servers that also serve other paths (Jaeger's admin port).
+pub fn router(config: HealthCheckConfig, readiness: Readiness) -> axum::Router {
+    let path = if config.path.starts_with('/') { config.path.clone() } else { format!("/{}", config.path) };
     let handler = move || {
         let (status, body) = readiness.body(&config);
         async move { (status, [(header::CONTENT_TYPE, "application/json")], body).into_response() }
     };
-    HttpServer::start(&endpoint, axum::Router::new().route(&path, axum::routing::get(handler))).await
+    axum::Router::new().route(&path, axum::routing::get(handler))
 }
 
 #[cfg(test)]

@@ -84,7 +84,8 @@ impl BatchProcessor {
         let capacity = config.queue_capacity_spans();
         let (input, queue) = mpsc::unbounded_channel();
         let (closing, closed) = tokio::sync::watch::channel(false);
-        let worker = Batcher { name, config, next, metrics: metrics.clone(), send_size, pending: TraceBatch::default() };
+        let worker =
+            Batcher { name, config, next, metrics: metrics.clone(), send_size, pending: TraceBatch::default() };
         let worker = tokio::spawn(worker.run(queue, closed));
         Self {
             input,
@@ -105,7 +106,10 @@ impl BatchProcessor {
     }
 
     fn full() -> ConsumeError {
-        ConsumeError::Refused { reason: "the batch processor queue is full".to_owned(), retry_after: Some(Duration::from_secs(1)) }
+        ConsumeError::Refused {
+            reason: "the batch processor queue is full".to_owned(),
+            retry_after: Some(Duration::from_secs(1)),
+        }
     }
 }
 
@@ -234,13 +238,24 @@ mod tests {
 
     fn processor(config: BatchConfig, next: Arc<Recorder>) -> BatchProcessor {
         let telemetry = Telemetry::new();
-        BatchProcessor::new("batch".into(), config, next, telemetry.processor("batch"), telemetry.batch_send_size("batch"))
+        BatchProcessor::new(
+            "batch".into(),
+            config,
+            next,
+            telemetry.processor("batch"),
+            telemetry.batch_send_size("batch"),
+        )
     }
 
     #[tokio::test]
     async fn sends_when_size_reached_and_splits_at_max() {
         let recorder = Arc::new(Recorder::default());
-        let config = BatchConfig { send_batch_size: 10, send_batch_max_size: 15, timeout: Duration::from_secs(60), ..Default::default() };
+        let config = BatchConfig {
+            send_batch_size: 10,
+            send_batch_max_size: 15,
+            timeout: Duration::from_secs(60),
+            ..Default::default()
+        };
         let batcher = processor(config, recorder.clone());
         batcher.consume(sample_batch(4, 10)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -89,7 +89,11 @@ impl Gauge {
         if refusing != was_refusing {
             let mib = usage / MIB;
             if refusing {
-                tracing::warn!(usage_mib = mib, soft_limit_mib = self.limits.soft / MIB, "memory usage is above the soft limit, refusing data");
+                tracing::warn!(
+                    usage_mib = mib,
+                    soft_limit_mib = self.limits.soft / MIB,
+                    "memory usage is above the soft limit, refusing data"
+                );
             } else {
                 tracing::info!(usage_mib = mib, "memory usage is back below the soft limit, accepting data");
             }
@@ -114,7 +118,8 @@ impl Gauge {
 
     fn refusing_now(&self) -> bool {
         let now = self.epoch.elapsed().as_micros() as u64;
-        if now.saturating_sub(self.last_check_micros.load(Ordering::Relaxed)) >= REQUEST_PATH_REFRESH.as_micros() as u64 {
+        if now.saturating_sub(self.last_check_micros.load(Ordering::Relaxed)) >= REQUEST_PATH_REFRESH.as_micros() as u64
+        {
             return self.check();
         }
         self.refusing.load(Ordering::Relaxed)
@@ -129,7 +134,12 @@ pub struct MemoryLimiter {
 }
 
 impl MemoryLimiter {
-    pub fn new(limits: MemoryLimits, check_interval: Duration, next: Arc<dyn TracesConsumer>, metrics: ProcessorMetrics) -> Self {
+    pub fn new(
+        limits: MemoryLimits,
+        check_interval: Duration,
+        next: Arc<dyn TracesConsumer>,
+        metrics: ProcessorMetrics,
+    ) -> Self {
         let gauge = Arc::new(Gauge {
             limits,
             refusing: AtomicBool::new(false),
@@ -150,7 +160,10 @@ impl MemoryLimiter {
     }
 
     fn refusal() -> ConsumeError {
-        ConsumeError::Refused { reason: "data refused due to high memory usage".to_owned(), retry_after: Some(RETRY_AFTER) }
+        ConsumeError::Refused {
+            reason: "data refused due to high memory usage".to_owned(),
+            retry_after: Some(RETRY_AFTER),
+        }
     }
 }
 
