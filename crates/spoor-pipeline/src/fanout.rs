@@ -26,12 +26,16 @@ impl TracesConsumer for ExporterFanOut {
         let batch = Arc::new(batch);
         // Sequential on purpose: each enqueue returns as soon as its queue has room, and a
         // full queue must hold back the pipeline rather than lose the batch for that exporter.
+        // Every exporter gets the batch even when an earlier one failed; the first failure is
+        // reported, so that a waiting sender retries.
+        let mut first_error = None;
         for exporter in &self.exporters {
             if let Err(err) = exporter.enqueue(batch.clone()).await {
                 tracing::error!(exporter = exporter.name(), error = %err, "batch not queued");
+                first_error.get_or_insert(err);
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     fn check_admission(&self) -> Result<(), ConsumeError> {

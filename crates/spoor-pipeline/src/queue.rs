@@ -147,8 +147,10 @@ impl QueuedExporter {
     /// Hands a batch over for delivery; returns once it is queued (or, without a queue, sent).
     pub async fn enqueue(&self, batch: SharedBatch) -> Result<(), ConsumeError> {
         if !self.queue_enabled {
-            self.inner.deliver(batch).await;
-            return Ok(());
+            if self.inner.deliver(batch).await {
+                return Ok(());
+            }
+            return Err(ConsumeError::refused(format!("exporter {} could not deliver the batch", self.name)));
         }
         let sender = self.sender.lock().await.clone();
         let Some(sender) = sender else {
@@ -194,41 +196,45 @@ impl Delivery {
             let next = receiver.lock().await.recv().await;
             let Some(batch) = next else { return };
             self.metrics.queue_size.dec();
-            self.deliver(batch).await;
+            // The outcome is counted and logged; the sender was answered when it was queued.
+            let _ = self.deliver(batch).await;
         }
     }
 
     /// Sends with retry until success, a permanent error, `max_elapsed_time`, or abandonment.
-    async fn deliver(&self, batch: SharedBatch) {
+    /// Returns whether the batch was delivered.
+    async fn deliver(&self, batch: SharedBatch) -> bool {
         let spans = batch.span_count() as u64;
         let started = Instant::now();
         let mut abandon = self.abandon.clone();
         for attempt in 0u32.. {
+            // Bounded: every pass either returns or sleeps a growing delay, and ends at
+            // `max_elapsed_time` or at the shutdown deadline.
             if *abandon.borrow() {
                 self.give_up(spans, "shutdown deadline passed");
                 self.lost_spans.fetch_add(spans, Ordering::Relaxed);
-                return;
+                return false;
             }
             let (message, hint) = match self.exporter.export(&batch).await {
                 Ok(()) => {
                     self.metrics.sent.inc_by(spans);
-                    return;
+                    return true;
                 }
                 Err(ExportError::Permanent(message)) => {
                     self.give_up(spans, &format!("permanent error: {message}"));
-                    return;
+                    return false;
                 }
                 Err(ExportError::Retryable { message, retry_after }) => (message, retry_after),
             };
             if !self.retry.enabled {
                 self.give_up(spans, &message);
-                return;
+                return false;
             }
             let delay = self.retry.delay(attempt, hint);
             let max_elapsed = self.retry.max_elapsed_time;
             if !max_elapsed.is_zero() && started.elapsed() + delay > max_elapsed {
                 self.give_up(spans, &format!("no more retries left: {message}"));
-                return;
+                return false;
             }
             tracing::warn!(exporter = %self.name, spans, error = %message, interval = ?delay, "exporting failed, will retry");
             tokio::select! {
@@ -236,6 +242,7 @@ impl Delivery {
                 _ = abandon.wait_for(|abandoned| *abandoned) => {}
             }
         }
+        false
     }
 
     fn give_up(&self, spans: u64, reason: &str) {

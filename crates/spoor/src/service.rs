@@ -17,7 +17,7 @@ use spoor_pipeline::exporters::nop::NopExporter;
 use spoor_pipeline::extensions::health_check::{self, HealthCheckConfig, Readiness};
 use spoor_pipeline::fanout::{ExporterFanOut, PipelineFanOut};
 use spoor_pipeline::net::HttpServer;
-use spoor_pipeline::processors::batch::BatchProcessor;
+use spoor_pipeline::processors::batch::{Acknowledge, BatchProcessor};
 use spoor_pipeline::processors::memory_limiter::MemoryLimiter;
 use spoor_pipeline::queue::QueuedExporter;
 use spoor_pipeline::receiver::NopReceiver;
@@ -201,6 +201,10 @@ impl Service {
     fn build_pipeline(&mut self, pipeline: &PipelineConfig, components: &Components) -> anyhow::Result<Arc<dyn TracesConsumer>> {
         let fan_out = pipeline.exporters.iter().filter_map(|id| self.exporters.get(id).cloned()).collect();
         let mut next: Arc<dyn TracesConsumer> = Arc::new(ExporterFanOut::new(fan_out));
+        // A pipeline that writes into a store acknowledges what is stored: the WAL write, not
+        // the batch processor's memory, is what a kill -9 cannot take back.
+        let writes_to_store = pipeline.exporters.iter().any(|id| id.type_name() == "jaeger_storage_exporter");
+        let acknowledge = if writes_to_store { Acknowledge::AfterExport } else { Acknowledge::OnReceipt };
         let mut batchers = Vec::new();
         for id in pipeline.processors.iter().rev() {
             let processor = components.processors.get(id).with_context(|| format!("processor {id} is not configured"))?;
@@ -209,7 +213,8 @@ impl Service {
             next = match processor {
                 ProcessorConfig::Batch(batch) => {
                     let send_size = self.telemetry.batch_send_size(&name);
-                    let batcher = Arc::new(BatchProcessor::new(name, batch.clone(), next, metrics, send_size));
+                    let batcher =
+                        Arc::new(BatchProcessor::new(name, batch.clone(), next, metrics, send_size, acknowledge));
                     batchers.push(batcher.clone());
                     batcher
                 }

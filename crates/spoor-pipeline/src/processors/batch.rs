@@ -3,14 +3,19 @@
 //!
 //! It takes data through a queue bounded in spans, so a stalled downstream fills the queue
 //! and receivers refuse with a retryable error instead of memory growing without bound.
+//!
+//! In [`Acknowledge::AfterExport`] mode a request is answered only once every one of its spans
+//! has been passed on successfully, so a pipeline that ends in a durable store acknowledges
+//! what is stored, not what sits in memory.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use prometheus_client::metrics::histogram::Histogram;
 use serde::Deserialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::batch::TraceBatch;
@@ -59,12 +64,33 @@ impl BatchConfig {
     }
 }
 
+/// When a request is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acknowledge {
+    /// As soon as the batch processor holds it (the collector's behaviour).
+    #[default]
+    OnReceipt,
+    /// Once the batch holding its last span has been passed on.
+    AfterExport,
+}
+
+type Outcome = oneshot::Sender<Result<(), ConsumeError>>;
+
 struct Queued {
     batch: TraceBatch,
     _permit: OwnedSemaphorePermit,
+    outcome: Option<Outcome>,
+}
+
+/// A request waiting for its spans to be passed on: done once `end` spans, counted from the
+/// start of the batcher's stream, have been sent.
+struct Waiter {
+    end: u64,
+    outcome: Outcome,
 }
 
 pub struct BatchProcessor {
+    acknowledge: Acknowledge,
     input: mpsc::UnboundedSender<Queued>,
     room: Arc<Semaphore>,
     capacity: usize,
@@ -80,14 +106,25 @@ impl BatchProcessor {
         next: Arc<dyn TracesConsumer>,
         metrics: ProcessorMetrics,
         send_size: Histogram,
+        acknowledge: Acknowledge,
     ) -> Self {
         let capacity = config.queue_capacity_spans();
         let (input, queue) = mpsc::unbounded_channel();
         let (closing, closed) = tokio::sync::watch::channel(false);
-        let worker =
-            Batcher { name, config, next, metrics: metrics.clone(), send_size, pending: TraceBatch::default() };
+        let worker = Batcher {
+            name,
+            config,
+            next,
+            metrics: metrics.clone(),
+            send_size,
+            pending: TraceBatch::default(),
+            received: 0,
+            sent: 0,
+            waiters: VecDeque::new(),
+        };
         let worker = tokio::spawn(worker.run(queue, closed));
         Self {
+            acknowledge,
             input,
             room: Arc::new(Semaphore::new(capacity)),
             capacity,
@@ -123,7 +160,20 @@ impl TracesConsumer for BatchProcessor {
         let permits = batch.span_count().clamp(1, self.capacity) as u32;
         let permit = self.room.clone().try_acquire_many_owned(permits).map_err(|_| Self::full())?;
         self.metrics.incoming.inc_by(batch.span_count() as u64);
-        self.input.send(Queued { batch, _permit: permit }).map_err(|_| ConsumeError::refused("shutting down"))
+        let (outcome, result) = match self.acknowledge {
+            Acknowledge::OnReceipt => (None, None),
+            Acknowledge::AfterExport => {
+                let (sender, receiver) = oneshot::channel();
+                (Some(sender), Some(receiver))
+            }
+        };
+        self.input
+            .send(Queued { batch, _permit: permit, outcome })
+            .map_err(|_| ConsumeError::refused("shutting down"))?;
+        match result {
+            None => Ok(()),
+            Some(result) => result.await.unwrap_or_else(|_| Err(ConsumeError::refused("shutting down"))),
+        }
     }
 
     fn check_admission(&self) -> Result<(), ConsumeError> {
@@ -142,6 +192,10 @@ struct Batcher {
     metrics: ProcessorMetrics,
     send_size: Histogram,
     pending: TraceBatch,
+    /// Spans taken in and passed on since the start, to know when a waiter is done.
+    received: u64,
+    sent: u64,
+    waiters: VecDeque<Waiter>,
 }
 
 impl Batcher {
@@ -157,6 +211,10 @@ impl Batcher {
                     Some(queued) => {
                         if self.pending.is_empty() {
                             deadline.as_mut().reset(tokio::time::Instant::now() + timeout);
+                        }
+                        self.received += queued.batch.span_count() as u64;
+                        if let Some(outcome) = queued.outcome {
+                            self.waiters.push_back(Waiter { end: self.received, outcome });
                         }
                         self.pending.append(queued.batch);
                         // The permit is released only after the spans have moved on.
@@ -206,11 +264,25 @@ impl Batcher {
     async fn send(&mut self, batch: TraceBatch) {
         let spans = batch.span_count() as u64;
         self.send_size.observe(spans as f64);
-        match self.next.consume(batch).await {
+        let result = self.next.consume(batch).await;
+        match &result {
             Ok(()) => {
                 self.metrics.outgoing.inc_by(spans);
             }
             Err(err) => tracing::error!(processor = %self.name, spans, error = %err, "batch could not be passed on"),
+        }
+        self.sent += spans;
+        self.answer_waiters(result);
+    }
+
+    /// Answers every request whose last span has now been sent. A request whose spans went out
+    /// in several batches gets the last one's result; an earlier failure was logged, and its
+    /// sender retries the whole request, so nothing is lost.
+    fn answer_waiters(&mut self, result: Result<(), ConsumeError>) {
+        while self.waiters.front().is_some_and(|waiter| waiter.end <= self.sent) {
+            if let Some(waiter) = self.waiters.pop_front() {
+                let _ = waiter.outcome.send(result.clone());
+            }
         }
     }
 }
@@ -237,14 +309,13 @@ mod tests {
     }
 
     fn processor(config: BatchConfig, next: Arc<Recorder>) -> BatchProcessor {
+        processor_acknowledging(config, next, Acknowledge::OnReceipt)
+    }
+
+    fn processor_acknowledging(config: BatchConfig, next: Arc<Recorder>, acknowledge: Acknowledge) -> BatchProcessor {
         let telemetry = Telemetry::new();
-        BatchProcessor::new(
-            "batch".into(),
-            config,
-            next,
-            telemetry.processor("batch"),
-            telemetry.batch_send_size("batch"),
-        )
+        let (metrics, send_size) = (telemetry.processor("batch"), telemetry.batch_send_size("batch"));
+        BatchProcessor::new("batch".into(), config, next, metrics, send_size, acknowledge)
     }
 
     #[tokio::test]
@@ -286,6 +357,22 @@ mod tests {
         batcher.shutdown().await;
         assert_eq!(recorder.sizes.lock().unwrap().iter().sum::<usize>(), 35);
         assert!(batcher.consume(sample_batch(1, 1)).await.unwrap_err().is_retryable());
+    }
+
+    #[tokio::test]
+    async fn after_export_answers_once_the_batch_is_sent() {
+        let recorder = Arc::new(Recorder::default());
+        let config = BatchConfig { send_batch_size: 1000, timeout: Duration::from_millis(50), ..Default::default() };
+        let batcher = Arc::new(processor_acknowledging(config, recorder.clone(), Acknowledge::AfterExport));
+        let pending = tokio::spawn({
+            let batcher = batcher.clone();
+            async move { batcher.consume(sample_batch(1, 3)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!pending.is_finished(), "answered before the batch was sent");
+        assert!(recorder.sizes.lock().unwrap().is_empty());
+        pending.await.unwrap().unwrap();
+        assert_eq!(*recorder.sizes.lock().unwrap(), vec![3]);
     }
 
     #[test]
