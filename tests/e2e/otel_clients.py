@@ -51,3 +51,36 @@ def send_spans(protocol: str, endpoint: str, count: int, prefix: str, service: s
     provider.force_flush(30_000)
     provider.shutdown()
     return exporter
+
+
+class TraceRecorder(CountingExporter):
+    """Also records the trace IDs of acknowledged spans."""
+
+    def __init__(self, inner: SpanExporter):
+        super().__init__(inner)
+        self.acknowledged_traces: set[str] = set()
+
+    def export(self, spans):
+        result = super().export(spans)
+        if result == SpanExportResult.SUCCESS:
+            self.acknowledged_traces.update(format(span.context.trace_id, "032x") for span in spans)
+        return result
+
+
+def send_traces(endpoint: str, traces: int, service: str) -> TraceRecorder:
+    """Sends `traces` traces of two spans each (`root` and its child `child`) over OTLP gRPC."""
+    exporter = TraceRecorder(GrpcExporter(endpoint=endpoint, insecure=True))
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(
+        BatchSpanProcessor(exporter, max_queue_size=50_000, max_export_batch_size=512, schedule_delay_millis=50)
+    )
+    tracer = provider.get_tracer("spoor-e2e", "1.0")
+    for index in range(traces):
+        with tracer.start_as_current_span("root") as root:
+            root.set_attribute("trace.kind", "test")
+            root.set_attribute("index", index)
+            with tracer.start_as_current_span("child"):
+                pass
+    provider.force_flush(60_000)
+    provider.shutdown()
+    return exporter

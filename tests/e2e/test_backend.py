@@ -1,0 +1,288 @@
+"""Issue 4: the Jaeger backend in the binary, with real clients: all-in-one by default,
+Jaeger's storage integration suite through the HTTP API, persistence across kill -9, Parquet
+blocks readable by pyarrow, retention, a damaged WAL, and Grafana's calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+import jaeger_fixtures as fx
+from otel_clients import send_spans, send_traces
+from spoor import Spoor, free_port, wait_until
+
+
+class Ports:
+    def __init__(self):
+        self.otlp_grpc, self.otlp_http, self.query, self.query_grpc, self.metrics = (free_port() for _ in range(5))
+
+
+def backend_config(ports: Ports, backend: str, data_dir: Path | None = None, extra_embedded: str = "") -> str:
+    if backend == "memory":
+        engine = "memory:\n          max_traces: 100000"
+    else:
+        engine = f"embedded:\n          path: {data_dir}\n{extra_embedded}"
+    return f"""
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{ports.otlp_grpc}
+      http:
+        endpoint: 127.0.0.1:{ports.otlp_http}
+processors:
+  batch:
+    timeout: 50ms
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: main
+extensions:
+  jaeger_storage:
+    backends:
+      main:
+        {engine}
+  jaeger_query:
+    storage:
+      traces: main
+    http:
+      endpoint: 127.0.0.1:{ports.query}
+    grpc:
+      endpoint: 127.0.0.1:{ports.query_grpc}
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      address: 127.0.0.1:{ports.metrics}
+"""
+
+
+def start_backend(tmp_path: Path, backend: str, **kwargs) -> tuple[Spoor, Ports, str]:
+    ports = Ports()
+    data = tmp_path / "data"
+    spoor = Spoor([backend_config(ports, backend, data, **kwargs)], name=f"backend-{backend}")
+    spoor.start([ports.otlp_http, ports.query])
+    return spoor, ports, f"http://127.0.0.1:{ports.query}"
+
+
+def post_otlp_json(ports: Ports, body: dict) -> None:
+    response = requests.post(
+        f"http://127.0.0.1:{ports.otlp_http}/v1/traces",
+        data=json.dumps(body),
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_all_in_one_by_default(tmp_path):
+    """No arguments: the built-in config, embedded store in ./spoor-data, query on 16686."""
+    spoor = Spoor([], name="aio")
+    spoor.workdir = tmp_path
+    spoor.stdout_path, spoor.stderr_path = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    spoor.start([4317, 4318, 16686, 16685, 14268, 9411, 13133])
+    try:
+        sent = send_spans("grpc", "127.0.0.1:4317", 20, "aio-span", service="aio-service")
+        assert sent.acknowledged == 20
+        services = requests.get("http://127.0.0.1:16686/api/services", timeout=10).json()
+        assert "aio-service" in services["data"]
+        found = requests.get("http://127.0.0.1:16686/api/traces", params={"service": "aio-service", "limit": 100}, timeout=10).json()
+        assert sum(len(trace["spans"]) for trace in found["data"]) == 20
+        assert (tmp_path / "spoor-data").is_dir()
+        log = spoor.stderr()
+        assert "open http://127.0.0.1:16686/" in log
+        assert spoor.terminate() == 0
+    finally:
+        spoor.kill()
+
+
+@pytest.mark.parametrize("backend", ["memory", "embedded"])
+def test_storage_integration_suite_through_http_api(tmp_path, backend):
+    today = fx.today_utc()
+    queries = fx.load_queries(today)
+    spoor, ports, api = start_backend(tmp_path, backend)
+    try:
+        fixtures = {name: fx.load_trace(name, today) for name in fx.expected_fixture_names(queries)}
+        for body in fixtures.values():
+            post_otlp_json(ports, body)
+
+        failures = []
+        # Written and read back by ID.
+        for name, body in fixtures.items():
+            for trace_id in fx.trace_ids(body):
+                response = requests.get(f"{api}/api/traces/{trace_id}", timeout=10)
+                spans = response.json()["data"][0]["spans"] if response.status_code == 200 else []
+                if len(spans) != fx.span_count(body):
+                    failures.append(f"get {name}: status {response.status_code}, {len(spans)} spans")
+        for query in queries:
+            expected = set().union(*[fx.trace_ids(fixtures[name]) for name in query["ExpectedFixtures"] or []] or [set()])
+            response = requests.get(f"{api}/api/traces", params=fx.api_params(query), timeout=30)
+            if response.status_code != 200:
+                failures.append(f"{query['Caption']}: status {response.status_code} {response.text[:200]}")
+                continue
+            got = {trace["traceID"].rjust(32, "0") for trace in response.json()["data"]}
+            if got != expected:
+                failures.append(f"{query['Caption']}: got {sorted(got)}, expected {sorted(expected)}")
+        total = len(queries) + len(fixtures)
+        print(f"storage integration over HTTP ({backend}): {total - len(failures)} passed, {len(failures)} failed")
+        assert not failures, "\n".join(failures)
+
+        services = requests.get(f"{api}/api/services", timeout=10).json()["data"]
+        assert {"example-service-1", "example-service-2", "example-service-3"} <= set(services)
+        operations = requests.get(f"{api}/api/operations", params={"service": "example-service-1"}, timeout=10).json()["data"]
+        assert sorted((op["name"], op["spanKind"]) for op in operations) == [
+            ("example-operation-1", ""),
+            ("example-operation-3", "server"),
+            ("example-operation-4", "client"),
+        ]
+    finally:
+        spoor.kill()
+
+
+def test_persistence_across_kill_9(tmp_path):
+    spoor, ports, api = start_backend(tmp_path, "embedded")
+    try:
+        client = send_traces(f"127.0.0.1:{ports.otlp_grpc}", traces=10_000, service="persist")
+        acknowledged = client.acknowledged_traces
+        assert len(acknowledged) == 10_000, f"only {len(acknowledged)} acknowledged, {client.failed} spans failed"
+        spoor.process.send_signal(signal.SIGKILL)
+        spoor.process.wait(timeout=10)
+
+        spoor.start([ports.query])
+
+        def check(trace_id: str) -> str | None:
+            response = session_get(f"{api}/api/traces/{trace_id}")
+            if response.status_code != 200:
+                return f"{trace_id}: {response.status_code}"
+            spans = response.json()["data"][0]["spans"]
+            return None if len(spans) == 2 else f"{trace_id}: {len(spans)} spans"
+
+        with ThreadPoolExecutor(8) as pool:
+            problems = [p for p in pool.map(check, sorted(acknowledged)) if p]
+        assert not problems, f"{len(problems)} traces missing or partial, e.g. {problems[:5]}"
+    finally:
+        spoor.kill()
+
+
+_sessions: dict[int, requests.Session] = {}
+
+
+def session_get(url: str) -> requests.Response:
+    import threading
+
+    session = _sessions.setdefault(threading.get_ident(), requests.Session())
+    return session.get(url, timeout=10)
+
+
+def test_parquet_blocks_readable_by_pyarrow(tmp_path):
+    import pyarrow.dataset as ds
+
+    spoor, ports, api = start_backend(tmp_path, "embedded", extra_embedded="          block_duration: 1s\n")
+    try:
+        client = send_traces(f"127.0.0.1:{ports.otlp_grpc}", traces=200, service="parquet-service")
+        assert len(client.acknowledged_traces) == 200
+        data = tmp_path / "data"
+        wait_until(lambda: list(data.rglob("*.parquet")), 30, message="a parquet block")
+        assert spoor.terminate() == 0
+        dataset = ds.dataset(sorted(str(p) for p in data.rglob("*.parquet")), format="parquet")
+        table = dataset.to_table()
+        columns = set(table.column_names)
+        assert {"trace_id", "service_name"} <= columns, columns
+        services = set(table.column("service_name").to_pylist())
+        assert services == {"parquet-service"}
+        ids = {bytes(v).hex() for v in table.column("trace_id").to_pylist()}
+        assert ids == client.acknowledged_traces
+    finally:
+        spoor.kill()
+
+
+def test_damaged_wal_still_starts(tmp_path):
+    """Flipped bytes in the last record and a torn record after it: the store starts, logs the
+    damage, and keeps every intact record."""
+    spoor, ports, api = start_backend(tmp_path, "embedded")
+    try:
+        kept = send_traces(f"127.0.0.1:{ports.otlp_grpc}", traces=40, service="wal-kept")
+        assert len(kept.acknowledged_traces) == 40
+        time.sleep(0.5)
+        damaged = send_traces(f"127.0.0.1:{ports.otlp_grpc}", traces=1, service="wal-damaged")
+        assert len(damaged.acknowledged_traces) == 1
+        spoor.process.send_signal(signal.SIGKILL)
+        spoor.process.wait(timeout=10)
+        segments = sorted((tmp_path / "data").rglob("*.wal"), key=lambda p: (p.stat().st_mtime, p.name))
+        assert segments, "no WAL segment"
+        last = segments[-1]
+        with last.open("r+b") as wal:
+            size = wal.seek(0, os.SEEK_END)
+            wal.seek(max(0, size - 7))
+            wal.write(b"\xde\xad\xbe\xef")  # flips bytes inside the last record
+        with last.open("ab") as wal:
+            wal.write(b"\x00\x00\x10\x00torn")  # and leaves a torn record after it
+        spoor.start([ports.query])
+        for trace_id in kept.acknowledged_traces:
+            response = requests.get(f"{api}/api/traces/{trace_id}", timeout=10)
+            assert response.status_code == 200 and len(response.json()["data"][0]["spans"]) == 2, trace_id
+        assert "wal" in spoor.stderr().lower() and "WARN" in spoor.stderr()
+        assert send_spans("grpc", f"127.0.0.1:{ports.otlp_grpc}", 5, "after-repair", service="wal-after").acknowledged == 5
+    finally:
+        spoor.kill()
+
+
+def test_grafana_jaeger_datasource_calls(tmp_path):
+    """The calls Grafana's Jaeger data source makes, in its forms (reference doc section 1)."""
+    spoor, ports, api = start_backend(tmp_path, "embedded")
+    try:
+        client = send_traces(f"127.0.0.1:{ports.otlp_grpc}", traces=5, service="grafana-service")
+        trace_id = sorted(client.acknowledged_traces)[0]
+        headers = {"Accept-Encoding": "gzip, deflate, br, zstd"}
+        services = requests.get(f"{api}/api/services", headers=headers, timeout=10)
+        assert services.status_code == 200 and "grafana-service" in services.json()["data"]
+        assert services.headers.get("Content-Encoding") in (None, "gzip", "deflate")
+        operations = requests.get(f"{api}/api/services/grafana-service/operations", timeout=10).json()["data"]
+        assert "root" in operations
+        now_us = int(time.time() * 1e6)
+        search = requests.get(
+            f"{api}/api/traces",
+            params={
+                "service": "grafana-service",
+                "operation": "root",
+                "tags": json.dumps({"trace.kind": "test"}),
+                "minDuration": "0ms",
+                "maxDuration": "1h",
+                "start": str(now_us - 3600 * 10**6),
+                "end": str(now_us + 10**6),
+                "limit": "20",
+            },
+            headers=headers,
+            timeout=10,
+        )
+        assert search.status_code == 200, search.text
+        traces = search.json()["data"]
+        assert len(traces) == 5 and all(trace["spans"] for trace in traces)
+        now_ms = now_us // 1000
+        by_id = requests.get(
+            f"{api}/api/traces/{trace_id}", params={"start": now_ms - 3600_000, "end": now_ms + 1000}, timeout=10
+        )
+        assert by_id.status_code == 200 and len(by_id.json()["data"][0]["spans"]) == 2
+        deps = requests.get(f"{api}/api/dependencies", params={"endTs": now_ms, "lookback": 3600_000}, timeout=10)
+        assert deps.status_code == 200 and isinstance(deps.json()["data"], list)
+        missing = requests.get(f"{api}/api/traces/{'f' * 32}", timeout=10)
+        assert missing.status_code == 404
+        for bad in ({"service": "x", "limit": "-1"}, {"service": "x", "minDuration": "ten"}, {"service": "x", "start": "10", "end": "5"}):
+            response = requests.get(f"{api}/api/traces", params=bad, timeout=10)
+            assert response.status_code == 400, (bad, response.text)
+            assert response.json()["errors"][0]["msg"]
+        assert requests.get(f"{api}/api/traces/not-hex", timeout=10).status_code == 400
+        assert requests.get(f"{api}/api/services", timeout=10).status_code == 200
+    finally:
+        spoor.kill()
