@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
+SHARED = ROOT / "testdata"
 SEED_CONFIG = SHARED / "fixtures" / "seed" / "otel-collector-config.yaml"
 
 

@@ -1,4 +1,4 @@
-//! Jaeger v2.20.0's conversion fixtures (`../shared/fixtures/jaeger/api`), converted exactly.
+//! Jaeger v2.20.0's conversion fixtures (`testdata/fixtures/jaeger/api`), converted exactly.
 
 use std::path::PathBuf;
 
@@ -8,10 +8,7 @@ use spoor_jaeger::model::{self, gojson, time, to_ui};
 use spoor_jaeger::proto::api_v2;
 
 fn fixtures_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("SPOOR_SHARED_DIR") {
-        return PathBuf::from(dir).join("fixtures/jaeger/api");
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/jaeger/api")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fixtures/jaeger/api")
 }
 
 fn read(path: &str) -> String {

@@ -242,10 +242,7 @@ fn json(text: &str) -> Value {
 }
 
 fn fixture(path: &str) -> String {
-    let base = match std::env::var("SPOOR_SHARED_DIR") {
-        Ok(dir) => PathBuf::from(dir),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
     std::fs::read_to_string(base.join("fixtures/jaeger/api").join(path)).unwrap()
 }
 

@@ -30,7 +30,7 @@ pub(crate) mod test_support {
     use crate::thrift::generated::jaeger as thrift;
 
     pub fn fixture_dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/jaeger/thrift-converter")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fixtures/jaeger/thrift-converter")
     }
 
     fn read(name: &str) -> Value {
