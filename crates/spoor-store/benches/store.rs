@@ -30,9 +30,7 @@ impl Rng {
 fn string_attribute(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_owned())),
-        }),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }),
         ..Default::default()
     }
 }
@@ -40,9 +38,7 @@ fn string_attribute(key: &str, value: &str) -> KeyValue {
 fn int_attribute(key: &str, value: i64) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::IntValue(value)),
-        }),
+        value: Some(AnyValue { value: Some(any_value::Value::IntValue(value)) }),
         ..Default::default()
     }
 }
@@ -53,16 +49,16 @@ fn batch(rng: &mut Rng, start: u64) -> (TraceBatch, Vec<TraceId>) {
     let mut by_service: Vec<Vec<Span>> = vec![Vec::new(); SERVICES.len()];
     let mut ids = Vec::new();
     for t in 0..TRACES_PER_BATCH {
-        let trace_id: TraceId = (u128::from(rng.next()) << 64 | u128::from(rng.next())).to_be_bytes();
+        let trace_id: TraceId = ((u128::from(rng.next()) << 64) | u128::from(rng.next())).to_be_bytes();
         ids.push(trace_id);
         let trace_start = start + t * 1_000_000;
-        let mut span_ids = Vec::new();
+        let mut span_ids: Vec<Vec<u8>> = Vec::new();
         for s in 0..SPANS_PER_TRACE {
             let span_id = rng.next().to_be_bytes().to_vec();
             let parent = if s == 0 { Vec::new() } else { span_ids[(rng.next() % s) as usize].clone() };
             span_ids.push(span_id.clone());
             let route = ROUTES[(rng.next() % ROUTES.len() as u64) as usize];
-            let status = if rng.next() % 50 == 0 { 500 } else { 200 };
+            let status = if rng.next().is_multiple_of(50) { 500 } else { 200 };
             let span_start = trace_start + s * 20_000 + rng.next() % 10_000;
             by_service[(s % 3) as usize].push(Span {
                 trace_id: trace_id.to_vec(),
@@ -78,10 +74,7 @@ fn batch(rng: &mut Rng, start: u64) -> (TraceBatch, Vec<TraceId>) {
                     int_attribute("http.response.status_code", status),
                     string_attribute("server.address", "shop.internal"),
                 ],
-                status: (status == 500).then(|| Status {
-                    code: 2,
-                    message: String::new(),
-                }),
+                status: (status == 500).then(|| Status { code: 2, message: String::new() }),
                 ..Default::default()
             });
         }

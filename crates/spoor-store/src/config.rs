@@ -18,18 +18,14 @@ pub struct MemoryConfig {
 
 impl Default for MemoryConfig {
     fn default() -> Self {
-        Self {
-            max_traces: 100_000,
-        }
+        Self { max_traces: 100_000 }
     }
 }
 
 impl MemoryConfig {
     pub fn validate(&self) -> Result<(), StoreError> {
         if self.max_traces == 0 {
-            return Err(StoreError::InvalidConfig(
-                "max_traces must be greater than zero".to_owned(),
-            ));
+            return Err(StoreError::InvalidConfig("max_traces must be greater than zero".to_owned()));
         }
         Ok(())
     }
@@ -100,10 +96,7 @@ impl Default for EmbeddedConfig {
 impl EmbeddedConfig {
     /// A config for `path` with every other setting at its default.
     pub fn with_path(path: impl Into<PathBuf>) -> Self {
-        Self {
-            path: path.into(),
-            ..Self::default()
-        }
+        Self { path: path.into(), ..Self::default() }
     }
 
     pub fn validate(&self) -> Result<(), StoreError> {

@@ -21,8 +21,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use prost::Message;
 use spoor_pipeline::TraceBatch;
 use spoor_pipeline::otlp::{
-    ExportTraceServiceRequest, InstrumentationScope, KeyValue, Resource, ResourceSpans, ScopeSpans,
-    Span, Status, any_value,
+    ExportTraceServiceRequest, InstrumentationScope, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, Status,
+    any_value,
 };
 
 use crate::model::trace_id_of;
@@ -30,9 +30,9 @@ use crate::{Operation, Trace, TraceId, TraceQuery, TraceStore, format_go_float};
 
 const NANOS_PER_DAY: u64 = 86_400_000_000_000;
 
-/// The fixtures folder in the shared tree, found from this crate's manifest directory.
+/// The fixtures folder in `testdata/`, found from this crate's manifest directory.
 pub fn default_fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/jaeger/storage-integration")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fixtures/jaeger/storage-integration")
 }
 
 /// What a suite run found.
@@ -113,11 +113,8 @@ pub fn parse_rfc3339(text: &str) -> Result<u64, String> {
     let (date, time) = text.split_once('T').ok_or_else(bad)?;
     let time = time.strip_suffix('Z').ok_or_else(bad)?;
     let mut date_parts = date.split('-').map(|p| p.parse::<i64>().map_err(|_| bad()));
-    let (year, month, day) = (
-        date_parts.next().ok_or_else(bad)??,
-        date_parts.next().ok_or_else(bad)??,
-        date_parts.next().ok_or_else(bad)??,
-    );
+    let (year, month, day) =
+        (date_parts.next().ok_or_else(bad)??, date_parts.next().ok_or_else(bad)??, date_parts.next().ok_or_else(bad)??);
     let (clock, fraction) = time.split_once('.').unwrap_or((time, ""));
     let mut clock_parts = clock.split(':').map(|p| p.parse::<u64>().map_err(|_| bad()));
     let (hour, minute, second) = (
@@ -176,14 +173,7 @@ pub fn load_fixtures(dir: &Path) -> Result<BTreeMap<String, Fixture>, String> {
         shift_dates(&mut resource_spans, today);
         let first = resource_spans.iter().flat_map(|rs| &rs.scope_spans).flat_map(|ss| &ss.spans).next();
         let trace_id = first.map(|s| trace_id_of(&s.trace_id)).ok_or_else(|| format!("{name}: no spans"))?;
-        fixtures.insert(
-            name.clone(),
-            Fixture {
-                name,
-                trace_id,
-                resource_spans,
-            },
-        );
+        fixtures.insert(name.clone(), Fixture { name, trace_id, resource_spans });
     }
     Ok(fixtures)
 }
@@ -257,11 +247,14 @@ fn sorted_attributes(attributes: &mut [KeyValue]) {
     attributes.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.encode_to_vec().cmp(&b.encode_to_vec())));
 }
 
+/// Trace ID, span ID, start, encoding: the sort key of one normalized span.
+type SingleSpan = (Vec<u8>, Vec<u8>, u64, Vec<u8>, ResourceSpans);
+
 /// The harness's normalization: one span per resource and scope, everything sorted, and
 /// repeated span IDs dropped keeping the first. Missing resource, scope and status become
 /// empty ones, as pdata has no "missing".
 pub fn normalize(resource_spans: &[ResourceSpans]) -> Vec<ResourceSpans> {
-    let mut singles: Vec<(Vec<u8>, Vec<u8>, u64, Vec<u8>, ResourceSpans)> = Vec::new();
+    let mut singles: Vec<SingleSpan> = Vec::new();
     for rs in resource_spans {
         let mut resource = rs.resource.clone().unwrap_or_else(Resource::default);
         sorted_attributes(&mut resource.attributes);
@@ -279,7 +272,13 @@ pub fn normalize(resource_spans: &[ResourceSpans]) -> Vec<ResourceSpans> {
                         spans: vec![span.clone()],
                     }],
                 };
-                singles.push((span.trace_id.clone(), span.span_id.clone(), span.start_time_unix_nano, single.encode_to_vec(), single));
+                singles.push((
+                    span.trace_id.clone(),
+                    span.span_id.clone(),
+                    span.start_time_unix_nano,
+                    single.encode_to_vec(),
+                    single,
+                ));
             }
         }
     }
@@ -304,8 +303,13 @@ fn normalize_span(span: &Span) -> Span {
         sorted_attributes(&mut link.attributes);
     }
     span.links.sort_by(|a, b| {
-        (&a.trace_id, &a.span_id, a.encode_to_vec(), a.flags, &a.trace_state)
-            .cmp(&(&b.trace_id, &b.span_id, b.encode_to_vec(), b.flags, &b.trace_state))
+        (&a.trace_id, &a.span_id, a.encode_to_vec(), a.flags, &a.trace_state).cmp(&(
+            &b.trace_id,
+            &b.span_id,
+            b.encode_to_vec(),
+            b.flags,
+            &b.trace_state,
+        ))
     });
     span
 }
@@ -452,11 +456,9 @@ async fn run_example_checks<S: TraceStore>(store: &S, fixtures: &BTreeMap<String
     report.check(
         "operations",
         operations.and_then(|ops| {
-            let want = [("example-operation-1", ""), ("example-operation-3", "server"), ("example-operation-4", "client")]
-                .map(|(name, kind)| Operation {
-                    name: name.to_owned(),
-                    span_kind: kind.to_owned(),
-                });
+            let want =
+                [("example-operation-1", ""), ("example-operation-3", "server"), ("example-operation-4", "client")]
+                    .map(|(name, kind)| Operation { name: name.to_owned(), span_kind: kind.to_owned() });
             (ops == want).then_some(()).ok_or(format!("got {ops:?}"))
         }),
     );
@@ -551,10 +553,7 @@ fn service_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
             }],
             ..Default::default()
         }),
-        scope_spans: vec![ScopeSpans {
-            spans,
-            ..Default::default()
-        }],
+        scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
         ..Default::default()
     }
 }
@@ -564,7 +563,10 @@ async fn check_dependencies<S: TraceStore>(store: &S) -> Result<(), String> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
     let start = now - 30_000_000_000;
     let batch = TraceBatch::new(vec![
-        service_spans("hello", vec![span(1, 1, 0, start), span(2, 2, 1, start), span(2, 3, 1, start), span(2, 4, 1, start)]),
+        service_spans(
+            "hello",
+            vec![span(1, 1, 0, start), span(2, 2, 1, start), span(2, 3, 1, start), span(2, 4, 1, start)],
+        ),
         service_spans("world", vec![span(1, 2, 1, start), span(2, 1, 0, start)]),
     ]);
     store.write(&batch).await.map_err(|e| e.to_string())?;

@@ -12,8 +12,7 @@ use spoor_pipeline::otlp::{ResourceSpans, ScopeSpans};
 use crate::model::trace_id_of;
 use crate::query::{SpanFilter, operation_of, service_name};
 use crate::{
-    DEFAULT_SEARCH_DEPTH, DependencyLink, MemoryConfig, Operation, StoreError, Trace, TraceId,
-    TraceQuery, TraceStore,
+    DEFAULT_SEARCH_DEPTH, DependencyLink, MemoryConfig, Operation, StoreError, Trace, TraceId, TraceQuery, TraceStore,
 };
 
 pub struct MemoryStore {
@@ -41,10 +40,7 @@ struct StoredTrace {
 impl MemoryStore {
     pub fn new(config: MemoryConfig) -> Result<Self, StoreError> {
         config.validate()?;
-        Ok(Self {
-            max_traces: config.max_traces,
-            state: RwLock::new(State::default()),
-        })
+        Ok(Self { max_traces: config.max_traces, state: RwLock::new(State::default()) })
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -87,9 +83,7 @@ fn trace_matches(resource_spans: &[ResourceSpans], filter: &SpanFilter) -> bool 
     resource_spans.iter().any(|rs| {
         filter.matches_service(service_name(rs.resource.as_ref()))
             && rs.scope_spans.iter().any(|ss| {
-                ss.spans
-                    .iter()
-                    .any(|span| filter.matches_span(rs.resource.as_ref(), ss.scope.as_ref(), span))
+                ss.spans.iter().any(|span| filter.matches_span(rs.resource.as_ref(), ss.scope.as_ref(), span))
             })
     })
 }
@@ -178,12 +172,7 @@ impl State {
             self.ids.remove(&evicted.id);
         }
         self.ids.insert(id, slot);
-        self.ring[slot] = Some(StoredTrace {
-            id,
-            resource_spans,
-            start,
-            end,
-        });
+        self.ring[slot] = Some(StoredTrace { id, resource_spans, start, end });
         self.most_recent = Some(slot);
     }
 }
@@ -202,10 +191,7 @@ impl TraceStore for MemoryStore {
     async fn get_trace(&self, trace_id: TraceId, _range: Option<(u64, u64)>) -> Result<Option<Trace>, StoreError> {
         let state = self.read();
         let trace = state.ids.get(&trace_id).and_then(|&i| state.ring[i].as_ref());
-        Ok(trace.map(|t| Trace {
-            trace_id,
-            resource_spans: t.resource_spans.clone(),
-        }))
+        Ok(trace.map(|t| Trace { trace_id, resource_spans: t.resource_spans.clone() }))
     }
 
     async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>, StoreError> {
@@ -270,11 +256,7 @@ impl TraceStore for MemoryStore {
         }
         let mut links: Vec<DependencyLink> = counts
             .into_iter()
-            .map(|((parent, child), call_count)| DependencyLink {
-                parent,
-                child,
-                call_count,
-            })
+            .map(|((parent, child), call_count)| DependencyLink { parent, child, call_count })
             .collect();
         links.sort();
         Ok(links)

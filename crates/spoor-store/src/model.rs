@@ -40,11 +40,7 @@ impl ResourcePart {
     pub fn from_proto(proto: ResourceSpans) -> Self {
         let service = service_name(proto.resource.as_ref()).to_owned();
         let encoded = proto.encode_to_vec();
-        Self {
-            proto,
-            service,
-            encoded,
-        }
+        Self { proto, service, encoded }
     }
 }
 
@@ -89,17 +85,11 @@ pub(crate) struct Interner {
 
 impl Interner {
     pub fn resource(&mut self, part: ResourcePart) -> Arc<ResourcePart> {
-        self.resources
-            .entry(part.encoded.clone())
-            .or_insert_with(|| Arc::new(part))
-            .clone()
+        self.resources.entry(part.encoded.clone()).or_insert_with(|| Arc::new(part)).clone()
     }
 
     pub fn scope(&mut self, part: ScopePart) -> Arc<ScopePart> {
-        self.scopes
-            .entry(part.encoded.clone())
-            .or_insert_with(|| Arc::new(part))
-            .clone()
+        self.scopes.entry(part.encoded.clone()).or_insert_with(|| Arc::new(part)).clone()
     }
 
     /// Flattens OTLP resource spans into records.
@@ -134,7 +124,9 @@ pub(crate) fn dedupe_spans(records: &mut Vec<SpanRecord>) {
             group_start = kept.len();
         }
         let duplicate = kept[group_start..].iter().any(|k| {
-            k.span == record.span && k.resource.encoded == record.resource.encoded && k.scope.encoded == record.scope.encoded
+            k.span == record.span
+                && k.resource.encoded == record.resource.encoded
+                && k.scope.encoded == record.scope.encoded
         });
         if !duplicate {
             kept.push(record);
@@ -144,9 +136,11 @@ pub(crate) fn dedupe_spans(records: &mut Vec<SpanRecord>) {
     *records = kept;
 }
 
+type ScopeGroup = (Arc<ScopePart>, Vec<Span>);
+
 /// Groups records back into OTLP resource and scope groups, in order of first appearance.
 pub(crate) fn assemble_trace(trace_id: TraceId, records: Vec<SpanRecord>) -> Trace {
-    let mut groups: Vec<(Arc<ResourcePart>, Vec<(Arc<ScopePart>, Vec<Span>)>)> = Vec::new();
+    let mut groups: Vec<(Arc<ResourcePart>, Vec<ScopeGroup>)> = Vec::new();
     for record in records {
         let group = match groups.iter().position(|(r, _)| same_resource(r, &record.resource)) {
             Some(i) => &mut groups[i].1,
@@ -176,10 +170,7 @@ pub(crate) fn assemble_trace(trace_id: TraceId, records: Vec<SpanRecord>) -> Tra
                 .collect(),
         })
         .collect();
-    Trace {
-        trace_id,
-        resource_spans,
-    }
+    Trace { trace_id, resource_spans }
 }
 
 fn same_resource(a: &Arc<ResourcePart>, b: &Arc<ResourcePart>) -> bool {

@@ -62,9 +62,7 @@ impl SpanFilter {
                 SCOPE_NAME_KEY => filter.scope_name = Some(value.clone()),
                 SCOPE_VERSION_KEY => filter.scope_version = Some(value.clone()),
                 _ => match key.strip_prefix(RESOURCE_PREFIX) {
-                    Some(resource_key) => filter
-                        .resource_attributes
-                        .push((resource_key.to_owned(), value.clone())),
+                    Some(resource_key) => filter.resource_attributes.push((resource_key.to_owned(), value.clone())),
                     None => filter.attributes.push((key.clone(), value.clone())),
                 },
             }
@@ -100,13 +98,14 @@ impl SpanFilter {
         if self.status.is_some_and(|status| status != status_code) {
             return false;
         }
-        !self.kind.is_some_and(|expected| expected != kind)
+        self.kind.is_none_or(|expected| expected == kind)
     }
 
     /// Whether `span` (of a resource whose service already matched) satisfies every condition.
     pub fn matches_span(&self, resource: Option<&Resource>, scope: Option<&InstrumentationScope>, span: &Span) -> bool {
         let status_code = span.status.as_ref().map_or(STATUS_UNSET, |s| s.code);
-        if !self.matches_fields(&span.name, span.kind, status_code, span.start_time_unix_nano, span.end_time_unix_nano) {
+        if !self.matches_fields(&span.name, span.kind, status_code, span.start_time_unix_nano, span.end_time_unix_nano)
+        {
             return false;
         }
         let scope_name = scope.map_or("", |s| s.name.as_str());
@@ -117,11 +116,7 @@ impl SpanFilter {
             return false;
         }
         let resource_attributes = resource.map_or(&[][..], |r| r.attributes.as_slice());
-        if !self
-            .resource_attributes
-            .iter()
-            .all(|(key, value)| attribute_matches(resource_attributes, key, value))
-        {
+        if !self.resource_attributes.iter().all(|(key, value)| attribute_matches(resource_attributes, key, value)) {
             return false;
         }
         let scope_attributes = scope.map_or(&[][..], |s| s.attributes.as_slice());
@@ -136,17 +131,12 @@ impl SpanFilter {
 }
 
 fn nonzero_nanos(duration: Option<std::time::Duration>) -> Option<u64> {
-    duration
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .filter(|&ns| ns != 0)
+    duration.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)).filter(|&ns| ns != 0)
 }
 
 /// pcommon's `Map.Get` returns the first entry with the key.
 fn attribute_matches(attributes: &[KeyValue], key: &str, expected: &str) -> bool {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .is_some_and(|kv| any_value_as_string(kv.value.as_ref()) == expected)
+    attributes.iter().find(|kv| kv.key == key).is_some_and(|kv| any_value_as_string(kv.value.as_ref()) == expected)
 }
 
 /// Go's `strconv.ParseBool`.
@@ -190,10 +180,7 @@ pub(crate) fn kind_name(kind: i32) -> &'static str {
 }
 
 pub(crate) fn operation_of(span: &Span) -> Operation {
-    Operation {
-        name: span.name.clone(),
-        span_kind: kind_name(span.kind).to_owned(),
-    }
+    Operation { name: span.name.clone(), span_kind: kind_name(span.kind).to_owned() }
 }
 
 /// The `service.name` resource attribute when it is a string (pcommon's `Value.Str`).
@@ -257,9 +244,7 @@ fn write_json(value: &any_value::Value, out: &mut String) {
         any_value::Value::BoolValue(b) => out.push_str(if *b { "true" } else { "false" }),
         any_value::Value::IntValue(i) => out.push_str(&i.to_string()),
         any_value::Value::DoubleValue(d) => out.push_str(&format_go_float(*d)),
-        any_value::Value::BytesValue(b) => {
-            write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out)
-        }
+        any_value::Value::BytesValue(b) => write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out),
         any_value::Value::StringValueStrindex(i) => out.push_str(&i.to_string()),
         any_value::Value::ArrayValue(array) => {
             out.push('[');
@@ -335,10 +320,7 @@ mod tests {
         let span = Span {
             name: "op".into(),
             kind: 2,
-            status: Some(Status {
-                code: STATUS_ERROR,
-                message: String::new(),
-            }),
+            status: Some(Status { code: STATUS_ERROR, message: String::new() }),
             ..Default::default()
         };
         let query = |pairs: &[(&str, &str)]| {

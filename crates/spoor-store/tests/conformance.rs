@@ -3,17 +3,14 @@
 use spoor_pipeline::TraceBatch;
 use spoor_store::conformance::{self, Report};
 use spoor_store::{
-    DependencyLink, EmbeddedConfig, EmbeddedStore, MemoryConfig, MemoryStore, Operation, StoreError, Trace,
-    TraceId, TraceQuery, TraceStore,
+    DependencyLink, EmbeddedConfig, EmbeddedStore, MemoryConfig, MemoryStore, Operation, StoreError, Trace, TraceId,
+    TraceQuery, TraceStore,
 };
 
-fn fixtures_present() -> bool {
+/// The fixtures are part of the repository: a missing folder is a failure, not a skip.
+fn require_fixtures() {
     let dir = conformance::default_fixtures_dir();
-    if dir.is_dir() {
-        return true;
-    }
-    eprintln!("skipping: fixtures not found at {}", dir.display());
-    false
+    assert!(dir.is_dir(), "fixtures not found at {}", dir.display());
 }
 
 fn assert_passed(backend: &str, report: &Report) {
@@ -23,9 +20,7 @@ fn assert_passed(backend: &str, report: &Report) {
 
 #[tokio::test]
 async fn memory_store_passes_conformance() {
-    if !fixtures_present() {
-        return;
-    }
+    require_fixtures();
     let report = conformance::run(&conformance::default_fixtures_dir(), || async {
         MemoryStore::new(MemoryConfig::default()).unwrap()
     })
@@ -45,11 +40,7 @@ impl TempEmbedded {
     async fn new(blocks: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(EmbeddedConfig::with_path(dir.path())).await.unwrap();
-        Self {
-            store,
-            blocks,
-            _dir: dir,
-        }
+        Self { store, blocks, _dir: dir }
     }
 }
 
@@ -88,18 +79,14 @@ impl TraceStore for TempEmbedded {
 
 #[tokio::test]
 async fn embedded_store_passes_conformance_from_the_head() {
-    if !fixtures_present() {
-        return;
-    }
+    require_fixtures();
     let report = conformance::run(&conformance::default_fixtures_dir(), || TempEmbedded::new(false)).await;
     assert_passed("embedded (head)", &report);
 }
 
 #[tokio::test]
 async fn embedded_store_passes_conformance_from_blocks() {
-    if !fixtures_present() {
-        return;
-    }
+    require_fixtures();
     let report = conformance::run(&conformance::default_fixtures_dir(), || TempEmbedded::new(true)).await;
     assert_passed("embedded (blocks)", &report);
 }

@@ -27,17 +27,15 @@ fn trace_batch(n: u32, spans: u32, start: u64) -> TraceBatch {
     let spans = (0..spans)
         .map(|i| Span {
             trace_id: trace_id(n).to_vec(),
-            span_id: (u64::from(n) << 32 | u64::from(i) + 1).to_be_bytes().to_vec(),
-            parent_span_id: if i == 0 { Vec::new() } else { (u64::from(n) << 32 | 1).to_be_bytes().to_vec() },
+            span_id: ((u64::from(n) << 32) | (u64::from(i) + 1)).to_be_bytes().to_vec(),
+            parent_span_id: if i == 0 { Vec::new() } else { ((u64::from(n) << 32) | 1).to_be_bytes().to_vec() },
             name: format!("op-{}", i % 3),
             kind: 2,
             start_time_unix_nano: start + u64::from(i) * 1000,
             end_time_unix_nano: start + u64::from(i) * 1000 + 5000,
             attributes: vec![KeyValue {
                 key: "http.status_code".into(),
-                value: Some(AnyValue {
-                    value: Some(any_value::Value::IntValue(200)),
-                }),
+                value: Some(AnyValue { value: Some(any_value::Value::IntValue(200)) }),
                 ..Default::default()
             }],
             ..Default::default()
@@ -47,26 +45,18 @@ fn trace_batch(n: u32, spans: u32, start: u64) -> TraceBatch {
         resource: Some(Resource {
             attributes: vec![KeyValue {
                 key: "service.name".into(),
-                value: Some(AnyValue {
-                    value: Some(any_value::Value::StringValue("svc".into())),
-                }),
+                value: Some(AnyValue { value: Some(any_value::Value::StringValue("svc".into())) }),
                 ..Default::default()
             }],
             ..Default::default()
         }),
-        scope_spans: vec![ScopeSpans {
-            spans,
-            ..Default::default()
-        }],
+        scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
         ..Default::default()
     }])
 }
 
 fn config(dir: &Path) -> EmbeddedConfig {
-    EmbeddedConfig {
-        sync: SyncMode::Always,
-        ..EmbeddedConfig::with_path(dir)
-    }
+    EmbeddedConfig { sync: SyncMode::Always, ..EmbeddedConfig::with_path(dir) }
 }
 
 async fn span_count(store: &EmbeddedStore, n: u32) -> usize {
@@ -77,9 +67,8 @@ async fn span_count(store: &EmbeddedStore, n: u32) -> usize {
 }
 
 fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|entries| entries.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
     files.retain(|p| p.to_string_lossy().ends_with(suffix));
     files.sort();
     files
@@ -210,7 +199,8 @@ async fn blocks_are_plain_parquet_sorted_by_trace_id() {
     let mut ids = Vec::new();
     for batch in reader {
         let batch = batch.unwrap();
-        let trace_ids = batch.column_by_name("trace_id").unwrap().as_any().downcast_ref::<FixedSizeBinaryArray>().unwrap();
+        let trace_ids =
+            batch.column_by_name("trace_id").unwrap().as_any().downcast_ref::<FixedSizeBinaryArray>().unwrap();
         let services = batch.column_by_name("service_name").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
         for row in 0..batch.num_rows() {
             ids.push(trace_ids.value(row).to_vec());
@@ -254,7 +244,8 @@ async fn retention_deletes_blocks_past_ttl() {
     store.close().await.unwrap();
 
     // Retention also runs on open.
-    let store = EmbeddedStore::open(EmbeddedConfig { ttl: Duration::from_millis(1), ..config(dir.path()) }).await.unwrap();
+    let store =
+        EmbeddedStore::open(EmbeddedConfig { ttl: Duration::from_millis(1), ..config(dir.path()) }).await.unwrap();
     assert_eq!(store.stats().blocks, 0);
     assert!(files_with_suffix(&dir.path().join("blocks"), ".parquet").is_empty());
 }
@@ -303,4 +294,23 @@ async fn head_is_cut_when_it_reaches_max_block_spans() {
     }
     assert_eq!(store.stats().blocks, 1);
     assert_eq!(span_count(&store, 1).await, 12);
+}
+
+#[tokio::test]
+async fn traces_are_found_across_many_row_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(config(dir.path())).await.unwrap();
+    let start = now_nanos();
+    for chunk in 0..20 {
+        let mut batch = TraceBatch::default();
+        for n in chunk * 100..(chunk + 1) * 100 {
+            batch.append(trace_batch(n, 20, start));
+        }
+        store.write(&batch).await.unwrap();
+    }
+    store.cut_block().await.unwrap();
+    for n in (0..2000).step_by(97).chain([0, 1999]) {
+        assert_eq!(span_count(&store, n).await, 20, "trace {n}");
+    }
+    assert_eq!(span_count(&store, 5000).await, 0);
 }

@@ -25,24 +25,27 @@
 //! block exist: the time range, services and operations, a trace-ID bloom filter, each row
 //! group's trace-ID range, and service edges per minute for dependencies.
 
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, FixedSizeBinaryBuilder, Int32Builder, StringBuilder, UInt64Builder};
-use arrow_array::{Array, ArrayRef, BinaryArray, FixedSizeBinaryArray, Int32Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, FixedSizeBinaryArray, Int32Array, RecordBatch, StringArray, UInt64Array,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use base64::Engine as _;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryStreamExt};
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
-use parquet::arrow::ArrowWriter;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use prost::Message;
@@ -56,6 +59,7 @@ use crate::{Operation, StoreError, TraceId};
 /// Rows per row group: small enough that a trace lookup decodes little, large enough that
 /// dictionaries and zstd frames pay off.
 const ROW_GROUP_SPANS: usize = 16 * 1024;
+const PAGE_SPANS: usize = 1024;
 const BLOOM_BITS_PER_TRACE: usize = 10;
 const BLOOM_HASHES: u32 = 7;
 const META_FORMAT: u32 = 1;
@@ -89,6 +93,8 @@ fn writer_properties() -> Result<WriterProperties, StoreError> {
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_dictionary_enabled(true)
         .set_max_row_group_row_count(Some(ROW_GROUP_SPANS * 4))
+        // Small pages let a trace lookup skip most of a row group through the page index.
+        .set_data_page_row_count_limit(PAGE_SPANS)
         .set_column_dictionary_enabled(plain_binary("span_id"), false)
         .set_column_encoding(plain_binary("span_id"), Encoding::DELTA_LENGTH_BYTE_ARRAY)
         .set_column_dictionary_enabled(plain_binary("parent_span_id"), false)
@@ -144,10 +150,7 @@ impl RawRow {
         rest.kind = 0;
         rest.start_time_unix_nano = 0;
         rest.end_time_unix_nano = 0;
-        Self {
-            span: rest.encode_to_vec(),
-            ..row
-        }
+        Self { span: rest.encode_to_vec(), ..row }
     }
 
     /// Trace ID, span ID and start first (the block order), then the rest, so that exact
@@ -251,10 +254,7 @@ fn mix(mut x: u64) -> u64 {
 impl Bloom {
     fn with_capacity(traces: usize) -> Self {
         let bytes = (traces * BLOOM_BITS_PER_TRACE).div_ceil(8).max(8);
-        Self {
-            bits: vec![0; bytes],
-            hashes: BLOOM_HASHES,
-        }
+        Self { bits: vec![0; bytes], hashes: BLOOM_HASHES }
     }
 
     fn positions(&self, id: &TraceId) -> impl Iterator<Item = usize> + use<> {
@@ -278,10 +278,7 @@ impl Bloom {
     }
 
     fn to_meta(&self) -> BloomMeta {
-        BloomMeta {
-            hashes: self.hashes,
-            bits: base64::engine::general_purpose::STANDARD.encode(&self.bits),
-        }
+        BloomMeta { hashes: self.hashes, bits: base64::engine::general_purpose::STANDARD.encode(&self.bits) }
     }
 
     fn from_meta(meta: &BloomMeta) -> Result<Self, StoreError> {
@@ -291,10 +288,7 @@ impl Bloom {
         if bits.is_empty() || meta.hashes == 0 {
             return Err(StoreError::Other("empty bloom filter".to_owned()));
         }
-        Ok(Self {
-            bits,
-            hashes: meta.hashes,
-        })
+        Ok(Self { bits, hashes: meta.hashes })
     }
 }
 
@@ -387,7 +381,12 @@ impl BlockBuilder {
     }
 
     /// The Parquet bytes and the block's meta.
-    pub fn finish(mut self, id: String, wal_through: u64, created_unix_nano: u64) -> Result<(Vec<u8>, BlockMeta), StoreError> {
+    pub fn finish(
+        mut self,
+        id: String,
+        wal_through: u64,
+        created_unix_nano: u64,
+    ) -> Result<(Vec<u8>, BlockMeta), StoreError> {
         self.flush_row_group()?;
         let bytes = self.writer.into_inner()?;
         let mut bloom = Bloom::with_capacity(self.trace_ids.len());
@@ -397,12 +396,7 @@ impl BlockBuilder {
         let mut edges: Vec<EdgeMeta> = self
             .edges
             .into_iter()
-            .map(|((parent, child, minute), call_count)| EdgeMeta {
-                parent,
-                child,
-                minute,
-                call_count,
-            })
+            .map(|((parent, child, minute), call_count)| EdgeMeta { parent, child, minute, call_count })
             .collect();
         edges.sort_by(|a, b| (a.minute, &a.parent, &a.child).cmp(&(b.minute, &b.parent, &b.child)));
         let meta = BlockMeta {
@@ -572,17 +566,9 @@ impl<'a> Columns<'a> {
         span.end_time_unix_nano = span.start_time_unix_nano.wrapping_add(self.duration.value(row));
         let (code, message) = (self.status_code.value(row), self.status_message.value(row));
         if span.status.is_some() || code != 0 || !message.is_empty() {
-            span.status = Some(Status {
-                code,
-                message: message.to_owned(),
-            });
+            span.status = Some(Status { code, message: message.to_owned() });
         }
-        Ok(SpanRecord {
-            trace_id,
-            resource: interner.resource(resource),
-            scope: interner.scope(scope),
-            span,
-        })
+        Ok(SpanRecord { trace_id, resource: interner.resource(resource), scope: interner.scope(scope), span })
     }
 }
 
@@ -596,7 +582,8 @@ pub(crate) struct Block {
 
 fn parse_trace_id(text: &str) -> Result<TraceId, StoreError> {
     let mut id = [0u8; 16];
-    hex::decode_to_slice(text, &mut id).map_err(|e| StoreError::Other(format!("bad trace id {text:?} in block meta: {e}")))?;
+    hex::decode_to_slice(text, &mut id)
+        .map_err(|e| StoreError::Other(format!("bad trace id {text:?} in block meta: {e}")))?;
     Ok(id)
 }
 
@@ -608,12 +595,7 @@ impl Block {
             .iter()
             .map(|rg| Ok((parse_trace_id(&rg.min_trace_id)?, parse_trace_id(&rg.max_trace_id)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Self {
-            meta,
-            bloom,
-            row_group_ranges,
-            reader_metadata: tokio::sync::OnceCell::new(),
-        })
+        Ok(Self { meta, bloom, row_group_ranges, reader_metadata: tokio::sync::OnceCell::new() })
     }
 
     pub fn parquet_path(&self) -> Path {
@@ -645,25 +627,31 @@ impl Block {
     }
 
     fn object_reader(&self, store: &Arc<dyn ObjectStore>) -> BlockReader {
-        BlockReader {
-            store: store.clone(),
-            path: self.parquet_path(),
-            size: self.meta.size_bytes,
-        }
+        BlockReader { store: store.clone(), path: self.parquet_path(), size: self.meta.size_bytes }
     }
 
-    async fn read_row_groups(&self, store: &Arc<dyn ObjectStore>, row_groups: Vec<usize>) -> Result<Vec<RecordBatch>, StoreError> {
-        if row_groups.is_empty() {
-            return Ok(Vec::new());
-        }
+    async fn reader_metadata(&self, store: &Arc<dyn ObjectStore>) -> Result<ArrowReaderMetadata, StoreError> {
         let metadata = self
             .reader_metadata
             .get_or_try_init(|| async {
                 let mut reader = self.object_reader(store);
-                ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new()).await
+                let options = ArrowReaderOptions::new()
+                    .with_offset_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+                ArrowReaderMetadata::load_async(&mut reader, options).await
             })
-            .await?
-            .clone();
+            .await?;
+        Ok(metadata.clone())
+    }
+
+    async fn read_row_groups(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        row_groups: Vec<usize>,
+    ) -> Result<Vec<RecordBatch>, StoreError> {
+        if row_groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let metadata = self.reader_metadata(store).await?;
         let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self.object_reader(store), metadata)
             .with_row_groups(row_groups)
             .with_batch_size(ROW_GROUP_SPANS)
@@ -680,30 +668,89 @@ impl Block {
             .filter(|(_, (min, max))| min <= trace_id && trace_id <= max)
             .map(|(i, _)| i)
             .collect();
+        // First only the trace ID column, to find the trace's rows; then every column of just
+        // those rows, so that the page index lets the reader skip most pages.
+        let (row_groups, selection) = self.select_trace_rows(store, row_groups, trace_id).await?;
         let mut interner = Interner::default();
         let mut records = Vec::new();
-        for batch in self.read_row_groups(store, row_groups).await? {
+        if row_groups.is_empty() {
+            return Ok(records);
+        }
+        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(
+            self.object_reader(store),
+            self.reader_metadata(store).await?,
+        )
+        .with_row_groups(row_groups)
+        .with_row_selection(selection)
+        .with_batch_size(ROW_GROUP_SPANS)
+        .build()?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await?;
+        for batch in batches {
             let columns = Columns::new(&batch)?;
-            let start = partition_point(columns.len(), |row| columns.trace_id(row) < *trace_id);
-            for row in start..columns.len() {
-                if columns.trace_id(row) != *trace_id {
-                    break;
+            for row in 0..columns.len() {
+                if columns.trace_id(row) == *trace_id {
+                    records.push(columns.record(row, &mut interner)?);
                 }
-                records.push(columns.record(row, &mut interner)?);
             }
         }
         Ok(records)
     }
 
+    /// The row groups that hold `trace_id` and a selection of its rows in them.
+    async fn select_trace_rows(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        row_groups: Vec<usize>,
+        trace_id: &TraceId,
+    ) -> Result<(Vec<usize>, RowSelection), StoreError> {
+        if row_groups.is_empty() {
+            return Ok((row_groups, RowSelection::from(Vec::new())));
+        }
+        let metadata = self.reader_metadata(store).await?;
+        let mask = ProjectionMask::leaves(metadata.parquet_schema(), [0]);
+        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self.object_reader(store), metadata.clone())
+            .with_row_groups(row_groups.clone())
+            .with_projection(mask)
+            .with_batch_size(ROW_GROUP_SPANS * 4)
+            .build()?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await?;
+        // Row counts per selected row group, to place each match in the concatenated rows.
+        let mut selectors = Vec::new();
+        let mut found_groups = Vec::new();
+        let mut batch_rows = batches.iter().flat_map(|b| {
+            let ids = b.column(0).as_any().downcast_ref::<FixedSizeBinaryArray>();
+            (0..b.num_rows()).map(move |row| ids.is_some_and(|ids| ids.value(row) == trace_id.as_slice()))
+        });
+        for &group in &row_groups {
+            let rows = metadata.metadata().row_group(group).num_rows();
+            let matches: Vec<bool> = batch_rows.by_ref().take(usize::try_from(rows).unwrap_or(0)).collect();
+            let Some(first) = matches.iter().position(|&m| m) else {
+                continue;
+            };
+            let last = matches.iter().rposition(|&m| m).unwrap_or(first);
+            found_groups.push(group);
+            selectors.push(RowSelector::skip(first));
+            selectors.push(RowSelector::select(last + 1 - first));
+            selectors.push(RowSelector::skip(matches.len() - last - 1));
+        }
+        Ok((found_groups, RowSelection::from(selectors)))
+    }
+
     /// Adds the traces with a span matching `filter`, with their newest matching start.
-    pub async fn find(&self, store: &Arc<dyn ObjectStore>, filter: &SpanFilter, hits: &mut HashMap<TraceId, u64>) -> Result<(), StoreError> {
+    pub async fn find(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        filter: &SpanFilter,
+        hits: &mut HashMap<TraceId, u64>,
+    ) -> Result<(), StoreError> {
         let row_groups = self
             .meta
             .row_groups
             .iter()
             .enumerate()
             .filter(|(_, rg)| {
-                !(filter.start_min.is_some_and(|min| rg.max_time < min) || filter.start_max.is_some_and(|max| rg.min_time > max))
+                !(filter.start_min.is_some_and(|min| rg.max_time < min)
+                    || filter.start_max.is_some_and(|max| rg.min_time > max))
             })
             .map(|(i, _)| i)
             .collect();
@@ -733,10 +780,7 @@ impl Block {
 
     pub fn operations(&self, service: &str, out: &mut BTreeSet<Operation>) {
         if let Some(ops) = self.meta.services.get(service) {
-            out.extend(ops.iter().map(|o| Operation {
-                name: o.name.clone(),
-                span_kind: o.span_kind.clone(),
-            }));
+            out.extend(ops.iter().map(|o| Operation { name: o.name.clone(), span_kind: o.span_kind.clone() }));
         }
     }
 
@@ -770,7 +814,10 @@ impl AsyncFileReader for BlockReader {
         async move { self.store.get_range(&self.path, range).await.map_err(external) }.boxed()
     }
 
-    fn get_byte_ranges(&mut self, ranges: Vec<std::ops::Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
         async move { self.store.get_ranges(&self.path, &ranges).await.map_err(external) }.boxed()
     }
 
@@ -780,27 +827,12 @@ impl AsyncFileReader for BlockReader {
     ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
         async move {
             let size = self.size;
-            let metadata = ParquetMetaDataReader::new()
-                .with_arrow_reader_options(options)
-                .load_and_finish(self, size)
-                .await?;
+            let metadata =
+                ParquetMetaDataReader::new().with_arrow_reader_options(options).load_and_finish(self, size).await?;
             Ok(Arc::new(metadata))
         }
         .boxed()
     }
-}
-
-fn partition_point(len: usize, mut before: impl FnMut(usize) -> bool) -> usize {
-    let (mut low, mut high) = (0, len);
-    while low < high {
-        let mid = low + (high - low) / 2;
-        if before(mid) {
-            low = mid + 1;
-        } else {
-            high = mid;
-        }
-    }
-    low
 }
 
 /// Rows of one block file, in file order.
@@ -811,13 +843,8 @@ struct RowCursor {
 
 impl RowCursor {
     fn new(bytes: Bytes) -> Result<Self, StoreError> {
-        let batches = ParquetRecordBatchReaderBuilder::try_new(bytes)?
-            .with_batch_size(ROW_GROUP_SPANS)
-            .build()?;
-        Ok(Self {
-            batches,
-            rows: Vec::new().into_iter(),
-        })
+        let batches = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(ROW_GROUP_SPANS).build()?;
+        Ok(Self { batches, rows: Vec::new().into_iter() })
     }
 
     fn next_row(&mut self) -> Result<Option<RawRow>, StoreError> {

@@ -134,10 +134,7 @@ impl Head {
                 continue;
             }
             let parent = self.by_trace.get(&record.trace_id).and_then(|indexes| {
-                indexes
-                    .iter()
-                    .map(|&i| &self.spans[i])
-                    .find(|candidate| candidate.span.span_id == span.parent_span_id)
+                indexes.iter().map(|&i| &self.spans[i]).find(|candidate| candidate.span.span_id == span.parent_span_id)
             });
             if let Some(parent) = parent {
                 let key = (parent.resource.service.clone(), record.resource.service.clone());

@@ -39,8 +39,7 @@ use self::wal::Wal;
 use crate::model::{assemble_trace, dedupe_spans};
 use crate::query::SpanFilter;
 use crate::{
-    DEFAULT_SEARCH_DEPTH, DependencyLink, EmbeddedConfig, Operation, StoreError, Trace, TraceId,
-    TraceQuery, TraceStore,
+    DEFAULT_SEARCH_DEPTH, DependencyLink, EmbeddedConfig, Operation, StoreError, Trace, TraceId, TraceQuery, TraceStore,
 };
 
 /// How often the background task checks whether the head is due to be cut.
@@ -79,9 +78,7 @@ struct Inner {
 }
 
 fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 fn new_block_id() -> String {
@@ -117,7 +114,10 @@ impl EmbeddedStore {
 
     /// Opens the store with blocks in `objects` (under `blocks/`) and the WAL under
     /// `config.path/wal`.
-    pub async fn open_with_object_store(config: EmbeddedConfig, objects: Arc<dyn ObjectStore>) -> Result<Self, StoreError> {
+    pub async fn open_with_object_store(
+        config: EmbeddedConfig,
+        objects: Arc<dyn ObjectStore>,
+    ) -> Result<Self, StoreError> {
         config.validate()?;
         let blocks = load_blocks(&objects).await?;
         let wal_through = blocks.iter().map(|b| b.meta.wal_through).max().unwrap_or(0);
@@ -151,11 +151,7 @@ impl EmbeddedStore {
         inner.enforce_retention().await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let background = tokio::spawn(run_background(Arc::downgrade(&inner), inner.cut_wanted.clone(), shutdown_rx));
-        Ok(Self {
-            inner,
-            shutdown,
-            background: std::sync::Mutex::new(Some(background)),
-        })
+        Ok(Self { inner, shutdown, background: std::sync::Mutex::new(Some(background)) })
     }
 
     /// Cuts the head into a block now, whatever its age and size.
@@ -212,7 +208,8 @@ async fn load_blocks(objects: &Arc<dyn ObjectStore>) -> Result<Vec<Block>, Store
 
 async fn load_block(objects: &Arc<dyn ObjectStore>, id: &str) -> Result<Block, StoreError> {
     let bytes = objects.get(&block::meta_path(id)).await?.bytes().await?;
-    let meta: BlockMeta = serde_json::from_slice(&bytes).map_err(|e| StoreError::Other(format!("bad block meta: {e}")))?;
+    let meta: BlockMeta =
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Other(format!("bad block meta: {e}")))?;
     Block::new(meta)
 }
 
@@ -520,11 +517,7 @@ impl TraceStore for EmbeddedStore {
         }
         let mut links: Vec<DependencyLink> = counts
             .into_iter()
-            .map(|((parent, child), call_count)| DependencyLink {
-                parent,
-                child,
-                call_count,
-            })
+            .map(|((parent, child), call_count)| DependencyLink { parent, child, call_count })
             .collect();
         links.sort();
         Ok(links)

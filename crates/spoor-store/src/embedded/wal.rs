@@ -109,10 +109,8 @@ fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     let mut numbers = Vec::new();
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
-        let Some(number) = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(SEGMENT_SUFFIX))
-            .and_then(|n| n.parse::<u64>().ok())
+        let Some(number) =
+            name.to_str().and_then(|n| n.strip_suffix(SEGMENT_SUFFIX)).and_then(|n| n.parse::<u64>().ok())
         else {
             continue;
         };
@@ -121,6 +119,9 @@ fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     numbers.sort_unstable();
     Ok(numbers)
 }
+
+type Reply<T> = oneshot::Sender<Result<T, String>>;
+type PendingAppend = (Vec<u8>, Reply<()>);
 
 enum Command {
     Append(Vec<u8>, oneshot::Sender<Result<(), String>>),
@@ -168,14 +169,8 @@ impl Wal {
             dirty: false,
             last_sync: Instant::now(),
         };
-        let thread = std::thread::Builder::new()
-            .name("spoor-wal".to_owned())
-            .spawn(move || writer.run(receiver))?;
-        Ok(Self {
-            dir: dir.to_owned(),
-            sender: Mutex::new(Some(sender)),
-            thread: Mutex::new(Some(thread)),
-        })
+        let thread = std::thread::Builder::new().name("spoor-wal".to_owned()).spawn(move || writer.run(receiver))?;
+        Ok(Self { dir: dir.to_owned(), sender: Mutex::new(Some(sender)), thread: Mutex::new(Some(thread)) })
     }
 
     fn send(&self, command: Command) -> Result<(), StoreError> {
@@ -240,10 +235,7 @@ fn answer<T>(reply: Result<Result<T, String>, oneshot::error::RecvError>) -> Res
 }
 
 fn create_segment(dir: &Path, number: u64) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(segment_path(dir, number))?;
+    let file = OpenOptions::new().create(true).append(true).open(segment_path(dir, number))?;
     // The new name must survive a crash too.
     File::open(dir)?.sync_all()?;
     Ok(file)
@@ -336,7 +328,7 @@ impl SegmentWriter {
         }
     }
 
-    fn write_group(&mut self, appends: Vec<(Vec<u8>, oneshot::Sender<Result<(), String>>)>) {
+    fn write_group(&mut self, appends: Vec<PendingAppend>) {
         let total = appends.iter().map(|(record, _)| record.len()).sum();
         let mut buffer = Vec::with_capacity(total);
         for (record, _) in &appends {
