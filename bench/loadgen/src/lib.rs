@@ -8,6 +8,9 @@
 //! This crate is a tool outside the data path: it talks to spoor only over the wire and uses no
 //! spoor crate.
 
+// Input from the network or a file must never panic the process; tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod client;
 pub mod codec;
 pub mod payload;

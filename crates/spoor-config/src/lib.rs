@@ -6,6 +6,9 @@
 //! (`#[serde(deny_unknown_fields)]`) and the binary's factories decode them with
 //! [`Document::decode`]. Nothing here touches the network or the pipeline.
 
+// Input from the network or a file must never panic the process; tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod document;
 pub mod duration;
 mod error;

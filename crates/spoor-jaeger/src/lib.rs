@@ -6,6 +6,9 @@
 //! It holds no state and does no I/O: the query crate calls it, and later the Jaeger and Zipkin
 //! receivers will live here too. It must not reach into storage or HTTP.
 
+// Input from the network or a file must never panic the process; tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod model;
 pub mod proto;
 pub mod receiver;

@@ -5,6 +5,9 @@
 //! It plugs into `spoor-pipeline` through its `Receiver` and `Exporter` traits and never
 //! reaches into other stages; it knows no storage and no other protocol.
 
+// Input from the network or a file must never panic the process; tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod exporter;
 pub mod receiver;
 pub mod tls;

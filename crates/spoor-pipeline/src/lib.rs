@@ -6,6 +6,9 @@
 //! It knows no wire protocol: OTLP, Jaeger and Zipkin live in their own crates and plug in
 //! through the traits here. Its unit of data is the OTLP `ResourceSpans`.
 
+// Input from the network or a file must never panic the process; tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod batch;
 pub mod consumer;
 pub mod exporter;

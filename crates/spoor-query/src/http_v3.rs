@@ -41,8 +41,17 @@ fn error(status: StatusCode, message: &str) -> Response {
     response
 }
 
-fn param_error(name: &str, err: &str) -> Response {
-    error(StatusCode::BAD_REQUEST, &format!("malformed parameter {name}: {err}"))
+/// A request parameter that cannot be used: 400 with the message.
+struct BadParameter(String);
+
+impl BadParameter {
+    fn into_response(self) -> Response {
+        error(StatusCode::BAD_REQUEST, &self.0)
+    }
+}
+
+fn param_error(name: &str, err: &str) -> BadParameter {
+    BadParameter(format!("malformed parameter {name}: {err}"))
 }
 
 fn traces_response(traces: &[ServedTrace]) -> Response {
@@ -53,14 +62,14 @@ fn traces_response(traces: &[ServedTrace]) -> Response {
     json(StatusCode::OK, "application/json", format!("{{\"result\":{}}}", otlp_json::traces_data_json(&combined)))
 }
 
-fn parse_time(q: &QueryParams, name: &str) -> Result<Option<i128>, Response> {
+fn parse_time(q: &QueryParams, name: &str) -> Result<Option<i128>, BadParameter> {
     match q.get(name) {
         "" => Ok(None),
         text => time::parse_rfc3339_nanos(text).map(Some).map_err(|e| param_error(name, &e)),
     }
 }
 
-fn parse_bool(q: &QueryParams, names: &[&str]) -> Result<bool, Response> {
+fn parse_bool(q: &QueryParams, names: &[&str]) -> Result<bool, BadParameter> {
     match q.get_any(names) {
         (_, "") => Ok(false),
         (name, text) => parse_go_bool(text).map_err(|e| param_error(name, &e)),
@@ -71,13 +80,14 @@ async fn get_trace(State(svc): State<AppState>, Path(id): Path<String>, RawQuery
     let q = QueryParams::parse(raw.as_deref());
     let id = match ids::parse_trace_id(&id) {
         Ok(id) => id,
-        Err(e) => return param_error("trace_id", &e),
+        Err(e) => return param_error("trace_id", &e).into_response(),
     };
-    let parsed =
-        (|| Ok((parse_time(&q, "start_time")?, parse_time(&q, "end_time")?, parse_bool(&q, &["raw_traces"])?)))();
+    let parsed = (|| -> Result<_, BadParameter> {
+        Ok((parse_time(&q, "start_time")?, parse_time(&q, "end_time")?, parse_bool(&q, &["raw_traces"])?))
+    })();
     let (start, end, raw) = match parsed {
         Ok(p) => p,
-        Err(response) => return response,
+        Err(bad) => return bad.into_response(),
     };
     match svc.get_trace(id, crate::http::lookup_range(start, end), raw).await {
         Ok(trace) => traces_response(&trace.into_iter().collect::<Vec<_>>()),
@@ -86,11 +96,11 @@ async fn get_trace(State(svc): State<AppState>, Path(id): Path<String>, RawQuery
 }
 
 /// The `query.*` parameters; the lowerCamelCase spellings grpc-gateway also accepts work too.
-fn parse_find_query(q: &QueryParams) -> Result<(TraceQuery, bool), Response> {
+fn parse_find_query(q: &QueryParams) -> Result<(TraceQuery, bool), BadParameter> {
     let (_, min) = q.get_any(&["query.start_time_min", "query.startTimeMin"]);
     let (_, max) = q.get_any(&["query.start_time_max", "query.startTimeMax"]);
     if min.is_empty() || max.is_empty() {
-        return Err(error(StatusCode::BAD_REQUEST, "query.start_time_min and query.start_time_max are required"));
+        return Err(BadParameter("query.start_time_min and query.start_time_max are required".to_owned()));
     }
     let min = time::parse_rfc3339_nanos(min).map_err(|e| param_error("query.start_time_min", &e))?;
     let max = time::parse_rfc3339_nanos(max).map_err(|e| param_error("query.start_time_max", &e))?;
@@ -128,7 +138,7 @@ async fn find_traces(State(svc): State<AppState>, RawQuery(raw): RawQuery) -> Re
     let q = QueryParams::parse(raw.as_deref());
     let (query, raw) = match parse_find_query(&q) {
         Ok(p) => p,
-        Err(response) => return response,
+        Err(bad) => return bad.into_response(),
     };
     match svc.find_traces(&query, raw).await {
         Ok(traces) => traces_response(&traces),

@@ -4,6 +4,9 @@
 //! [`TraceStore`]. Jaeger's JSON and proto models come from spoor-jaeger; storage stays behind
 //! the trait. The UI's static assets plug in as a fallback service ([`QueryServer::with_ui`]).
 
+// Input from the network or a file must never panic the process; tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
 mod grpc;
 mod http;

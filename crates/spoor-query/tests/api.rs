@@ -126,10 +126,10 @@ impl TraceStore for VecStore {
         let mut links = Vec::new();
         for t in traces.iter() {
             for (rs, s) in spans(t).filter(|(_, s)| s.start_time_unix_nano >= start && s.start_time_unix_nano <= end) {
-                if let Some((prs, _)) = spans(t).find(|(_, p)| p.span_id == s.parent_span_id) {
-                    if service_of(prs) != service_of(rs) {
-                        links.push(DependencyLink { parent: service_of(prs), child: service_of(rs), call_count: 1 });
-                    }
+                if let Some((prs, _)) = spans(t).find(|(_, p)| p.span_id == s.parent_span_id)
+                    && service_of(prs) != service_of(rs)
+                {
+                    links.push(DependencyLink { parent: service_of(prs), child: service_of(rs), call_count: 1 });
                 }
             }
         }

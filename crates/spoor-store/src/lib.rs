@@ -10,6 +10,9 @@
 //! Both follow Jaeger v2.20.0's memory store for search semantics (`query` module) and pass
 //! the shared conformance suite (`conformance`, behind the `testing` feature).
 
+// Input from the network or a file must never panic the process; tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod config;
 #[cfg(feature = "testing")]
 pub mod conformance;

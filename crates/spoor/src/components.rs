@@ -47,7 +47,9 @@ impl ExporterConfig {
             Self::OtlpHttp(config) => (config.sending_queue.clone(), config.retry_on_failure.clone()),
             // The store acknowledges only durable writes; a failed write is retried with the
             // collector's defaults, and the pipeline waits rather than queueing in memory.
-            Self::JaegerStorage(_) => (QueueSettings { enabled: false, ..Default::default() }, RetrySettings::default()),
+            Self::JaegerStorage(_) => {
+                (QueueSettings { enabled: false, ..Default::default() }, RetrySettings::default())
+            }
             Self::Debug(_) | Self::Nop => (
                 QueueSettings { enabled: false, ..Default::default() },
                 RetrySettings { enabled: false, ..Default::default() },
@@ -110,11 +112,13 @@ impl Components {
 
     /// The backends of every `jaeger_storage` extension, by name.
     pub fn storage_backends(&self) -> impl Iterator<Item = (&String, &crate::storage::BackendConfig)> {
-        self.extensions.values().flat_map(|extension| match extension {
-            ExtensionConfig::JaegerStorage(storage) => Some(storage.backends.iter()),
-            _ => None,
-        })
-        .flatten()
+        self.extensions
+            .values()
+            .flat_map(|extension| match extension {
+                ExtensionConfig::JaegerStorage(storage) => Some(storage.backends.iter()),
+                _ => None,
+            })
+            .flatten()
     }
 }
 
@@ -222,7 +226,11 @@ impl<'a> Decoder<'a> {
         }
         for (raw, key, name) in references {
             if !defined(name) {
-                return Err(self.at(raw, key, format!("storage backend {name:?} is not defined in jaeger_storage.backends")));
+                return Err(self.at(
+                    raw,
+                    key,
+                    format!("storage backend {name:?} is not defined in jaeger_storage.backends"),
+                ));
             }
         }
         Ok(())

@@ -14,7 +14,9 @@ pub fn init(config: &LogsConfig) -> Result<(), String> {
     };
     // SPOOR_LOG (EnvFilter syntax) overrides, for debugging one module.
     let filter = EnvFilter::try_from_env("SPOOR_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match config.encoding.as_str() {
         "json" => builder.json().init(),

@@ -1,5 +1,8 @@
 //! The spoor binary: the command line, logging, and the service lifecycle.
 
+// Input from the network or a file must never panic the process; tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod components;
 mod logging;
 mod service;

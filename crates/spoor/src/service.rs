@@ -99,13 +99,21 @@ impl Service {
             let metrics = move || {
                 let body = telemetry.encode();
                 async move {
-                    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        body,
+                    )
                 }
             };
             let router = axum::Router::new()
                 .route("/metrics", axum::routing::get(metrics))
                 .merge(health_check::router(HealthCheckConfig::default(), self.readiness.clone()));
-            let server = HttpServer::start(&address, router).await.with_context(|| format!("cannot serve metrics on {address}"))?;
+            let server = HttpServer::start(&address, router)
+                .await
+                .with_context(|| format!("cannot serve metrics on {address}"))?;
             tracing::info!(endpoint = %server.local_addr, "serving self-metrics on /metrics and health on /");
             self.servers.push(server);
         }
@@ -117,7 +125,8 @@ impl Service {
         for id in &config.service.extensions {
             let Some(ExtensionConfig::JaegerStorage(extension)) = components.extensions.get(id) else { continue };
             for (name, backend) in &extension.backends {
-                let store = storage::open(name, backend).await.with_context(|| format!("extension {id}: backend {name}"))?;
+                let store =
+                    storage::open(name, backend).await.with_context(|| format!("extension {id}: backend {name}"))?;
                 self.stores.insert(name.clone(), store);
             }
         }
@@ -143,7 +152,8 @@ impl Service {
                     self.servers.push(server);
                 }
                 Some(ExtensionConfig::RemoteSampling(remote)) => {
-                    let mut extension = RemoteSamplingExtension::new(id.to_string(), *remote).map_err(anyhow::Error::msg)?;
+                    let mut extension =
+                        RemoteSamplingExtension::new(id.to_string(), *remote).map_err(anyhow::Error::msg)?;
                     extension.start().await.map_err(anyhow::Error::msg).with_context(|| format!("extension {id}"))?;
                     self.sampling.push(extension);
                 }
@@ -193,12 +203,18 @@ impl Service {
             ExporterConfig::OtlpHttp(http) => {
                 Arc::new(OtlpHttpExporter::new(name, &http).with_context(|| format!("exporter {id}"))?)
             }
-            ExporterConfig::JaegerStorage(exporter) => Arc::new(StorageExporter::new(self.store(&exporter.trace_storage)?)),
+            ExporterConfig::JaegerStorage(exporter) => {
+                Arc::new(StorageExporter::new(self.store(&exporter.trace_storage)?))
+            }
         })
     }
 
     /// Chains the pipeline's processors in front of its exporters; returns the head.
-    fn build_pipeline(&mut self, pipeline: &PipelineConfig, components: &Components) -> anyhow::Result<Arc<dyn TracesConsumer>> {
+    fn build_pipeline(
+        &mut self,
+        pipeline: &PipelineConfig,
+        components: &Components,
+    ) -> anyhow::Result<Arc<dyn TracesConsumer>> {
         let fan_out = pipeline.exporters.iter().filter_map(|id| self.exporters.get(id).cloned()).collect();
         let mut next: Arc<dyn TracesConsumer> = Arc::new(ExporterFanOut::new(fan_out));
         // A pipeline that writes into a store acknowledges what is stored: the WAL write, not
@@ -207,7 +223,8 @@ impl Service {
         let acknowledge = if writes_to_store { Acknowledge::AfterExport } else { Acknowledge::OnReceipt };
         let mut batchers = Vec::new();
         for id in pipeline.processors.iter().rev() {
-            let processor = components.processors.get(id).with_context(|| format!("processor {id} is not configured"))?;
+            let processor =
+                components.processors.get(id).with_context(|| format!("processor {id} is not configured"))?;
             let name = id.to_string();
             let metrics = self.telemetry.processor(&name);
             next = match processor {
@@ -296,7 +313,9 @@ fn build_receiver(
     let name = id.to_string();
     let context = || format!("receiver {id}");
     Ok(match config {
-        ReceiverConfig::Otlp(otlp) => Box::new(OtlpReceiver::new(name, *otlp, telemetry.clone()).with_context(context)?),
+        ReceiverConfig::Otlp(otlp) => {
+            Box::new(OtlpReceiver::new(name, *otlp, telemetry.clone()).with_context(context)?)
+        }
         ReceiverConfig::Jaeger(jaeger) => {
             let mut receiver = JaegerReceiver::new(name, *jaeger, telemetry.clone()).with_context(context)?;
             if let Some(provider) = sampling {

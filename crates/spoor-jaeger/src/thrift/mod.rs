@@ -19,6 +19,9 @@ use thrift::protocol::{
 #[allow(
     clippy::all,
     clippy::pedantic,
+    // The generated readers unwrap only required fields after checking they are present.
+    clippy::unwrap_used,
+    clippy::expect_used,
     dead_code,
     missing_docs,
     non_camel_case_types,
