@@ -57,6 +57,8 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process, whatever features the dependencies enable.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     if let Some(dir) = &cli.data_dir {
         // SAFETY: set before any other thread exists; the config expands ${env:SPOOR_DATA_DIR}.
