@@ -6,6 +6,7 @@ import gzip
 import json
 import re
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -14,20 +15,13 @@ import pytest
 import requests
 
 from otel_clients import send_spans
-from spoor import SEED_CONFIG, Spoor, free_port, metric, run_spoor, wait_for_port, wait_until
+from spoor import SEED_CONFIG, Spoor, free_port, metric, otlp_receivers, run_spoor, wait_for_port, wait_until
 
 
 def sink_config(grpc: int, http: int, metrics: int, verbosity: str = "detailed") -> str:
     """B: otlp -> debug."""
     return f"""
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-      http:
-        endpoint: 127.0.0.1:{http}
-exporters:
+{otlp_receivers(grpc, http)}exporters:
   debug:
     verbosity: {verbosity}
     sampling_initial: 1000000
@@ -57,14 +51,7 @@ exporters:
 
 def listen_overlay(grpc: int, http: int, metrics: int) -> str:
     return f"""
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-      http:
-        endpoint: 127.0.0.1:{http}
-service:
+{otlp_receivers(grpc, http)}service:
   telemetry:
     metrics:
       address: 127.0.0.1:{metrics}
@@ -167,14 +154,18 @@ def test_otlp_json_with_hex_ids_keeps_ids():
     b = Spoor([sink_config(ports.grpc, ports.http, ports.metrics)], name="json").start([ports.http])
     try:
         trace_id, span_id = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"
-        response = requests.post(
-            f"http://127.0.0.1:{ports.http}/v1/traces",
-            data=json.dumps(otlp_json_body(trace_id, span_id, "json-span")),
-            headers={"Content-Type": "application/json"},
-            timeout=10,
+        curl = subprocess.run(
+            [
+                "curl", "-sS", "-o", "-", "-w", "\n%{http_code} %{content_type}",
+                "-H", "Content-Type: application/json",
+                "--data-binary", json.dumps(otlp_json_body(trace_id, span_id, "json-span")),
+                f"http://127.0.0.1:{ports.http}/v1/traces",
+            ],
+            capture_output=True, text=True, timeout=30,
         )
-        assert response.status_code == 200, response.text
-        assert response.headers["Content-Type"].startswith("application/json")
+        status, content_type = curl.stdout.rsplit("\n", 1)[1].split(" ", 1)
+        assert status == "200", curl.stdout + curl.stderr
+        assert content_type.startswith("application/json")
         output = wait_until(lambda: "json-span" in b.stdout() and b.stdout(), 10, message="span in debug output")
         assert re.search(rf"Trace ID\s*:\s*{trace_id}", output), output
         assert re.search(rf"\bID\s*:\s*{span_id}", output), output
@@ -245,14 +236,7 @@ def test_exporter_outage_loses_nothing():
     b_ports, a_ports = Ports(), Ports()
     retry = "    retry_on_failure:\n      initial_interval: 1s\n      max_interval: 2s"
     config_a = f"""
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{a_ports.grpc}
-      http:
-        endpoint: 127.0.0.1:{a_ports.http}
-processors:
+{otlp_receivers(a_ports.grpc, a_ports.http)}processors:
   batch:
     timeout: 100ms
 exporters:
