@@ -78,7 +78,7 @@ type Outcome = oneshot::Sender<Result<(), ConsumeError>>;
 
 struct Queued {
     batch: TraceBatch,
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
     outcome: Option<Outcome>,
 }
 
@@ -168,7 +168,7 @@ impl TracesConsumer for BatchProcessor {
             }
         };
         self.input
-            .send(Queued { batch, _permit: permit, outcome })
+            .send(Queued { batch, permit, outcome })
             .map_err(|_| ConsumeError::refused("shutting down"))?;
         match result {
             None => Ok(()),
@@ -212,14 +212,21 @@ impl Batcher {
                         if self.pending.is_empty() {
                             deadline.as_mut().reset(tokio::time::Instant::now() + timeout);
                         }
-                        self.received += queued.batch.span_count() as u64;
-                        if let Some(outcome) = queued.outcome {
-                            self.waiters.push_back(Waiter { end: self.received, outcome });
+                        // Permits are released only after their spans have moved on.
+                        let mut permits = vec![self.take(queued)];
+                        if self.waiters.is_empty() {
+                            self.send_full_batches().await;
+                        } else {
+                            // Senders are waiting for these spans: take what else has arrived,
+                            // then send now rather than at the timeout. Under load the next
+                            // batch gathers while this one is written, as in a group commit.
+                            // Bounded: what the queue holds is bounded by its permits.
+                            while let Ok(more) = queue.try_recv() {
+                                permits.push(self.take(more));
+                            }
+                            self.send_all().await;
                         }
-                        self.pending.append(queued.batch);
-                        // The permit is released only after the spans have moved on.
-                        self.send_full_batches().await;
-                        drop(queued._permit);
+                        drop(permits);
                     }
                     None => break,
                 },
@@ -237,6 +244,16 @@ impl Batcher {
             }
         }
         self.send_all().await;
+    }
+
+    /// Adds a request to the pending batch and returns its queue permit.
+    fn take(&mut self, queued: Queued) -> OwnedSemaphorePermit {
+        self.received += queued.batch.span_count() as u64;
+        if let Some(outcome) = queued.outcome {
+            self.waiters.push_back(Waiter { end: self.received, outcome });
+        }
+        self.pending.append(queued.batch);
+        queued.permit
     }
 
     async fn send_full_batches(&mut self) {
@@ -359,20 +376,39 @@ mod tests {
         assert!(batcher.consume(sample_batch(1, 1)).await.unwrap_err().is_retryable());
     }
 
+    /// Holds every batch until the test opens it.
+    struct Gate {
+        open: tokio::sync::Semaphore,
+        passed: Mutex<Vec<usize>>,
+    }
+
+    #[async_trait]
+    impl TracesConsumer for Gate {
+        async fn consume(&self, batch: TraceBatch) -> Result<(), ConsumeError> {
+            let _ = self.open.acquire().await.unwrap();
+            self.passed.lock().unwrap().push(batch.span_count());
+            Ok(())
+        }
+    }
+
     #[tokio::test]
-    async fn after_export_answers_once_the_batch_is_sent() {
-        let recorder = Arc::new(Recorder::default());
-        let config = BatchConfig { send_batch_size: 1000, timeout: Duration::from_millis(50), ..Default::default() };
-        let batcher = Arc::new(processor_acknowledging(config, recorder.clone(), Acknowledge::AfterExport));
+    async fn after_export_answers_once_the_batch_is_passed_on() {
+        let gate = Arc::new(Gate { open: tokio::sync::Semaphore::new(0), passed: Mutex::default() });
+        let config = BatchConfig { send_batch_size: 1000, timeout: Duration::from_secs(60), ..Default::default() };
+        let telemetry = Telemetry::new();
+        let (metrics, send_size) = (telemetry.processor("batch"), telemetry.batch_send_size("batch"));
+        let batcher =
+            Arc::new(BatchProcessor::new("batch".into(), config, gate.clone(), metrics, send_size, Acknowledge::AfterExport));
         let pending = tokio::spawn({
             let batcher = batcher.clone();
             async move { batcher.consume(sample_batch(1, 3)).await }
         });
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        assert!(!pending.is_finished(), "answered before the batch was sent");
-        assert!(recorder.sizes.lock().unwrap().is_empty());
-        pending.await.unwrap().unwrap();
-        assert_eq!(*recorder.sizes.lock().unwrap(), vec![3]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!pending.is_finished(), "answered before the batch was passed on");
+        gate.open.add_permits(1);
+        // Sent at once, not at the 60 s timeout, because a sender is waiting.
+        tokio::time::timeout(Duration::from_secs(5), pending).await.unwrap().unwrap().unwrap();
+        assert_eq!(*gate.passed.lock().unwrap(), vec![3]);
     }
 
     #[test]
