@@ -103,6 +103,18 @@ class Spoor:
         return int(match.group(1)) * 1024
 
 
+def otlp_receivers(grpc: int, http: int) -> str:
+    """The `receivers:` section of a config: one otlp receiver, gRPC and HTTP on loopback."""
+    return f"""receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+      http:
+        endpoint: 127.0.0.1:{http}
+"""
+
+
 def run_spoor(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
     return subprocess.run([str(binary()), *args], capture_output=True, text=True, timeout=timeout)
 

@@ -16,7 +16,7 @@ import requests
 
 import jaeger_fixtures as fx
 from otel_clients import send_spans, send_traces
-from spoor import Spoor, free_port, wait_until
+from spoor import Spoor, free_port, otlp_receivers, wait_until
 
 
 class Ports:
@@ -30,14 +30,7 @@ def backend_config(ports: Ports, backend: str, data_dir: Path | None = None, ext
     else:
         engine = f"embedded:\n          path: {data_dir}\n{extra_embedded}"
     return f"""
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{ports.otlp_grpc}
-      http:
-        endpoint: 127.0.0.1:{ports.otlp_http}
-processors:
+{otlp_receivers(ports.otlp_grpc, ports.otlp_http)}processors:
   batch:
     timeout: 50ms
 exporters:

@@ -1,140 +1,20 @@
-//! The query API end to end over HTTP and gRPC, against a Vec-backed test store: Jaeger's
-//! fixtures, Grafana's calls (reference doc section 1), and bad parameters.
+//! The query API end to end over HTTP and gRPC, against the memory store: Jaeger's fixtures,
+//! Grafana's calls (reference doc section 1), and bad parameters.
 
-use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use serde_json::Value;
 use spoor_pipeline::TraceBatch;
 use spoor_query::{JaegerQueryConfig, QueryServer};
-use spoor_store::{DependencyLink, Operation, StoreError, Trace, TraceId, TraceQuery, TraceStore};
+use spoor_store::{MemoryConfig, MemoryStore, TraceStore};
 
-// --- a test double: whole traces in a Vec, Jaeger's search semantics kept simple ---
-
-#[derive(Default)]
-struct VecStore {
-    traces: Mutex<Vec<Trace>>,
-}
-
-fn service_of(rs: &ResourceSpans) -> String {
-    rs.resource
-        .as_ref()
-        .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
-fn kind_name(kind: i32) -> String {
-    ["", "internal", "server", "client", "producer", "consumer"].get(kind as usize).unwrap_or(&"").to_string()
-}
-
-fn spans(trace: &Trace) -> impl Iterator<Item = (&ResourceSpans, &Span)> {
-    trace
-        .resource_spans
-        .iter()
-        .flat_map(|rs| rs.scope_spans.iter().flat_map(move |ss| ss.spans.iter().map(move |s| (rs, s))))
-}
-
-fn matches(q: &TraceQuery, rs: &ResourceSpans, s: &Span) -> bool {
-    let duration = Duration::from_nanos(s.end_time_unix_nano - s.start_time_unix_nano);
-    service_of(rs) == q.service_name
-        && q.operation_name.as_ref().is_none_or(|o| *o == s.name)
-        && q.start_time_min.is_none_or(|t| s.start_time_unix_nano >= t)
-        && q.start_time_max.is_none_or(|t| s.start_time_unix_nano <= t)
-        && q.duration_min.is_none_or(|d| duration >= d)
-        && q.duration_max.is_none_or(|d| duration <= d)
-        && q.attributes.iter().all(|(k, v)| {
-            s.attributes.iter().any(|kv| {
-                kv.key == *k
-                    && match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                        Some(any_value::Value::StringValue(s)) => s == v,
-                        Some(any_value::Value::IntValue(i)) => i.to_string() == *v,
-                        Some(any_value::Value::BoolValue(b)) => b.to_string() == *v,
-                        _ => false,
-                    }
-            })
-        })
-}
-
-#[async_trait]
-impl TraceStore for VecStore {
-    async fn write(&self, batch: &TraceBatch) -> Result<(), StoreError> {
-        let mut traces = self.traces.lock().unwrap();
-        for rs in batch.resource_spans() {
-            let id: TraceId = rs.scope_spans[0].spans[0].trace_id.clone().try_into().unwrap();
-            match traces.iter_mut().find(|t| t.trace_id == id) {
-                Some(t) => t.resource_spans.push(rs.clone()),
-                None => traces.push(Trace { trace_id: id, resource_spans: vec![rs.clone()] }),
-            }
-        }
-        Ok(())
-    }
-
-    async fn get_trace(&self, trace_id: TraceId, range: Option<(u64, u64)>) -> Result<Option<Trace>, StoreError> {
-        let traces = self.traces.lock().unwrap();
-        Ok(traces
-            .iter()
-            .find(|t| t.trace_id == trace_id)
-            .filter(|t| {
-                range.is_none_or(|(lo, hi)| {
-                    spans(t).any(|(_, s)| s.start_time_unix_nano >= lo && s.start_time_unix_nano <= hi)
-                })
-            })
-            .cloned())
-    }
-
-    async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>, StoreError> {
-        let traces = self.traces.lock().unwrap();
-        let limit = if query.search_depth == 0 { 100 } else { query.search_depth };
-        Ok(traces.iter().rev().filter(|t| spans(t).any(|(rs, s)| matches(query, rs, s))).take(limit).cloned().collect())
-    }
-
-    async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StoreError> {
-        Ok(self.find_traces(query).await?.into_iter().map(|t| t.trace_id).collect())
-    }
-
-    async fn services(&self) -> Result<Vec<String>, StoreError> {
-        let traces = self.traces.lock().unwrap();
-        let set: BTreeSet<String> = traces.iter().flat_map(|t| t.resource_spans.iter().map(service_of)).collect();
-        Ok(set.into_iter().collect())
-    }
-
-    async fn operations(&self, service: &str, span_kind: Option<&str>) -> Result<Vec<Operation>, StoreError> {
-        let traces = self.traces.lock().unwrap();
-        let set: BTreeSet<Operation> = traces
-            .iter()
-            .flat_map(spans)
-            .filter(|(rs, s)| service_of(rs) == service && span_kind.is_none_or(|k| kind_name(s.kind) == k))
-            .map(|(_, s)| Operation { name: s.name.clone(), span_kind: kind_name(s.kind) })
-            .collect();
-        Ok(set.into_iter().collect())
-    }
-
-    async fn dependencies(&self, end: u64, lookback: Duration) -> Result<Vec<DependencyLink>, StoreError> {
-        let traces = self.traces.lock().unwrap();
-        let start = end.saturating_sub(lookback.as_nanos() as u64);
-        let mut links = Vec::new();
-        for t in traces.iter() {
-            for (rs, s) in spans(t).filter(|(_, s)| s.start_time_unix_nano >= start && s.start_time_unix_nano <= end) {
-                if let Some((prs, _)) = spans(t).find(|(_, p)| p.span_id == s.parent_span_id)
-                    && service_of(prs) != service_of(rs)
-                {
-                    links.push(DependencyLink { parent: service_of(prs), child: service_of(rs), call_count: 1 });
-                }
-            }
-        }
-        Ok(links)
-    }
+fn memory_store() -> Arc<MemoryStore> {
+    Arc::new(MemoryStore::new(MemoryConfig::default()).unwrap())
 }
 
 // --- test data ---
@@ -191,22 +71,22 @@ fn resource_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
 
 const TRACE_HEX: &str = "ab000000000000000000000000000001";
 
-async fn frontend_store() -> Arc<VecStore> {
-    let store = Arc::new(VecStore::default());
+async fn frontend_store() -> Arc<MemoryStore> {
+    let store = memory_store();
+    let mut dispatch = span(
+        1,
+        1,
+        0,
+        "HTTP GET /dispatch",
+        2,
+        0,
+        1500,
+        vec![string_kv("http.status_code", "200"), string_kv("error", "true")],
+    );
+    // Jaeger's search matches the `error` tag against the span status, not the attribute.
+    dispatch.status = Some(Status { code: 2, ..Default::default() });
     let batch = TraceBatch::new(vec![
-        resource_spans(
-            "frontend",
-            vec![span(
-                1,
-                1,
-                0,
-                "HTTP GET /dispatch",
-                2,
-                0,
-                1500,
-                vec![string_kv("http.status_code", "200"), string_kv("error", "true")],
-            )],
-        ),
+        resource_spans("frontend", vec![dispatch]),
         resource_spans("driver", vec![span(1, 2, 1, "FindNearest", 2, 10, 200, vec![])]),
     ]);
     store.write(&batch).await.unwrap();
@@ -391,7 +271,7 @@ async fn bad_parameters_get_400_with_jaegers_message() {
 
 #[tokio::test]
 async fn transform_matches_jaegers_fixture() {
-    let mut server = serve(Arc::new(VecStore::default()), "").await;
+    let mut server = serve(memory_store(), "").await;
     let response = reqwest::Client::new()
         .post(url(&server, "/api/transform"))
         .body(fixture("jaegerquery-fixture/otlp2jaeger-in.json"))
@@ -404,8 +284,8 @@ async fn transform_matches_jaegers_fixture() {
 }
 
 /// The trace of the apiv3 snapshots: trace 1, span 2 `foobar`, server kind, status error.
-async fn snapshot_store(service: &str) -> Arc<VecStore> {
-    let store = Arc::new(VecStore::default());
+async fn snapshot_store(service: &str) -> Arc<MemoryStore> {
+    let store = memory_store();
     let mut trace_id = vec![0u8; 16];
     trace_id[15] = 1;
     let span = Span {
@@ -457,7 +337,7 @@ async fn api_v3_trace_matches_snapshot() {
 
 #[tokio::test]
 async fn api_v3_services_and_operations_match_snapshots() {
-    let store = Arc::new(VecStore::default());
+    let store = memory_store();
     let mut rs = resource_spans("foo", vec![span(1, 1, 0, "get_users", 2, 0, 1, vec![])]);
     rs.scope_spans[0].spans[0].trace_id = vec![0; 15].into_iter().chain([9]).collect();
     store.write(&TraceBatch::new(vec![rs])).await.unwrap();
@@ -538,11 +418,7 @@ fn hex_bytes(s: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn grafana_calls_against_the_memory_store() {
-    let store = Arc::new(spoor_store::MemoryStore::new(spoor_store::MemoryConfig::default()).unwrap());
-    let fixture_store = frontend_store().await;
-    let batch = TraceBatch::new(fixture_store.traces.lock().unwrap()[0].resource_spans.clone());
-    store.write(&batch).await.unwrap();
-    let mut server = serve(store, "").await;
+    let mut server = serve(frontend_store().await, "").await;
 
     let (_, body) = get(&server, "/api/services").await;
     assert_eq!(json(&body)["data"], serde_json::json!(["driver", "frontend"]));

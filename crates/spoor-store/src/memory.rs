@@ -10,7 +10,7 @@ use spoor_pipeline::TraceBatch;
 use spoor_pipeline::otlp::{ResourceSpans, ScopeSpans};
 
 use crate::model::trace_id_of;
-use crate::query::{SpanFilter, operation_of, service_name};
+use crate::query::{SpanFilter, dependency_links, operation_of, service_name};
 use crate::{
     DEFAULT_SEARCH_DEPTH, DependencyLink, MemoryConfig, Operation, StoreError, Trace, TraceId, TraceQuery, TraceStore,
 };
@@ -254,11 +254,6 @@ impl TraceStore for MemoryStore {
                 }
             }
         }
-        let mut links: Vec<DependencyLink> = counts
-            .into_iter()
-            .map(|((parent, child), call_count)| DependencyLink { parent, child, call_count })
-            .collect();
-        links.sort();
-        Ok(links)
+        Ok(dependency_links(counts))
     }
 }

@@ -2,10 +2,12 @@
 //! every condition must hold on one span, bounds are inclusive in ns, and attributes compare
 //! as strings the way pdata's `Value.AsString` renders them.
 
+use std::collections::HashMap;
+
 use base64::Engine as _;
 use spoor_pipeline::otlp::{AnyValue, InstrumentationScope, KeyValue, Resource, Span, any_value};
 
-use crate::{Operation, TraceQuery};
+use crate::{DependencyLink, Operation, TraceQuery};
 
 const ERROR_KEY: &str = "error";
 const SPAN_STATUS_KEY: &str = "span.status";
@@ -193,6 +195,14 @@ pub(crate) fn service_name(resource: Option<&Resource>) -> &str {
             _ => None,
         })
         .unwrap_or("")
+}
+
+/// Call counts per `(parent, child)` service pair, as the sorted links `/api/dependencies` answers.
+pub(crate) fn dependency_links(counts: HashMap<(String, String), u64>) -> Vec<DependencyLink> {
+    let mut links: Vec<DependencyLink> =
+        counts.into_iter().map(|((parent, child), call_count)| DependencyLink { parent, child, call_count }).collect();
+    links.sort();
+    links
 }
 
 /// An attribute value as pdata's `Value.AsString` renders it: strings as they are, ints in

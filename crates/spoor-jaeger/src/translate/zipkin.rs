@@ -110,17 +110,18 @@ struct JsonSpan {
     shared: Option<bool>,
 }
 
+/// A Zipkin JSON endpoint; v1 and v2 spell it the same way.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct JsonEndpoint {
+pub(crate) struct JsonEndpoint {
     #[serde(default)]
-    service_name: Option<String>,
+    pub(crate) service_name: Option<String>,
     #[serde(default)]
-    ipv4: Option<String>,
+    pub(crate) ipv4: Option<String>,
     #[serde(default)]
-    ipv6: Option<String>,
+    pub(crate) ipv6: Option<String>,
     #[serde(default)]
-    port: Option<i32>,
+    pub(crate) port: Option<i32>,
 }
 
 #[derive(Deserialize)]

@@ -18,7 +18,7 @@ use spoor_pipeline::otlp::{
 
 use super::TranslateError;
 use super::attrs::{self, Attributes, keys};
-use super::zipkin::{START_TIME_ABSENT, hex_trace_id, typed_value};
+use super::zipkin::{JsonEndpoint, START_TIME_ABSENT, hex_trace_id, typed_value};
 use crate::thrift::generated::zipkincore;
 
 const UNKNOWN_SERVICE: &str = "unknown-service";
@@ -82,19 +82,6 @@ struct JsonSpan {
     annotations: Option<Vec<JsonAnnotation>>,
     #[serde(default)]
     binary_annotations: Option<Vec<JsonBinaryAnnotation>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct JsonEndpoint {
-    #[serde(default)]
-    service_name: Option<String>,
-    #[serde(default)]
-    ipv4: Option<String>,
-    #[serde(default)]
-    ipv6: Option<String>,
-    #[serde(default)]
-    port: Option<i32>,
 }
 
 #[derive(Deserialize)]

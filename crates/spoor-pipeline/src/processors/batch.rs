@@ -167,9 +167,7 @@ impl TracesConsumer for BatchProcessor {
                 (Some(sender), Some(receiver))
             }
         };
-        self.input
-            .send(Queued { batch, permit, outcome })
-            .map_err(|_| ConsumeError::refused("shutting down"))?;
+        self.input.send(Queued { batch, permit, outcome }).map_err(|_| ConsumeError::refused("shutting down"))?;
         match result {
             None => Ok(()),
             Some(result) => result.await.unwrap_or_else(|_| Err(ConsumeError::refused("shutting down"))),
@@ -397,8 +395,14 @@ mod tests {
         let config = BatchConfig { send_batch_size: 1000, timeout: Duration::from_secs(60), ..Default::default() };
         let telemetry = Telemetry::new();
         let (metrics, send_size) = (telemetry.processor("batch"), telemetry.batch_send_size("batch"));
-        let batcher =
-            Arc::new(BatchProcessor::new("batch".into(), config, gate.clone(), metrics, send_size, Acknowledge::AfterExport));
+        let batcher = Arc::new(BatchProcessor::new(
+            "batch".into(),
+            config,
+            gate.clone(),
+            metrics,
+            send_size,
+            Acknowledge::AfterExport,
+        ));
         let pending = tokio::spawn({
             let batcher = batcher.clone();
             async move { batcher.consume(sample_batch(1, 3)).await }

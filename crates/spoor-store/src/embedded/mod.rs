@@ -37,7 +37,7 @@ use self::block::{Block, BlockBuilder, BlockMeta, RawRow};
 use self::head::Head;
 use self::wal::Wal;
 use crate::model::{assemble_trace, dedupe_spans};
-use crate::query::SpanFilter;
+use crate::query::{SpanFilter, dependency_links};
 use crate::{
     DEFAULT_SEARCH_DEPTH, DependencyLink, EmbeddedConfig, Operation, StoreError, Trace, TraceId, TraceQuery, TraceStore,
 };
@@ -515,12 +515,7 @@ impl TraceStore for EmbeddedStore {
         for block in self.inner.blocks() {
             block.edges(start, end, &mut counts);
         }
-        let mut links: Vec<DependencyLink> = counts
-            .into_iter()
-            .map(|((parent, child), call_count)| DependencyLink { parent, child, call_count })
-            .collect();
-        links.sort();
-        Ok(links)
+        Ok(dependency_links(counts))
     }
 
     /// Stops the background task and syncs and closes the WAL. The head is not cut: replay
