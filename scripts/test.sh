@@ -23,3 +23,6 @@ cargo build --locked -p spoor
 
 step "end-to-end tests"
 .venv/bin/python -m pytest -q tests/e2e "$@"
+
+step "benchmark smoke: bench/compare.sh --quick (spoor vs rotel, debug binaries, no thresholds)"
+SPOOR_BENCH_PROFILE=debug ./bench/compare.sh --quick
