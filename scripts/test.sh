@@ -18,8 +18,8 @@ cargo test --workspace --locked
 step "python venv for the end-to-end tests"
 ./scripts/venv.sh
 
-step "cargo build (the binary the end-to-end tests run)"
-cargo build --locked -p spoor
+step "cargo build (the binaries the end-to-end tests and the benchmark smoke run)"
+cargo build --locked -p spoor -p spoor-loadgen
 
 step "end-to-end tests"
 .venv/bin/python -m pytest -q tests/e2e "$@"

@@ -211,7 +211,9 @@ impl Batcher {
                             deadline.as_mut().reset(tokio::time::Instant::now() + timeout);
                         }
                         // Permits are released only after their spans have moved on.
-                        let mut permits = vec![self.take(queued)];
+                        let permit = self.take(queued);
+                        // Stays empty, and so does not allocate, unless senders are waiting.
+                        let mut permits = Vec::new();
                         if self.waiters.is_empty() {
                             self.send_full_batches().await;
                         } else {
@@ -224,7 +226,7 @@ impl Batcher {
                             }
                             self.send_all().await;
                         }
-                        drop(permits);
+                        drop((permit, permits));
                     }
                     None => break,
                 },
