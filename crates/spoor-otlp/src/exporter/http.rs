@@ -263,12 +263,10 @@ impl OtlpHttpExporter {
     }
 
     fn encode(&self, batch: &TraceBatch) -> Result<Vec<u8>, ExportError> {
-        let request = batch.to_request();
         match self.encoding {
-            HttpEncoding::Proto => Ok(request.encode_to_vec()),
-            HttpEncoding::Json => {
-                serde_json::to_vec(&request).map_err(|err| ExportError::Permanent(format!("cannot encode JSON: {err}")))
-            }
+            HttpEncoding::Proto => Ok(batch.encode_request()),
+            HttpEncoding::Json => serde_json::to_vec(&batch.to_request())
+                .map_err(|err| ExportError::Permanent(format!("cannot encode JSON: {err}"))),
         }
     }
 
