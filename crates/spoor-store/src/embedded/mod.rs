@@ -226,9 +226,16 @@ async fn run_background(inner: Weak<Inner>, cut_wanted: Arc<Notify>, mut shutdow
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        if inner.cut_due()
-            && let Err(err) = inner.cut_block().await
-        {
+        // A head left frozen by a failed cut is retried on its own: cutting the live head
+        // here too would race an explicit cut and split fresh data into a tiny block.
+        let cut = if inner.head_due() {
+            inner.cut_block().await
+        } else if !lock_read(&inner.frozen).is_empty() {
+            inner.write_frozen_heads().await
+        } else {
+            Ok(())
+        };
+        if let Err(err) = cut {
             tracing::error!(error = %err, "cutting the head into a block failed");
         }
         if last_maintenance.elapsed() >= inner.config.maintenance_interval {
@@ -244,11 +251,11 @@ async fn run_background(inner: Weak<Inner>, cut_wanted: Arc<Notify>, mut shutdow
 }
 
 impl Inner {
-    fn cut_due(&self) -> bool {
+    /// Whether the live head is due to be cut, by size or by age.
+    fn head_due(&self) -> bool {
         let head = lock_read(&self.head);
         head.len() >= self.config.max_block_spans
             || head.opened().is_some_and(|opened| opened.elapsed() >= self.config.block_duration)
-            || !lock_read(&self.frozen).is_empty()
     }
 
     fn blocks(&self) -> Vec<Arc<Block>> {
@@ -280,9 +287,19 @@ impl Inner {
         Ok(())
     }
 
+    /// Freezes the live head and writes every frozen head as a block.
     async fn cut_block(&self) -> Result<(), StoreError> {
+        self.write_blocks(true).await
+    }
+
+    /// Writes the heads a failed cut left frozen, leaving the live head alone.
+    async fn write_frozen_heads(&self) -> Result<(), StoreError> {
+        self.write_blocks(false).await
+    }
+
+    async fn write_blocks(&self, freeze_live_head: bool) -> Result<(), StoreError> {
         let _maintenance = self.maintenance.lock().await;
-        {
+        if freeze_live_head {
             let _gate = self.cut_gate.write().await;
             if !lock_read(&self.head).is_empty() {
                 let through = self.wal.rotate().await?;
