@@ -1,0 +1,3 @@
+export function DependenciesPage() {
+  return <p className="empty">Dependencies: not built yet.</p>;
+}

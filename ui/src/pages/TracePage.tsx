@@ -1,0 +1,3 @@
+export function TracePage({ traceId }: { traceId: string }) {
+  return <p className="empty">Trace {traceId}: not built yet.</p>;
+}
