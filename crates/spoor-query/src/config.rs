@@ -145,7 +145,9 @@ impl JaegerQueryConfig {
         if !self.base_path.is_empty() && !self.base_path.starts_with('/') {
             return err("base_path", "must start with '/'");
         }
-        let unsupported: [(&str, bool); 7] = [
+        let unsupported: [(&str, bool); 9] = [
+            ("ui.config_file", self.ui.config_file.is_some()),
+            ("ui.assets_path", self.ui.assets_path.is_some()),
             ("http.tls", self.http.tls.is_some()),
             ("http.auth", self.http.auth.is_some()),
             ("grpc.tls", self.grpc.tls.is_some()),
@@ -204,7 +206,7 @@ mod tests {
         assert_eq!(config.storage.traces, "some_store");
         assert_eq!(config.http.endpoint, "0.0.0.0:16686");
         assert_eq!(config.ui.config_file.as_deref(), Some("./ui-config.json"));
-        assert_eq!(config.validate().unwrap_err().path, "storage.traces_archive");
+        assert_eq!(config.validate().unwrap_err().path, "ui.config_file");
     }
 
     #[test]

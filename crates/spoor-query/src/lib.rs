@@ -2,7 +2,7 @@
 //! API (`/api/*` and `/api/v3/*`, default port 16686) and its gRPC `jaeger.api_v2` and
 //! `jaeger.api_v3` query services with reflection (default port 16685), over any
 //! [`TraceStore`]. Jaeger's JSON and proto models come from spoor-jaeger; storage stays behind
-//! the trait. The UI's static assets plug in as a fallback service ([`QueryServer::with_ui`]).
+//! the trait. The web UI, embedded from `ui/dist`, is served on the HTTP port under `base_path`.
 
 // Input from the network or a file must never panic the process; tests may unwrap.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -13,14 +13,12 @@ mod http;
 mod http_v3;
 pub mod params;
 mod service;
+mod ui;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::response::IntoResponse;
 use spoor_store::TraceStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -44,7 +42,6 @@ pub enum QueryServerError {
 pub struct QueryServer {
     config: JaegerQueryConfig,
     service: Arc<QueryService>,
-    ui: Option<Router>,
     running: Option<Running>,
 }
 
@@ -58,31 +55,16 @@ struct Running {
 impl QueryServer {
     /// `config` should have passed [`JaegerQueryConfig::validate`].
     pub fn new(config: JaegerQueryConfig, store: Arc<dyn TraceStore>) -> Self {
-        QueryServer { config, service: Arc::new(QueryService::new(store)), ui: None, running: None }
-    }
-
-    /// Serves every path the API does not claim with `ui` (for the web UI's static assets). It
-    /// sees the full request path, `base_path` included.
-    pub fn with_ui<S>(mut self, ui: S) -> Self
-    where
-        S: tower::Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
-        S::Response: IntoResponse,
-        S::Future: Send + 'static,
-    {
-        self.ui = Some(Router::new().fallback_service(ui));
-        self
+        QueryServer { config, service: Arc::new(QueryService::new(store)), running: None }
     }
 
     /// The HTTP application: the API routes under `base_path`, compression (gzip and deflate
-    /// only: Grafana refuses other encodings), and the UI fallback.
+    /// only: Grafana refuses other encodings), and the web UI for every other path.
     pub fn router(&self) -> Router {
         let api = http::routes().merge(http_v3::routes()).with_state(self.service.clone());
         let base = self.config.normalized_base_path();
-        let mut app = if base.is_empty() { api } else { Router::new().nest(&base, api) };
-        if let Some(ui) = &self.ui {
-            app = app.merge(ui.clone());
-        }
-        app.layer(CompressionLayer::new().no_br().no_zstd())
+        let app = if base.is_empty() { api } else { Router::new().nest(&base, api) };
+        app.merge(ui::router(&base)).layer(CompressionLayer::new().no_br().no_zstd())
     }
 
     /// Binds both listeners and serves until [`QueryServer::shutdown`].
