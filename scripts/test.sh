@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check spoor has: formatting, clippy, the Rust tests, and the end-to-end tests
-# with real clients. It creates the Python venv the end-to-end tests need.
+# with real clients and the browser tests of the web UI. It creates the Python venv, installs the
+# UI's npm packages, and installs Debian's chromium when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +16,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
-step "python venv for the end-to-end tests"
+step "web UI: npm ci, typecheck and vitest (ui/dist's freshness is a cargo test)"
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent typecheck && npm test --silent)
+
+step "python venv and Debian's chromium for the end-to-end and browser tests"
 ./scripts/venv.sh
+./scripts/chromium.sh
 
 step "cargo build (the binaries the end-to-end tests and the benchmark smoke run)"
 cargo build --locked -p spoor -p spoor-loadgen

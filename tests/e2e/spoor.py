@@ -144,3 +144,51 @@ def wait_until(predicate, timeout: float, interval: float = 0.2, message: str = 
             return last
         time.sleep(interval)
     raise AssertionError(f"{message} not reached within {timeout}s (last: {last!r})")
+
+
+class Ports:
+    """Free loopback ports for a backend: OTLP gRPC and HTTP, query HTTP and gRPC, metrics."""
+
+    def __init__(self):
+        self.otlp_grpc, self.otlp_http, self.query, self.query_grpc, self.metrics = (free_port() for _ in range(5))
+
+
+def backend_config(
+    ports: Ports, backend: str, data_dir: Path | None = None, extra_embedded: str = "", base_path: str = ""
+) -> str:
+    """otlp → batch → jaeger_storage_exporter → a `memory` or `embedded` store, with jaeger_query."""
+    if backend == "memory":
+        engine = "memory:\n          max_traces: 100000"
+    else:
+        engine = f"embedded:\n          path: {data_dir}\n{extra_embedded}"
+    return f"""
+{otlp_receivers(ports.otlp_grpc, ports.otlp_http)}processors:
+  batch:
+    timeout: 50ms
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: main
+extensions:
+  jaeger_storage:
+    backends:
+      main:
+        {engine}
+  jaeger_query:
+    base_path: "{base_path}"
+    storage:
+      traces: main
+    http:
+      endpoint: 127.0.0.1:{ports.query}
+    grpc:
+      endpoint: 127.0.0.1:{ports.query_grpc}
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      address: 127.0.0.1:{ports.metrics}
+"""

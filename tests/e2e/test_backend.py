@@ -16,49 +16,7 @@ import requests
 
 import jaeger_fixtures as fx
 from otel_clients import send_spans, send_traces
-from spoor import Spoor, free_port, otlp_receivers, wait_until
-
-
-class Ports:
-    def __init__(self):
-        self.otlp_grpc, self.otlp_http, self.query, self.query_grpc, self.metrics = (free_port() for _ in range(5))
-
-
-def backend_config(ports: Ports, backend: str, data_dir: Path | None = None, extra_embedded: str = "") -> str:
-    if backend == "memory":
-        engine = "memory:\n          max_traces: 100000"
-    else:
-        engine = f"embedded:\n          path: {data_dir}\n{extra_embedded}"
-    return f"""
-{otlp_receivers(ports.otlp_grpc, ports.otlp_http)}processors:
-  batch:
-    timeout: 50ms
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: main
-extensions:
-  jaeger_storage:
-    backends:
-      main:
-        {engine}
-  jaeger_query:
-    storage:
-      traces: main
-    http:
-      endpoint: 127.0.0.1:{ports.query}
-    grpc:
-      endpoint: 127.0.0.1:{ports.query_grpc}
-service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{ports.metrics}
-"""
+from spoor import Ports, Spoor, backend_config, wait_until
 
 
 def start_backend(tmp_path: Path, backend: str, **kwargs) -> tuple[Spoor, Ports, str]:
