@@ -15,7 +15,8 @@ export function formatDuration(micros: number): string {
 }
 
 function trim(value: number): string {
-  return value.toFixed(Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2).replace(/\.?0+$/, "");
+  // Only zeros after the decimal point go: 100 stays "100", 1.50 becomes "1.5".
+  return value.toFixed(Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2).replace(/\.0+$|(\.\d*?)0+$/, "$1");
 }
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
