@@ -1,6 +1,9 @@
-//! Senders: one OTLP export per call over gRPC (tonic) or HTTP/1.1 (hyper), reporting how it ended.
+//! Senders: one request per call over gRPC (tonic), HTTP/1.1 (hyper) or UDP (one datagram),
+//! reporting how it ended. gRPC carries OTLP `Export` or Jaeger `PostSpans`; HTTP carries OTLP,
+//! Jaeger Thrift or Zipkin v2 bodies; UDP carries Jaeger agent `emitBatch` datagrams.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -13,11 +16,12 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
-use tokio::net::TcpStream;
+use spoor_jaeger::proto::api_v2::PostSpansResponse;
+use tokio::net::{TcpStream, UdpSocket};
 use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::codec::{EXPORT_PATH, RawRequestCodec};
+use crate::codec::{EXPORT_PATH, POST_SPANS_PATH, RawRequestCodec};
 
 /// How one export ended, as the report groups it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,6 +31,10 @@ pub enum StatusKey {
     Timeout,
     ConnectError,
     TransportError,
+    /// A datagram handed to the kernel; UDP has no answer.
+    Sent,
+    /// A datagram the kernel would not send (e.g. refused by an ICMP error).
+    SendError,
 }
 
 impl fmt::Display for StatusKey {
@@ -37,6 +45,8 @@ impl fmt::Display for StatusKey {
             StatusKey::Timeout => f.write_str("timeout"),
             StatusKey::ConnectError => f.write_str("connect_error"),
             StatusKey::TransportError => f.write_str("transport_error"),
+            StatusKey::Sent => f.write_str("sent"),
+            StatusKey::SendError => f.write_str("send_error"),
         }
     }
 }
@@ -89,14 +99,15 @@ impl Outcome {
 
     /// Whether the connection itself failed, so a retry right away would spin.
     pub fn is_connection_failure(&self) -> bool {
-        matches!(self.key, StatusKey::ConnectError | StatusKey::TransportError)
+        matches!(self.key, StatusKey::ConnectError | StatusKey::TransportError | StatusKey::SendError)
     }
 }
 
-/// Sends one export request per call on its protocol.
+/// Sends one request per call on its protocol.
 pub enum Sender {
     Grpc(GrpcSender),
     Http(HttpSender),
+    Udp(UdpSender),
 }
 
 impl Sender {
@@ -104,6 +115,7 @@ impl Sender {
         match self {
             Sender::Grpc(sender) => sender.send(body).await,
             Sender::Http(sender) => sender.send(body).await,
+            Sender::Udp(sender) => sender.send(body).await,
         }
     }
 }
@@ -137,22 +149,32 @@ pub async fn connect_grpc_channels(endpoint: &str, count: usize) -> anyhow::Resu
     Ok(channels)
 }
 
-/// OTLP/gRPC sender on a shared channel; sends the pre-encoded request bytes as they are.
+/// Which gRPC method a [`GrpcSender`] calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrpcMethod {
+    /// OTLP `TraceService/Export`.
+    OtlpExport,
+    /// Jaeger api_v2 `CollectorService/PostSpans`.
+    JaegerPostSpans,
+}
+
+/// gRPC sender on a shared channel; sends the pre-encoded request bytes as they are.
 #[derive(Clone)]
 pub struct GrpcSender {
     grpc: tonic::client::Grpc<Channel>,
-    codec: RawRequestCodec,
+    method: GrpcMethod,
+    max_body_len: usize,
     timeout: Duration,
 }
 
 impl GrpcSender {
     /// `max_body_len` sizes the frame buffer so that it is not grown while copying a body.
-    pub fn new(channel: Channel, gzip: bool, timeout: Duration, max_body_len: usize) -> Self {
+    pub fn new(channel: Channel, method: GrpcMethod, gzip: bool, timeout: Duration, max_body_len: usize) -> Self {
         let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(16 << 20);
         if gzip {
             grpc = grpc.send_compressed(CompressionEncoding::Gzip);
         }
-        Self { grpc, codec: RawRequestCodec { max_body_len }, timeout }
+        Self { grpc, method, max_body_len, timeout }
     }
 
     pub async fn send(&mut self, body: Bytes) -> Outcome {
@@ -169,9 +191,20 @@ impl GrpcSender {
         let mut request = tonic::Request::new(body);
         // Tell the server our deadline, as OTel exporters do.
         request.set_timeout(self.timeout);
-        let path = PathAndQuery::from_static(EXPORT_PATH);
-        match self.grpc.unary(request, path, self.codec).await {
-            Ok(response) => Outcome::ok(StatusKey::Grpc(0), Some(response.get_ref())),
+        let result = match self.method {
+            GrpcMethod::OtlpExport => {
+                let path = PathAndQuery::from_static(EXPORT_PATH);
+                let codec = RawRequestCodec::<ExportTraceServiceResponse>::new(self.max_body_len);
+                self.grpc.unary(request, path, codec).await.map(|response| Some(response.into_inner()))
+            }
+            GrpcMethod::JaegerPostSpans => {
+                let path = PathAndQuery::from_static(POST_SPANS_PATH);
+                let codec = RawRequestCodec::<PostSpansResponse>::new(self.max_body_len);
+                self.grpc.unary(request, path, codec).await.map(|_| None)
+            }
+        };
+        match result {
+            Ok(response) => Outcome::ok(StatusKey::Grpc(0), response.as_ref()),
             // A status with a source was made by the client from a connection error; one
             // from the server has none.
             Err(status) if std::error::Error::source(&status).is_some() => Outcome::failed(StatusKey::TransportError),
@@ -180,7 +213,38 @@ impl GrpcSender {
     }
 }
 
-/// Where OTLP/HTTP requests go.
+/// What an HTTP sender posts, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpApi {
+    /// OTLP/HTTP protobuf, `POST /v1/traces`.
+    Otlp,
+    /// A binary Thrift Jaeger `Batch`, `POST /api/traces` (the collector's port 14268).
+    JaegerThrift,
+    /// Zipkin v2 JSON, `POST /api/v2/spans`.
+    ZipkinJson,
+    /// Zipkin v2 protobuf, `POST /api/v2/spans`.
+    ZipkinProto,
+}
+
+impl HttpApi {
+    pub fn path(self) -> &'static str {
+        match self {
+            HttpApi::Otlp => "/v1/traces",
+            HttpApi::JaegerThrift => "/api/traces",
+            HttpApi::ZipkinJson | HttpApi::ZipkinProto => "/api/v2/spans",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            HttpApi::Otlp | HttpApi::ZipkinProto => "application/x-protobuf",
+            HttpApi::JaegerThrift => "application/x-thrift",
+            HttpApi::ZipkinJson => "application/json",
+        }
+    }
+}
+
+/// Where HTTP requests go.
 #[derive(Debug, Clone)]
 pub struct HttpTarget {
     /// `host:port` to connect to.
@@ -188,25 +252,27 @@ pub struct HttpTarget {
     /// Host header value.
     host: String,
     uri: Uri,
+    api: HttpApi,
     gzip: bool,
 }
 
 impl HttpTarget {
-    /// `endpoint` is the base URL; `/v1/traces` is appended unless it is already there.
-    pub fn parse(endpoint: &str, gzip: bool) -> anyhow::Result<Self> {
+    /// `endpoint` is the base URL; the API's path (`/v1/traces`, `/api/traces`,
+    /// `/api/v2/spans`) is appended unless it is already there.
+    pub fn parse(endpoint: &str, api: HttpApi, gzip: bool) -> anyhow::Result<Self> {
         let base = parse_http_uri(endpoint)?;
         let authority = base.authority().context("endpoint has no host")?.clone();
         let port = authority.port_u16().unwrap_or(80);
         let base_path = base.path().trim_end_matches('/');
         let path =
-            if base_path.ends_with("/v1/traces") { base_path.to_owned() } else { format!("{base_path}/v1/traces") };
+            if base_path.ends_with(api.path()) { base_path.to_owned() } else { format!("{base_path}{}", api.path()) };
         let uri = Uri::builder()
             .scheme("http")
             .authority(authority.as_str())
             .path_and_query(path)
             .build()
             .context("cannot build the request URI")?;
-        Ok(Self { authority: format!("{}:{port}", authority.host()), host: authority.to_string(), uri, gzip })
+        Ok(Self { authority: format!("{}:{port}", authority.host()), host: authority.to_string(), uri, api, gzip })
     }
 
     pub fn uri(&self) -> &Uri {
@@ -218,7 +284,7 @@ impl HttpTarget {
             .method(Method::POST)
             .uri(self.uri.clone())
             .header(HOST, self.host.as_str())
-            .header(CONTENT_TYPE, "application/x-protobuf");
+            .header(CONTENT_TYPE, self.api.content_type());
         if self.gzip {
             builder = builder.header(CONTENT_ENCODING, "gzip");
         }
@@ -226,7 +292,7 @@ impl HttpTarget {
     }
 }
 
-/// OTLP/HTTP sender with its own HTTP/1.1 connection, reopened after errors.
+/// HTTP sender with its own HTTP/1.1 connection, reopened after errors.
 pub struct HttpSender {
     target: HttpTarget,
     timeout: Duration,
@@ -269,7 +335,7 @@ impl HttpSender {
         let Ok(request) = self.target.request(body) else {
             return Outcome::failed(StatusKey::TransportError);
         };
-        let outcome = exchange(connection, request).await;
+        let outcome = exchange(connection, request, self.target.api).await;
         if outcome.key == StatusKey::TransportError {
             self.connection = None;
         }
@@ -277,7 +343,7 @@ impl HttpSender {
     }
 }
 
-async fn exchange(connection: &mut SendRequest<Full<Bytes>>, request: Request<Full<Bytes>>) -> Outcome {
+async fn exchange(connection: &mut SendRequest<Full<Bytes>>, request: Request<Full<Bytes>>, api: HttpApi) -> Outcome {
     if connection.ready().await.is_err() {
         return Outcome::failed(StatusKey::TransportError);
     }
@@ -293,7 +359,8 @@ async fn exchange(connection: &mut SendRequest<Full<Bytes>>, request: Request<Fu
     if !status.is_success() {
         return Outcome::failed(key);
     }
-    let response = ExportTraceServiceResponse::decode(body.to_bytes()).ok();
+    // Only OTLP answers with a body that can report rejected spans.
+    let response = (api == HttpApi::Otlp).then(|| ExportTraceServiceResponse::decode(body.to_bytes()).ok()).flatten();
     Outcome::ok(key, response.as_ref())
 }
 
@@ -308,24 +375,84 @@ async fn open_connection(authority: &str) -> anyhow::Result<SendRequest<Full<Byt
     Ok(sender)
 }
 
+/// Parses a UDP endpoint: `host:port`, optionally with a `udp://` prefix.
+pub async fn resolve_udp(endpoint: &str) -> anyhow::Result<SocketAddr> {
+    let target = endpoint.strip_prefix("udp://").unwrap_or(endpoint).trim_end_matches('/');
+    if target.contains("://") {
+        bail!("endpoint '{endpoint}': a UDP endpoint is host:port or udp://host:port");
+    }
+    tokio::net::lookup_host(target)
+        .await
+        .with_context(|| format!("invalid UDP endpoint '{endpoint}'"))?
+        .next()
+        .with_context(|| format!("UDP endpoint '{endpoint}' resolves to no address"))
+}
+
+/// Agent sender: one datagram per call on its own connected UDP socket. Nothing answers, so
+/// `ok` means the kernel took the datagram; what the server accepted comes from its metrics.
+pub struct UdpSender {
+    socket: UdpSocket,
+    timeout: Duration,
+}
+
+impl UdpSender {
+    pub async fn connect(target: SocketAddr, timeout: Duration) -> anyhow::Result<Self> {
+        // Bound to loopback when the target is, so that the socket is not reachable from outside.
+        let local: SocketAddr = match (target.is_ipv4(), target.ip().is_loopback()) {
+            (true, true) => ([127, 0, 0, 1], 0).into(),
+            (true, false) => ([0, 0, 0, 0], 0).into(),
+            (false, true) => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+            (false, false) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let socket = UdpSocket::bind(local).await.context("cannot open a UDP socket")?;
+        socket.connect(target).await.with_context(|| format!("cannot connect a UDP socket to {target}"))?;
+        Ok(Self { socket, timeout })
+    }
+
+    pub async fn send(&mut self, body: Bytes) -> Outcome {
+        match tokio::time::timeout(self.timeout, self.socket.send(&body)).await {
+            Ok(Ok(_)) => Outcome { key: StatusKey::Sent, ok: true, rejected_spans: 0 },
+            Ok(Err(_)) => Outcome::failed(StatusKey::SendError),
+            Err(_) => Outcome::failed(StatusKey::Timeout),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn http_target_appends_the_traces_path() {
-        let target = HttpTarget::parse("http://127.0.0.1:4318", false).unwrap();
+        let target = HttpTarget::parse("http://127.0.0.1:4318", HttpApi::Otlp, false).unwrap();
         assert_eq!(target.uri().to_string(), "http://127.0.0.1:4318/v1/traces");
         assert_eq!(target.authority, "127.0.0.1:4318");
-        let target = HttpTarget::parse("127.0.0.1:4318/v1/traces", false).unwrap();
+        let target = HttpTarget::parse("127.0.0.1:4318/v1/traces", HttpApi::Otlp, false).unwrap();
         assert_eq!(target.uri().to_string(), "http://127.0.0.1:4318/v1/traces");
-        let target = HttpTarget::parse("http://localhost:9/otlp/", false).unwrap();
+        let target = HttpTarget::parse("http://localhost:9/otlp/", HttpApi::Otlp, false).unwrap();
         assert_eq!(target.uri().to_string(), "http://localhost:9/otlp/v1/traces");
     }
 
     #[test]
+    fn http_target_appends_the_jaeger_and_zipkin_paths() {
+        let target = HttpTarget::parse("http://127.0.0.1:14268", HttpApi::JaegerThrift, false).unwrap();
+        assert_eq!(target.uri().to_string(), "http://127.0.0.1:14268/api/traces");
+        let target = HttpTarget::parse("127.0.0.1:9411/api/v2/spans", HttpApi::ZipkinJson, false).unwrap();
+        assert_eq!(target.uri().to_string(), "http://127.0.0.1:9411/api/v2/spans");
+        assert_eq!(HttpApi::ZipkinProto.content_type(), "application/x-protobuf");
+        assert_eq!(HttpApi::JaegerThrift.content_type(), "application/x-thrift");
+    }
+
+    #[test]
     fn tls_endpoints_are_refused() {
-        assert!(HttpTarget::parse("https://127.0.0.1:4318", false).is_err());
+        assert!(HttpTarget::parse("https://127.0.0.1:4318", HttpApi::Otlp, false).is_err());
+    }
+
+    #[tokio::test]
+    async fn udp_endpoints_parse_with_or_without_a_scheme() {
+        assert_eq!(resolve_udp("127.0.0.1:6831").await.unwrap(), "127.0.0.1:6831".parse().unwrap());
+        assert_eq!(resolve_udp("udp://127.0.0.1:6832").await.unwrap(), "127.0.0.1:6832".parse().unwrap());
+        assert!(resolve_udp("http://127.0.0.1:6831").await.is_err());
     }
 
     #[test]

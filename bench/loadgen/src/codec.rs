@@ -1,7 +1,7 @@
 //! tonic codecs that move pre-encoded bytes instead of prost messages.
 //!
-//! The generator sends bodies it encoded once at start, so its encoder copies bytes into the
-//! frame. The sink only counts spans, so its decoder walks the frame in place.
+//! The generator sends bodies it encoded once at start (OTLP or Jaeger api_v2), so its encoder
+//! copies bytes into the frame. The sink only counts spans, so its decoder walks the frame in place.
 
 use std::marker::PhantomData;
 
@@ -22,18 +22,37 @@ const HEADER_SIZE: usize = 5;
 const DEFAULT_BUFFER_SIZE: usize = 8 * 1024;
 const YIELD_THRESHOLD: usize = 32 * 1024;
 
-/// Client side: sends already-encoded `ExportTraceServiceRequest` bytes.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RawRequestCodec {
+/// gRPC path of Jaeger's api_v2 `CollectorService/PostSpans`.
+pub const POST_SPANS_PATH: &str = "/jaeger.api_v2.CollectorService/PostSpans";
+
+/// Client side: sends already-encoded request bytes (an OTLP `ExportTraceServiceRequest` or a
+/// Jaeger `PostSpansRequest`) and decodes the response `R`.
+#[derive(Debug)]
+pub struct RawRequestCodec<R = ExportTraceServiceResponse> {
     /// Size of the largest body, so the frame buffer is allocated once at the right size.
     pub max_body_len: usize,
+    response: PhantomData<fn() -> R>,
 }
 
-impl Codec for RawRequestCodec {
+impl<R> RawRequestCodec<R> {
+    pub fn new(max_body_len: usize) -> Self {
+        Self { max_body_len, response: PhantomData }
+    }
+}
+
+impl<R> Clone for RawRequestCodec<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for RawRequestCodec<R> {}
+
+impl<R: Message + Default + Send + 'static> Codec for RawRequestCodec<R> {
     type Encode = Bytes;
-    type Decode = ExportTraceServiceResponse;
+    type Decode = R;
     type Encoder = BytesEncoder;
-    type Decoder = ProstDecoder<ExportTraceServiceResponse>;
+    type Decoder = ProstDecoder<R>;
 
     fn encoder(&mut self) -> Self::Encoder {
         BytesEncoder { buffer_size: self.max_body_len + HEADER_SIZE }

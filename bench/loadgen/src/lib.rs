@@ -1,18 +1,23 @@
-//! spoor-loadgen: an OTLP trace load generator and a counting sink.
+//! spoor-loadgen: a trace load generator and a counting OTLP sink.
 //!
-//! The generator builds a pool of realistic export requests once (`payload`), then workers send
-//! those bytes as they are over OTLP/gRPC or OTLP/HTTP (`client`, `codec`), closed-loop or at a
-//! fixed rate (`runner`), and report throughput and latency (`report`). The sink (`sink`) is a
-//! minimal OTLP server that counts spans, for benchmarks and for tests that check delivery.
+//! The generator builds a pool of realistic export requests once (`payload`), encoded as OTLP or
+//! as the Jaeger and Zipkin ingest formats (`formats`), then workers send those bytes as they
+//! are over gRPC, HTTP or UDP (`client`, `codec`), closed-loop or at a fixed rate (`runner`), and
+//! report throughput and latency (`report`), plus what the server's metrics say it accepted
+//! (`metrics`). The sink (`sink`) is a minimal OTLP server that counts spans, for benchmarks and
+//! for tests that check delivery.
 //!
-//! This crate is a tool outside the data path: it talks to spoor only over the wire and uses no
-//! spoor crate.
+//! This crate is a tool outside the data path: it talks to spoor only over the wire. It uses
+//! spoor-jaeger only for the Jaeger and Zipkin types, encoders and OTLP → Jaeger translation, so
+//! that the bytes it sends are laid out as spoor's own decoders expect.
 
 // Input from the network or a file must never panic the process; tests may unwrap.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod client;
 pub mod codec;
+pub mod formats;
+pub mod metrics;
 pub mod payload;
 pub mod report;
 pub mod runner;

@@ -7,14 +7,27 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use spoor_loadgen::runner::{self, Protocol, RunConfig};
+use spoor_loadgen::metrics::MetricsTarget;
+use spoor_loadgen::runner::{self, Protocol, RunConfig, Transport};
 use spoor_loadgen::sink::{Sink, SinkConfig, SinkCount};
 
 const AFTER_HELP: &str = "\
 Requests are generated and encoded once at start (a pool of --pool-size distinct requests from
 --seed) and their bytes are reused as they are: trace and span IDs and timestamps (set near the
-start time) repeat every --pool-size requests. With --compression gzip, OTLP/HTTP bodies are
-gzipped once at start, while gRPC messages are compressed by tonic on every send.
+start time) repeat every --pool-size requests. With --compression gzip, HTTP bodies are gzipped
+once at start, while gRPC messages are compressed by tonic on every send.
+
+Protocols (default endpoint): grpc and http are OTLP (127.0.0.1:4317, :4318); jaeger-grpc is
+api_v2 PostSpans (:14250); jaeger-thrift-http posts a binary Thrift Batch to /api/traces
+(:14268); jaeger-udp-compact and jaeger-udp-binary send agent emitBatch datagrams (:6831,
+:6832) of as many spans as fit in 65,000 bytes (requests of 1000 spans by default, split);
+zipkin-json and zipkin-proto post to /api/v2/spans (:9411). The same generated spans are
+converted to each encoding.
+
+UDP has no answer: a datagram counts as acknowledged once the kernel takes it. Give --metrics
+(the server's Prometheus endpoint) to read what the server accepted over the measured window
+from otelcol_receiver_accepted_spans_total; the summary then also gives the sent spans it does
+not account for (the loss).
 
 Without --rate, each worker sends its next request as soon as the previous one is answered
 (closed loop) and latency is measured from the send. With --rate, sends follow a fixed schedule
@@ -27,9 +40,11 @@ Only plain http:// endpoints are supported. Exits 1 when no request succeeded, 2
 Examples:
   spoor-loadgen --protocol grpc --endpoint http://127.0.0.1:4317 --concurrency 8 --duration 10s
   spoor-loadgen --protocol http --endpoint http://127.0.0.1:4318 --rate 50000 --json
+  spoor-loadgen --protocol jaeger-udp-compact --endpoint 127.0.0.1:6831 --metrics 127.0.0.1:8888
+  spoor-loadgen --protocol zipkin-proto --endpoint http://127.0.0.1:9411 --duration 10s
   spoor-loadgen sink --grpc 127.0.0.1:4317 --http 127.0.0.1:4318";
 
-/// OTLP trace load generator (and counting sink) for spoor.
+/// Trace load generator (OTLP, Jaeger, Zipkin) and counting OTLP sink for spoor.
 #[derive(Parser, Debug)]
 #[command(
     name = "spoor-loadgen",
@@ -55,8 +70,22 @@ enum Command {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum ProtocolArg {
+    /// OTLP/gRPC
     Grpc,
+    /// OTLP/HTTP protobuf
     Http,
+    /// Jaeger api_v2 gRPC PostSpans
+    JaegerGrpc,
+    /// Jaeger Thrift binary Batch, POST /api/traces
+    JaegerThriftHttp,
+    /// Jaeger agent emitBatch, compact Thrift over UDP
+    JaegerUdpCompact,
+    /// Jaeger agent emitBatch, binary Thrift over UDP
+    JaegerUdpBinary,
+    /// Zipkin v2 JSON, POST /api/v2/spans
+    ZipkinJson,
+    /// Zipkin v2 protobuf, POST /api/v2/spans
+    ZipkinProto,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -67,17 +96,17 @@ enum CompressionArg {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// OTLP protocol to send with.
+    /// Ingest protocol to send with.
     #[arg(long, value_enum, default_value = "grpc")]
     protocol: ProtocolArg,
-    /// Base URL of the receiver [default: http://127.0.0.1:4317 for grpc, http://127.0.0.1:4318
-    /// for http; /v1/traces is appended for http].
+    /// Base URL of the receiver, or host:port for UDP [default: the protocol's usual port on
+    /// 127.0.0.1; HTTP paths (/v1/traces, /api/traces, /api/v2/spans) are appended].
     #[arg(long)]
     endpoint: Option<String>,
     /// Concurrent workers, each with one request in flight.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
     concurrency: u32,
-    /// gRPC: HTTP/2 connections shared by the workers. HTTP uses one connection per worker.
+    /// gRPC: HTTP/2 connections shared by the workers. HTTP and UDP use one per worker.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
     connections: u32,
     /// Target spans per second (open loop); as fast as possible when absent.
@@ -98,15 +127,23 @@ struct RunArgs {
     /// Request body compression.
     #[arg(long, value_enum, default_value = "none")]
     compression: CompressionArg,
-    /// Spans in each request.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    spans_per_request: u32,
+    /// Spans in each generated request [default: 100; for UDP 1000, split into datagrams of
+    /// as many spans as fit in 65,000 bytes].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    spans_per_request: Option<u32>,
     /// Distinct pre-encoded requests to cycle through.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pool_size: u32,
     /// Seed for the generated requests (same seed, same IDs and attributes).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The server's Prometheus metrics URL (e.g. 127.0.0.1:8888): report the spans it accepted
+    /// over the measured window, from otelcol_receiver_accepted_spans_total.
+    #[arg(long, value_name = "URL")]
+    metrics: Option<String>,
+    /// The `receiver` label to read with --metrics [default: otlp, jaeger or zipkin, by protocol].
+    #[arg(long, value_name = "ID", requires = "metrics")]
+    metrics_receiver: Option<String>,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -152,23 +189,33 @@ fn parse_positive_duration(value: &str) -> Result<Duration, String> {
 }
 
 impl RunArgs {
-    fn into_config(self) -> RunConfig {
+    fn into_config(self) -> anyhow::Result<RunConfig> {
         let protocol = match self.protocol {
             ProtocolArg::Grpc => Protocol::Grpc,
             ProtocolArg::Http => Protocol::Http,
+            ProtocolArg::JaegerGrpc => Protocol::JaegerGrpc,
+            ProtocolArg::JaegerThriftHttp => Protocol::JaegerThriftHttp,
+            ProtocolArg::JaegerUdpCompact => Protocol::JaegerUdpCompact,
+            ProtocolArg::JaegerUdpBinary => Protocol::JaegerUdpBinary,
+            ProtocolArg::ZipkinJson => Protocol::ZipkinJson,
+            ProtocolArg::ZipkinProto => Protocol::ZipkinProto,
         };
-        let endpoint = self.endpoint.unwrap_or_else(|| {
-            match protocol {
-                Protocol::Grpc => "http://127.0.0.1:4317",
-                Protocol::Http => "http://127.0.0.1:4318",
-            }
-            .to_owned()
-        });
+        let endpoint = self.endpoint.unwrap_or_else(|| protocol.default_endpoint().to_owned());
+        // Agent clients fill each datagram; a long request split into full datagrams does that.
+        let default_spans = if protocol.transport() == Transport::Udp { 1000 } else { 100 };
         let duration = match (self.duration, self.requests) {
             (None, None) => Some(Duration::from_secs(10)),
             (duration, _) => duration,
         };
-        RunConfig {
+        let metrics = match &self.metrics {
+            Some(url) => {
+                let (receiver, transport) = protocol.metric_labels();
+                let receiver = self.metrics_receiver.as_deref().unwrap_or(receiver);
+                Some(MetricsTarget::parse(url, receiver, transport)?)
+            }
+            None => None,
+        };
+        Ok(RunConfig {
             protocol,
             endpoint,
             concurrency: self.concurrency as usize,
@@ -179,10 +226,11 @@ impl RunArgs {
             warmup: self.warmup,
             timeout: self.timeout,
             gzip: self.compression == CompressionArg::Gzip,
-            spans_per_request: self.spans_per_request as usize,
+            spans_per_request: self.spans_per_request.map_or(default_spans, |n| n as usize),
             pool_size: self.pool_size as usize,
             seed: self.seed,
-        }
+            metrics,
+        })
     }
 }
 
@@ -201,7 +249,7 @@ async fn main() -> ExitCode {
 
 async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
     let json = args.json;
-    let summary = runner::run(args.into_config()).await?;
+    let summary = runner::run(args.into_config()?).await?;
     if json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

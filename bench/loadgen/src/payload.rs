@@ -4,10 +4,14 @@
 //! attributes, two instrumentation scopes, and spans grouped into small traces (a server root
 //! with internal, HTTP, database, RPC and messaging children). Encoded spans average about
 //! 570 bytes, which is what instrumented web services typically emit.
+//!
+//! The same requests can be encoded for the Jaeger and Zipkin receivers instead (`formats`); the
+//! agent's UDP formats split a request into datagrams of as many spans as fit.
 
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use anyhow::anyhow;
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -18,9 +22,11 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
-use prost::Message;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+pub use crate::formats::Format;
+use crate::formats::encode_request;
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -29,17 +35,19 @@ pub struct PayloadConfig {
     /// Number of distinct requests; senders cycle through them.
     pub pool_size: usize,
     pub seed: u64,
-    /// Gzip the bodies once here (used by OTLP/HTTP; gRPC compresses per message in tonic).
+    /// Gzip the bodies once here (used over HTTP; gRPC compresses per message in tonic).
     pub gzip: bool,
+    pub format: Format,
 }
 
 /// One pre-encoded request body.
 #[derive(Clone, Debug)]
 pub struct Payload {
-    /// Protobuf `ExportTraceServiceRequest`, gzipped when the pool was built with `gzip`.
+    /// The request in the pool's format (OTLP: protobuf `ExportTraceServiceRequest`), gzipped
+    /// when the pool was built with `gzip`.
     pub body: Bytes,
     pub spans: u64,
-    /// Size of the uncompressed protobuf.
+    /// Size before compression.
     pub encoded_len: usize,
 }
 
@@ -50,18 +58,18 @@ pub struct PayloadPool {
 }
 
 impl PayloadPool {
-    pub fn build(config: &PayloadConfig) -> std::io::Result<Self> {
+    pub fn build(config: &PayloadConfig) -> anyhow::Result<Self> {
         let mut rng = StdRng::seed_from_u64(config.seed);
         let now = unix_nanos_now();
-        let payloads = (0..config.pool_size.max(1))
-            .map(|index| {
-                let request = generate_request(&mut rng, index, config.spans_per_request, now);
-                let encoded = request.encode_to_vec();
-                let encoded_len = encoded.len();
-                let body = if config.gzip { gzip(&encoded)? } else { encoded };
-                Ok(Payload { body: Bytes::from(body), spans: config.spans_per_request as u64, encoded_len })
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
+        let mut payloads = Vec::with_capacity(config.pool_size.max(1));
+        for index in 0..config.pool_size.max(1) {
+            let request = generate_request(&mut rng, index, config.spans_per_request, now);
+            for encoded in encode_request(&request, config.format).map_err(|e| anyhow!("cannot encode: {e}"))? {
+                let encoded_len = encoded.body.len();
+                let body = if config.gzip { gzip(&encoded.body)? } else { encoded.body };
+                payloads.push(Payload { body: Bytes::from(body), spans: encoded.spans, encoded_len });
+            }
+        }
         Ok(Self { payloads })
     }
 
@@ -82,6 +90,12 @@ impl PayloadPool {
         let bytes: usize = self.payloads.iter().map(|p| p.encoded_len).sum();
         let spans: u64 = self.payloads.iter().map(|p| p.spans).sum();
         bytes as f64 / spans.max(1) as f64
+    }
+
+    /// Spans per body: the requested count, or fewer where datagrams split the requests.
+    pub fn mean_spans_per_payload(&self) -> f64 {
+        let spans: u64 = self.payloads.iter().map(|p| p.spans).sum();
+        spans as f64 / self.payloads.len().max(1) as f64
     }
 
     pub fn max_body_len(&self) -> usize {
@@ -502,10 +516,11 @@ fn kv_int(key: &str, value: i64) -> KeyValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
     use std::collections::HashSet;
 
     fn config(spans: usize) -> PayloadConfig {
-        PayloadConfig { spans_per_request: spans, pool_size: 16, seed: 7, gzip: false }
+        PayloadConfig { spans_per_request: spans, pool_size: 16, seed: 7, gzip: false, format: Format::Otlp }
     }
 
     #[test]

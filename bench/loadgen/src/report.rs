@@ -19,6 +19,8 @@ pub struct RunInfo {
     pub concurrency: usize,
     pub connections: usize,
     pub spans_per_request: usize,
+    /// Mean spans per body sent: `spans_per_request`, or fewer where datagrams split requests.
+    pub spans_per_body: f64,
     pub encoded_bytes_per_span: f64,
     pub body_bytes_per_request: f64,
     pub compression: &'static str,
@@ -35,6 +37,14 @@ pub struct Latency {
     pub p99_9: f64,
     pub max: f64,
     pub mean: f64,
+}
+
+/// What the server's metrics said it accepted during the measured window.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerCount {
+    pub receiver: String,
+    pub transport: String,
+    pub accepted_spans: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,6 +71,12 @@ pub struct Summary {
     pub skipped_sends: u64,
     /// Paced runs: whether at least 95% of the target rate was acknowledged.
     pub target_reached: Option<bool>,
+    /// With `--metrics`: the server's accepted-spans counter over the measured window (it
+    /// includes spans in flight at the window's start), its rate, and the sent spans it does
+    /// not account for (for UDP, the loss).
+    pub server: Option<ServerCount>,
+    pub server_accepted_spans_per_sec: Option<f64>,
+    pub server_unaccounted_spans: Option<u64>,
 }
 
 impl Summary {
@@ -71,7 +87,13 @@ impl Summary {
 }
 
 impl WorkerStats {
-    pub(crate) fn summarise(self, info: RunInfo, elapsed: Duration, skipped: u64) -> Summary {
+    pub(crate) fn summarise(
+        self,
+        info: RunInfo,
+        elapsed: Duration,
+        skipped: u64,
+        server: Option<ServerCount>,
+    ) -> Summary {
         let secs = elapsed.as_secs_f64();
         let per_sec = |n: f64| if secs > 0.0 { n / secs } else { 0.0 };
         let spans_per_sec = per_sec(self.spans_acknowledged as f64);
@@ -106,6 +128,9 @@ impl WorkerStats {
             latency_ms: latency,
             skipped_sends: skipped,
             target_reached,
+            server_accepted_spans_per_sec: server.as_ref().map(|s| per_sec(s.accepted_spans as f64)),
+            server_unaccounted_spans: server.as_ref().map(|s| self.spans_sent.saturating_sub(s.accepted_spans)),
+            server,
         }
     }
 }
@@ -115,12 +140,12 @@ impl fmt::Display for Summary {
         let info = &self.info;
         writeln!(
             f,
-            "{} {}: {} workers on {} connections, {} spans/request ({:.0} B/span encoded, {:.0} B/body, compression {})",
+            "{} {}: {} workers on {} connections, {:.1} spans/body ({:.0} B/span encoded, {:.0} B/body, compression {})",
             info.protocol,
             info.endpoint,
             info.concurrency,
             info.connections,
-            info.spans_per_request,
+            info.spans_per_body,
             info.encoded_bytes_per_span,
             info.body_bytes_per_request,
             info.compression,
@@ -144,6 +169,16 @@ impl fmt::Display for Summary {
             self.bytes_sent as f64 / (1024.0 * 1024.0),
             self.mib_per_sec
         )?;
+        if let (Some(server), Some(rate), Some(unaccounted)) =
+            (&self.server, self.server_accepted_spans_per_sec, self.server_unaccounted_spans)
+        {
+            let share = if self.spans_sent > 0 { unaccounted as f64 / self.spans_sent as f64 * 100.0 } else { 0.0 };
+            writeln!(
+                f,
+                "server      accepted {} ({rate:.0} spans/s) on {}/{}; sent but not accepted {unaccounted} ({share:.1} %)",
+                server.accepted_spans, server.receiver, server.transport
+            )?;
+        }
         let l = &self.latency_ms;
         writeln!(
             f,

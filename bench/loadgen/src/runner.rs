@@ -10,21 +10,117 @@ use hdrhistogram::Histogram;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::client::{self, GrpcSender, HttpSender, HttpTarget, Outcome, Sender, StatusKey};
-use crate::payload::{PayloadConfig, PayloadPool};
-use crate::report::{RunInfo, Summary};
+use crate::client::{
+    self, GrpcMethod, GrpcSender, HttpApi, HttpSender, HttpTarget, Outcome, Sender, StatusKey, UdpSender,
+};
+use crate::metrics::MetricsTarget;
+use crate::payload::{Format, PayloadConfig, PayloadPool};
+use crate::report::{RunInfo, ServerCount, Summary};
 
+/// An ingest protocol: what is encoded, how it is sent, and where by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
+    /// OTLP/gRPC.
     Grpc,
+    /// OTLP/HTTP protobuf.
     Http,
+    /// Jaeger api_v2 gRPC `PostSpans` (collector port 14250).
+    JaegerGrpc,
+    /// Jaeger Thrift binary over HTTP, `POST /api/traces` (collector port 14268).
+    JaegerThriftHttp,
+    /// Jaeger agent `emitBatch`, compact Thrift over UDP (6831).
+    JaegerUdpCompact,
+    /// Jaeger agent `emitBatch`, binary Thrift over UDP (6832).
+    JaegerUdpBinary,
+    /// Zipkin v2 JSON, `POST /api/v2/spans` (9411).
+    ZipkinJson,
+    /// Zipkin v2 protobuf, `POST /api/v2/spans` (9411).
+    ZipkinProto,
+}
+
+/// How a protocol's requests travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Grpc(GrpcMethod),
+    Http(HttpApi),
+    Udp,
 }
 
 impl Protocol {
+    pub const ALL: [Protocol; 8] = [
+        Protocol::Grpc,
+        Protocol::Http,
+        Protocol::JaegerGrpc,
+        Protocol::JaegerThriftHttp,
+        Protocol::JaegerUdpCompact,
+        Protocol::JaegerUdpBinary,
+        Protocol::ZipkinJson,
+        Protocol::ZipkinProto,
+    ];
+
+    /// The name `--protocol` takes.
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Grpc => "grpc",
             Protocol::Http => "http",
+            Protocol::JaegerGrpc => "jaeger-grpc",
+            Protocol::JaegerThriftHttp => "jaeger-thrift-http",
+            Protocol::JaegerUdpCompact => "jaeger-udp-compact",
+            Protocol::JaegerUdpBinary => "jaeger-udp-binary",
+            Protocol::ZipkinJson => "zipkin-json",
+            Protocol::ZipkinProto => "zipkin-proto",
+        }
+    }
+
+    pub fn format(self) -> Format {
+        match self {
+            Protocol::Grpc | Protocol::Http => Format::Otlp,
+            Protocol::JaegerGrpc => Format::JaegerProto,
+            Protocol::JaegerThriftHttp => Format::JaegerThriftHttp,
+            Protocol::JaegerUdpCompact => Format::AgentCompact,
+            Protocol::JaegerUdpBinary => Format::AgentBinary,
+            Protocol::ZipkinJson => Format::ZipkinJson,
+            Protocol::ZipkinProto => Format::ZipkinProto,
+        }
+    }
+
+    pub fn transport(self) -> Transport {
+        match self {
+            Protocol::Grpc => Transport::Grpc(GrpcMethod::OtlpExport),
+            Protocol::JaegerGrpc => Transport::Grpc(GrpcMethod::JaegerPostSpans),
+            Protocol::Http => Transport::Http(HttpApi::Otlp),
+            Protocol::JaegerThriftHttp => Transport::Http(HttpApi::JaegerThrift),
+            Protocol::ZipkinJson => Transport::Http(HttpApi::ZipkinJson),
+            Protocol::ZipkinProto => Transport::Http(HttpApi::ZipkinProto),
+            Protocol::JaegerUdpCompact | Protocol::JaegerUdpBinary => Transport::Udp,
+        }
+    }
+
+    /// The receiver's usual address on this machine.
+    pub fn default_endpoint(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "http://127.0.0.1:4317",
+            Protocol::Http => "http://127.0.0.1:4318",
+            Protocol::JaegerGrpc => "http://127.0.0.1:14250",
+            Protocol::JaegerThriftHttp => "http://127.0.0.1:14268",
+            Protocol::JaegerUdpCompact => "127.0.0.1:6831",
+            Protocol::JaegerUdpBinary => "127.0.0.1:6832",
+            Protocol::ZipkinJson | Protocol::ZipkinProto => "http://127.0.0.1:9411",
+        }
+    }
+
+    /// The `receiver` and `transport` labels the collector (and spoor) count this protocol's
+    /// accepted spans under, with the receiver's default name.
+    pub fn metric_labels(self) -> (&'static str, &'static str) {
+        match self {
+            Protocol::Grpc => ("otlp", "grpc"),
+            Protocol::Http => ("otlp", "http"),
+            Protocol::JaegerGrpc => ("jaeger", "grpc"),
+            Protocol::JaegerThriftHttp => ("jaeger", "collector_http"),
+            Protocol::JaegerUdpCompact => ("jaeger", "udp_thrift_compact"),
+            Protocol::JaegerUdpBinary => ("jaeger", "udp_thrift_binary"),
+            Protocol::ZipkinJson => ("zipkin", "http_v2_json"),
+            Protocol::ZipkinProto => ("zipkin", "http_v2_proto"),
         }
     }
 }
@@ -46,7 +142,12 @@ pub struct RunConfig {
     pub spans_per_request: usize,
     pub pool_size: usize,
     pub seed: u64,
+    /// Read the server's accepted-spans counter before and after the measured window.
+    pub metrics: Option<MetricsTarget>,
 }
+
+/// How long to wait, after the last send, for the server's count to stop moving.
+const METRICS_SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
 /// How far a paced run may fall behind before it gives up on the sends it missed.
 const MAX_LAG: Duration = Duration::from_secs(1);
@@ -60,25 +161,33 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
         pool_size: config.pool_size,
         seed: config.seed,
         // gRPC bodies stay raw: tonic compresses each message itself.
-        gzip: config.gzip && config.protocol == Protocol::Http,
+        gzip: config.gzip && matches!(config.protocol.transport(), Transport::Http(_)),
+        format: config.protocol.format(),
     })
     .context("cannot build the request pool")?;
     let info = RunInfo {
         protocol: config.protocol.name(),
         endpoint: config.endpoint.clone(),
         concurrency: config.concurrency,
-        connections: match config.protocol {
-            Protocol::Grpc => config.connections,
-            Protocol::Http => config.concurrency,
+        connections: match config.protocol.transport() {
+            Transport::Grpc(_) => config.connections,
+            Transport::Http(_) | Transport::Udp => config.concurrency,
         },
         spans_per_request: config.spans_per_request,
+        spans_per_body: pool.mean_spans_per_payload(),
         encoded_bytes_per_span: pool.mean_encoded_span_bytes(),
         body_bytes_per_request: pool.mean_body_bytes(),
-        compression: if config.gzip { "gzip" } else { "none" },
+        compression: if config.gzip && config.protocol.transport() != Transport::Udp { "gzip" } else { "none" },
         warmup_secs: config.warmup.as_secs_f64(),
         target_spans_per_sec: config.rate_spans_per_sec,
     };
     let senders = connect(&config, pool.max_body_len()).await?;
+    // Read once before anything is sent, so that an unreachable metrics endpoint fails at start.
+    let first_count = match &config.metrics {
+        Some(metrics) => Some(metrics.accepted_spans().await.context("cannot read the server's metrics")?),
+        None => None,
+    };
+    let spans_per_body = pool.mean_spans_per_payload().max(1.0);
 
     let start = Instant::now();
     let measure_start = start + config.warmup;
@@ -87,9 +196,18 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
         measure_start,
         deadline: config.duration.map(|d| measure_start + d),
         budget: config.requests.map(AtomicU64::new),
-        pacer: config
-            .rate_spans_per_sec
-            .map(|rate| Pacer::new(start, rate / config.spans_per_request as f64, measure_start)),
+        pacer: config.rate_spans_per_sec.map(|rate| Pacer::new(start, rate / spans_per_body, measure_start)),
+    });
+    // The count at the start of the measured window (right away without warmup).
+    let window_start = config.metrics.clone().map(|metrics| {
+        tokio::spawn(async move {
+            if measure_start > Instant::now() {
+                tokio::time::sleep_until(measure_start).await;
+                metrics.accepted_spans().await.ok()
+            } else {
+                first_count
+            }
+        })
     });
 
     let mut workers = JoinSet::new();
@@ -103,27 +221,56 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
     }
     let skipped = plan.pacer.as_ref().map_or(0, |p| p.skipped.load(Ordering::Relaxed));
     let elapsed = total.last_end.map_or(Duration::ZERO, |end| end.saturating_duration_since(measure_start));
-    Ok(total.summarise(info, elapsed, skipped))
+    let server = match (&config.metrics, window_start) {
+        (Some(metrics), Some(window_start)) => {
+            let before = window_start.await.ok().flatten();
+            let after = metrics.settled_accepted_spans(METRICS_SETTLE_LIMIT).await;
+            match (before, after) {
+                (Some(before), Ok(after)) => Some(ServerCount {
+                    receiver: metrics.receiver.clone(),
+                    transport: metrics.transport.clone(),
+                    accepted_spans: after.saturating_sub(before),
+                }),
+                (_, Err(error)) => {
+                    eprintln!("spoor-loadgen: cannot read the server's metrics at the end: {error:#}");
+                    None
+                }
+                (None, _) => {
+                    eprintln!("spoor-loadgen: cannot read the server's metrics when the measured window started");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    Ok(total.summarise(info, elapsed, skipped, server))
 }
 
 async fn connect(config: &RunConfig, max_body_len: usize) -> anyhow::Result<Vec<Sender>> {
-    match config.protocol {
-        Protocol::Grpc => {
+    match config.protocol.transport() {
+        Transport::Grpc(method) => {
             let channels = client::connect_grpc_channels(&config.endpoint, config.connections).await?;
             Ok((0..config.concurrency)
                 .map(|i| {
                     let channel = channels[i % channels.len()].clone();
-                    let sender = GrpcSender::new(channel, config.gzip, config.timeout, max_body_len);
-                    Sender::Grpc(sender)
+                    Sender::Grpc(GrpcSender::new(channel, method, config.gzip, config.timeout, max_body_len))
                 })
                 .collect())
         }
-        Protocol::Http => {
-            let target = HttpTarget::parse(&config.endpoint, config.gzip)?;
+        Transport::Http(api) => {
+            let target = HttpTarget::parse(&config.endpoint, api, config.gzip)?;
             let mut senders = Vec::with_capacity(config.concurrency);
             for _ in 0..config.concurrency {
                 let sender = HttpSender::connect(target.clone(), config.timeout).await?;
                 senders.push(Sender::Http(sender));
+            }
+            Ok(senders)
+        }
+        Transport::Udp => {
+            let target = client::resolve_udp(&config.endpoint).await?;
+            let mut senders = Vec::with_capacity(config.concurrency);
+            for _ in 0..config.concurrency {
+                senders.push(Sender::Udp(UdpSender::connect(target, config.timeout).await?));
             }
             Ok(senders)
         }

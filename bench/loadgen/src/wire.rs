@@ -96,9 +96,14 @@ mod tests {
     #[test]
     fn counts_generated_requests() {
         for spans in [1, 10, 100, 513] {
-            let pool =
-                PayloadPool::build(&PayloadConfig { spans_per_request: spans, pool_size: 3, seed: 1, gzip: false })
-                    .unwrap();
+            let pool = PayloadPool::build(&PayloadConfig {
+                spans_per_request: spans,
+                pool_size: 3,
+                seed: 1,
+                gzip: false,
+                format: crate::payload::Format::Otlp,
+            })
+            .unwrap();
             for n in 0..3 {
                 assert_eq!(count_spans(&pool.get(n).body), Ok(spans as u64));
             }
@@ -112,8 +117,14 @@ mod tests {
 
     #[test]
     fn truncated_bodies_are_refused() {
-        let pool =
-            PayloadPool::build(&PayloadConfig { spans_per_request: 5, pool_size: 1, seed: 1, gzip: false }).unwrap();
+        let pool = PayloadPool::build(&PayloadConfig {
+            spans_per_request: 5,
+            pool_size: 1,
+            seed: 1,
+            gzip: false,
+            format: crate::payload::Format::Otlp,
+        })
+        .unwrap();
         let body = &pool.get(0).body;
         for cut in [1, body.len() / 2, body.len() - 1] {
             assert!(count_spans(&body[..cut]).is_err(), "cut at {cut}");
