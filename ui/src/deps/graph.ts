@@ -103,7 +103,7 @@ const CHAR_WIDTH = 7.5;
 
 /** The width of a self-call badge ("↻ 27") on a node. */
 export function selfCallWidth(link: DependencyLink): number {
-  return 22 + String(link.callCount.toLocaleString()).length * CHAR_WIDTH;
+  return 22 + link.callCount.toLocaleString().length * CHAR_WIDTH;
 }
 
 /**
