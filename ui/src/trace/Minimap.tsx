@@ -1,6 +1,6 @@
 // The minimap over the timeline: every span as a thin bar on a canvas, a band marking the rows
 // in view, and a time selection that can be brushed (drag on empty space), moved (drag inside
-// it) or resized (drag its edges) to zoom the timeline.
+// it) or resized (drag its edges) to zoom the timeline. A plain click scrolls to that span.
 import { useEffect, useMemo, useRef, useState, type PointerEvent as ReactPointerEvent } from "react";
 import type { TraceModel } from "../model";
 import { useSettings } from "../settings";
@@ -13,7 +13,7 @@ const HEIGHT = 60;
 const EDGE_GRAB = 5;
 
 type Drag =
-  | { kind: "brush"; anchor: number }
+  | { kind: "brush"; anchor: number; moved: boolean }
   | { kind: "move"; anchor: number; start: ViewRange }
   | { kind: "resize"; fixed: number };
 
@@ -23,9 +23,11 @@ interface MinimapProps {
   onRange: (range: ViewRange) => void;
   /** The rows in view, as fractions of the span list (the minimap's height). */
   band?: { from: number; to: number };
+  /** Called with an index into model.spans when the minimap is clicked. */
+  onPick: (spanIndex: number) => void;
 }
 
-export function Minimap({ model, range, onRange, band }: MinimapProps) {
+export function Minimap({ model, range, onRange, band, onPick }: MinimapProps) {
   const { theme } = useSettings();
   const wrapRef = useRef<HTMLDivElement>(null);
   const canvasRef = useRef<HTMLCanvasElement>(null);
@@ -72,7 +74,7 @@ export function Minimap({ model, range, onRange, band }: MinimapProps) {
     if (zoomed && Math.abs(x - range.from) <= grab) setDrag({ kind: "resize", fixed: range.to });
     else if (zoomed && Math.abs(x - range.to) <= grab) setDrag({ kind: "resize", fixed: range.from });
     else if (zoomed && x > range.from && x < range.to) setDrag({ kind: "move", anchor: x, start: range });
-    else setDrag({ kind: "brush", anchor: x });
+    else setDrag({ kind: "brush", anchor: x, moved: false });
   };
 
   const onPointerMove = (e: ReactPointerEvent<HTMLDivElement>) => {
@@ -80,7 +82,20 @@ export function Minimap({ model, range, onRange, band }: MinimapProps) {
     const x = fractionAt(e);
     if (drag.kind === "move") onRange(shiftRange(drag.start, x - drag.anchor));
     else if (drag.kind === "resize") onRange(normalizeRange(drag.fixed, x));
-    else if (Math.abs(x - drag.anchor) * width >= 3) onRange(normalizeRange(drag.anchor, x));
+    else if (drag.moved || Math.abs(x - drag.anchor) * width >= 3) {
+      if (!drag.moved) setDrag({ ...drag, moved: true });
+      onRange(normalizeRange(drag.anchor, x));
+    }
+  };
+
+  /** A click that brushed nothing scrolls the timeline to the span drawn at that height. */
+  const onPointerUp = (e: ReactPointerEvent<HTMLDivElement>) => {
+    if (drag?.kind === "brush" && !drag.moved && model.spans.length > 0) {
+      const rect = wrapRef.current!.getBoundingClientRect();
+      const y = Math.min(Math.max((e.clientY - rect.top) / rect.height, 0), 0.9999);
+      onPick(Math.floor(y * model.spans.length));
+    }
+    setDrag(null);
   };
 
   const zoomed = range.from > 0 || range.to < 1;
@@ -91,16 +106,16 @@ export function Minimap({ model, range, onRange, band }: MinimapProps) {
         className="minimap-canvas"
         onPointerDown={onPointerDown}
         onPointerMove={onPointerMove}
-        onPointerUp={() => setDrag(null)}
+        onPointerUp={onPointerUp}
         onPointerCancel={() => setDrag(null)}
         onDoubleClick={() => onRange(FULL_RANGE)}
-        title="Drag to zoom the timeline; drag the selection to move it; double-click to reset"
+        title="Drag to zoom the timeline, drag the selection to move it, double-click to reset; click to scroll there"
       >
         <canvas ref={canvasRef} />
         {band && band.to - band.from < 1 && (
           <div
             className="minimap-band"
-            style={{ top: `${band.from * 100}%`, height: `${Math.max(band.to - band.from, 0.02) * 100}%` }}
+            style={{ top: `${band.from * 100}%`, height: `${(band.to - band.from) * 100}%` }}
           />
         )}
         {zoomed && (

@@ -49,10 +49,12 @@ export const SpanRow = memo(function SpanRow(props: SpanRowProps) {
       data-testid="span-row"
       data-span-id={node.id}
       role="row"
-      aria-expanded={open}
+      aria-level={node.depth + 1}
+      aria-expanded={node.children.length > 0 ? !collapsed : undefined}
+      aria-selected={open}
       onClick={() => props.onToggleOpen(node.id)}
     >
-      <div className="span-name" style={{ paddingLeft: Math.min(node.depth, MAX_INDENT_LEVELS) * INDENT }}>
+      <div className="span-name" role="gridcell" style={{ paddingLeft: Math.min(node.depth, MAX_INDENT_LEVELS) * INDENT }}>
         {node.children.length > 0 ? (
           <button
             className="span-toggle"
@@ -82,7 +84,7 @@ export const SpanRow = memo(function SpanRow(props: SpanRowProps) {
         )}
         {collapsed && hidden > 0 && <span className="hidden-count">+{hidden}</span>}
       </div>
-      <div className="span-bar-cell">
+      <div className="span-bar-cell" role="gridcell">
         <div className="span-bar" style={{ left: `${left * 100}%`, width: `${width * 100}%`, background: color }}>
           {critical?.map((s) => (
             <span

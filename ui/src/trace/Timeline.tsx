@@ -272,7 +272,13 @@ export function Timeline({ model }: { model: TraceModel }) {
           ⌨ j k ← → Enter /
         </span>
       </div>
-      <Minimap model={model} range={range} onRange={setRange} band={band} />
+      <Minimap
+        model={model}
+        range={range}
+        onRange={setRange}
+        band={band}
+        onPick={(i) => reveal(model.spans[i].id, false)}
+      />
       <div
         className="timeline-scroll"
         ref={scrollRef}
