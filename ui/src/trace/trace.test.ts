@@ -5,6 +5,7 @@ import { ancestorIds, findSpans } from "./search";
 import { descendantCounts, niceTicks, normalizeRange, shiftRange } from "./layout";
 import { traceGraph } from "./graphData";
 import { logMatches, logTitle, traceLogs } from "./logs";
+import { nextSort } from "./SortHeader";
 
 const str = (key: string, value: string): KeyValue => ({ key, type: "string", value });
 
@@ -109,5 +110,13 @@ describe("traceLogs", () => {
     expect(logTitle(logs[0].log)).toBe("started early");
     expect(logs.filter((l) => logMatches(l, "RETRY")).map((l) => l.key)).toEqual(["b:0"]);
     expect(logs.filter((l) => logMatches(l, "api")).length).toBe(2);
+  });
+});
+
+describe("nextSort", () => {
+  it("flips the sorted column and starts numbers descending, text ascending", () => {
+    expect(nextSort({ key: "a", desc: true }, "a", false)).toEqual({ key: "a", desc: false });
+    expect(nextSort<"a" | "b">({ key: "a", desc: true }, "b", false)).toEqual({ key: "b", desc: true });
+    expect(nextSort<"a" | "b">({ key: "a", desc: true }, "b", true)).toEqual({ key: "b", desc: false });
   });
 });
