@@ -5,15 +5,16 @@ import { formatDuration } from "../format";
 import type { CriticalSegment, SpanNode } from "../model";
 import { colorOf } from "./colors";
 
-/** Indentation per tree level, px; capped so deep traces keep their names in view. */
+/** Indentation per tree level, px. */
 const INDENT = 14;
-const MAX_INDENT_LEVELS = 30;
 
 interface SpanRowProps {
   node: SpanNode;
   /** The zoom window in µs relative to the trace start. */
   viewStart: number;
   viewSpan: number;
+  /** Most indentation, px, so that deep traces keep their names in view; deeper rows show their level. */
+  maxIndent: number;
   collapsed: boolean;
   /** Spans hidden under this one while collapsed. */
   hidden: number;
@@ -27,7 +28,7 @@ interface SpanRowProps {
 }
 
 export const SpanRow = memo(function SpanRow(props: SpanRowProps) {
-  const { node, viewStart, viewSpan, collapsed, hidden, open, focused, match, currentMatch, critical } = props;
+  const { node, viewStart, viewSpan, maxIndent, collapsed, hidden, open, focused, match, currentMatch, critical } = props;
   const { span } = node;
   const color = colorOf(node.service);
   const left = (node.offset - viewStart) / viewSpan;
@@ -37,6 +38,7 @@ export const SpanRow = memo(function SpanRow(props: SpanRowProps) {
   const labelStyle =
     end < 0.8 ? { left: `${end * 100}%` } : left > 0.12 ? { right: `${(1 - left) * 100}%` } : { right: `${(1 - Math.min(end, 1)) * 100}%` };
   const labelInside = end >= 0.8 && left <= 0.12;
+  const indent = node.depth * INDENT;
   const classes = ["span-row"];
   if (open) classes.push("open");
   if (focused) classes.push("focused");
@@ -54,7 +56,12 @@ export const SpanRow = memo(function SpanRow(props: SpanRowProps) {
       aria-selected={open}
       onClick={() => props.onToggleOpen(node.id)}
     >
-      <div className="span-name" role="gridcell" style={{ paddingLeft: Math.min(node.depth, MAX_INDENT_LEVELS) * INDENT }}>
+      <div className="span-name" role="gridcell" style={{ paddingLeft: Math.min(indent, maxIndent) }}>
+        {indent > maxIndent && (
+          <span className="depth-badge" title={`Depth ${node.depth}`}>
+            {node.depth}
+          </span>
+        )}
         {node.children.length > 0 ? (
           <button
             className="span-toggle"

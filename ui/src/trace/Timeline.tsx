@@ -201,6 +201,7 @@ export function Timeline({ model }: { model: TraceModel }) {
   const viewStart = model.duration * range.from;
   const viewSpan = Math.max(model.duration * (range.to - range.from), 1);
   const zoomed = range.from > 0 || range.to < 1;
+  const maxIndent = Math.round(nameWidth * 0.4);
   const current = matchIndex >= 0 ? matches[matchIndex] : null;
   const items = virtualizer.getVirtualItems();
   const inView = virtualizer.range;
@@ -310,6 +311,7 @@ export function Timeline({ model }: { model: TraceModel }) {
                   node={node}
                   viewStart={viewStart}
                   viewSpan={viewSpan}
+                  maxIndent={maxIndent}
                   collapsed={collapsed.has(node.id)}
                   hidden={hiddenCounts.get(node.id) ?? 0}
                   open={isOpen}
