@@ -19,6 +19,9 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 BIG_TRACE_SPANS = 10_000
 
 
+OK_TRACE_SPANS = 9  # ui_seed.checkout without the fraud check
+
+
 class SeededSpoor:
     def __init__(self, tmp: Path, base_path: str = "", big: int = BIG_TRACE_SPANS):
         self.ports = Ports()
@@ -108,7 +111,7 @@ def test_search_by_service_and_tag_then_read_a_span(seeded, page):
 def test_trace_deep_link_shows_the_timeline(seeded, page):
     page.goto(f"{seeded.url}/trace/{seeded.ids['ok']}")
     expect(page.get_by_text("frontend: POST /checkout").first).to_be_visible()
-    expect(page.get_by_test_id("span-row")).to_have_count(10)
+    expect(page.get_by_test_id("span-row")).to_have_count(OK_TRACE_SPANS)
     span_row(page, "PlaceOrder").click()
     expect(page.get_by_test_id("span-detail").get_by_test_id("log-entry").filter(has_text="order.received")).to_have_count(1)
     screenshot(page, "trace")
@@ -132,7 +135,9 @@ def test_big_trace_is_virtualised_and_scrolls(seeded, page):
     rendered = rows.count()
     assert 0 < rendered < 300, f"{rendered} rows in the DOM for {BIG_TRACE_SPANS} spans: not virtualised"
     page.get_by_test_id("trace-search").fill("handle item 9996")
-    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("match-count")).to_contain_text("1")
+    page.get_by_test_id("trace-search").press("Enter")
+    expect(page.get_by_test_id("match-count")).to_have_text("1 of 1")
     expect(span_row(page, "handle item 9996")).to_be_visible()
 
 
@@ -203,7 +208,7 @@ def test_download_json(seeded, page):
         page.get_by_test_id("download-json").click()
     body = json.loads(Path(download.value.path()).read_text())
     assert body["data"][0]["traceID"] == seeded.ids["ok"]
-    assert len(body["data"][0]["spans"]) == 10
+    assert len(body["data"][0]["spans"]) == OK_TRACE_SPANS
 
 
 def test_dark_mode_and_time_zone_persist(seeded, page):
@@ -214,7 +219,7 @@ def test_dark_mode_and_time_zone_persist(seeded, page):
     assert {before, after} == {"light", "dark"}
     page.get_by_test_id("timezone-select").select_option("utc")
     page.goto(f"{seeded.url}/trace/{seeded.ids['ok']}")
-    expect(page.get_by_text("UTC").first).to_be_visible()
+    expect(page.get_by_test_id("trace-start")).to_contain_text("UTC")
     assert page.evaluate("document.documentElement.dataset.theme") == after
 
 
@@ -224,7 +229,7 @@ def test_served_under_base_path(tmp_path, browser):
         context = browser.new_context()
         page = context.new_page()
         page.goto(f"{backend.url}/trace/{backend.ids['ok']}")
-        expect(page.get_by_test_id("span-row")).to_have_count(10)
+        expect(page.get_by_test_id("span-row")).to_have_count(OK_TRACE_SPANS)
         page.get_by_test_id("trace-id-input").fill(backend.ids["error"])
         page.keyboard.press("Enter")
         expect(page).to_have_url(f"{backend.url}/trace/{backend.ids['error']}")

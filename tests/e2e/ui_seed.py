@@ -31,7 +31,7 @@ def attribute(key: str, value) -> dict:
 
 @dataclass
 class SpanSpec:
-    """One span; children are placed inside the parent's time window by `start`/`duration`."""
+    """One span; `start_ms` is relative to the parent's start (the trace's for the root)."""
 
     service: str
     name: str
@@ -58,10 +58,10 @@ class TraceBuilder:
     def new_span_id(self) -> str:
         return f"{self.rng.getrandbits(64):016x}"
 
-    def add(self, spec: SpanSpec, parent_id: str = "") -> str:
+    def add(self, spec: SpanSpec, parent_id: str = "", parent_start_ns: int | None = None) -> str:
         span_id = self.new_span_id()
         self.span_ids.append(span_id)
-        start = self.base_ns + int(spec.start_ms * MS)
+        start = (self.base_ns if parent_start_ns is None else parent_start_ns) + int(spec.start_ms * MS)
         span = {
             "traceId": self.trace_id,
             "spanId": span_id,
@@ -84,7 +84,7 @@ class TraceBuilder:
         }
         self.by_service.setdefault(spec.service, []).append(span)
         for child in spec.children:
-            self.add(child, span_id)
+            self.add(child, span_id, start)
         return span_id
 
     def resource_spans(self) -> list[dict]:
@@ -192,7 +192,7 @@ def big_tree(spans: int, rng: random.Random) -> SpanSpec:
                 SpanSpec(
                     services[(made + depth) % len(services)],
                     f"db query {depth}",
-                    cursor + 1 + depth,
+                    1 + depth,
                     2.0 + rng.random(),
                     CLIENT,
                     {"db.system": "postgresql"},
