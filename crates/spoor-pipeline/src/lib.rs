@@ -20,6 +20,7 @@ pub mod processors;
 pub mod queue;
 pub mod receiver;
 pub mod telemetry;
+pub mod wire;
 
 pub use batch::TraceBatch;
 pub use consumer::{ConsumeError, TracesConsumer};
