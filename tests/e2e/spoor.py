@@ -154,15 +154,26 @@ class Ports:
 
 
 def backend_config(
-    ports: Ports, backend: str, data_dir: Path | None = None, extra_embedded: str = "", base_path: str = ""
+    ports,
+    backend: str,
+    data_dir: Path | None = None,
+    extra_embedded: str = "",
+    base_path: str = "",
+    receivers: str | None = None,
+    receiver_names: str = "[otlp]",
+    max_traces: int = 100_000,
 ) -> str:
-    """otlp → batch → jaeger_storage_exporter → a `memory` or `embedded` store, with jaeger_query."""
+    """receivers (otlp unless `receivers` gives the YAML section) → batch →
+    jaeger_storage_exporter → a `memory` or `embedded` store, with jaeger_query. `ports` needs
+    query, query_grpc and metrics (and otlp_grpc, otlp_http for the default receivers)."""
     if backend == "memory":
-        engine = "memory:\n          max_traces: 100000"
+        engine = f"memory:\n          max_traces: {max_traces}"
     else:
         engine = f"embedded:\n          path: {data_dir}\n{extra_embedded}"
+    if receivers is None:
+        receivers = otlp_receivers(ports.otlp_grpc, ports.otlp_http)
     return f"""
-{otlp_receivers(ports.otlp_grpc, ports.otlp_http)}processors:
+{receivers}processors:
   batch:
     timeout: 50ms
 exporters:
@@ -185,7 +196,7 @@ service:
   extensions: [jaeger_storage, jaeger_query]
   pipelines:
     traces:
-      receivers: [otlp]
+      receivers: {receiver_names}
       processors: [batch]
       exporters: [jaeger_storage_exporter]
   telemetry:

@@ -43,7 +43,7 @@ import time
 import pytest
 import requests
 
-from spoor import Spoor, free_port, wait_until
+from spoor import Spoor, backend_config, free_port, wait_until
 from test_jaeger_ingest import emit_batch_datagram, free_udp_port, generate_stubs, serialize
 
 
@@ -55,8 +55,7 @@ class Ports:
 
 
 def config(ports: Ports) -> str:
-    return f"""
-receivers:
+    receivers = f"""receivers:
   jaeger:
     protocols:
       grpc:
@@ -73,36 +72,10 @@ receivers:
     protocols:
       http:
         endpoint: 127.0.0.1:{ports.otlp_http}
-processors:
-  batch:
-    timeout: 50ms
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: main
-extensions:
-  jaeger_storage:
-    backends:
-      main:
-        memory:
-          max_traces: 1000
-  jaeger_query:
-    storage:
-      traces: main
-    http:
-      endpoint: 127.0.0.1:{ports.query}
-    grpc:
-      endpoint: 127.0.0.1:{ports.query_grpc}
-service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [jaeger, zipkin, otlp]
-      processors: [batch]
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{ports.metrics}
 """
+    return backend_config(
+        ports, "memory", receivers=receivers, receiver_names="[jaeger, zipkin, otlp]", max_traces=1000
+    )
 
 
 @pytest.fixture(scope="module")
