@@ -3,7 +3,7 @@
 //! compact or binary Thrift over UDP) and Zipkin v2 (JSON and protobuf).
 //!
 //! The conversions run once, when the pool is built. OTLP → api_v2 is spoor-jaeger's own
-//! (`model::to_proto`, the query side's translation); api_v2 → Thrift and OTLP → Zipkin are
+//! (`model::to_proto::batches_from_otlp`, the query side's translation); api_v2 → Thrift and OTLP → Zipkin are
 //! written here, as Jaeger and Zipkin clients lay the data out; the bytes come from spoor-jaeger's
 //! generated types and encoders (prost, `thrift::encode`). Zipkin spans carry the resource
 //! attributes as tags and events as OTel-encoded annotations, as the collector's Zipkin exporter
@@ -61,7 +61,10 @@ pub fn encode_request(request: &ExportTraceServiceRequest, format: Format) -> Re
     let one = |body: Vec<u8>| Ok(vec![Encoded { body, spans }]);
     match format {
         Format::Otlp => one(request.encode_to_vec()),
-        Format::JaegerProto => one(jaeger_proto(request).encode_to_vec()),
+        Format::JaegerProto => match to_proto::batches_from_otlp(&request.resource_spans).as_slice() {
+            [batch] => one(api_v2::PostSpansRequest { batch: Some(batch.clone()) }.encode_to_vec()),
+            batches => Err(format!("a request of {} resources does not fit one Jaeger batch", batches.len())),
+        },
         Format::JaegerThriftHttp => {
             let mut bodies = Vec::new();
             for batch in jaeger_thrift(request) {
@@ -86,12 +89,6 @@ pub fn span_count(request: &ExportTraceServiceRequest) -> u64 {
 
 // ---------------------------------------------------------------------------------------------
 // Jaeger
-
-/// The request as api_v2, by spoor-jaeger's OTLP → Jaeger translation; one batch per resource.
-pub fn jaeger_proto(request: &ExportTraceServiceRequest) -> api_v2::PostSpansRequest {
-    let batch = to_proto::batches_from_otlp(&request.resource_spans).into_iter().next();
-    api_v2::PostSpansRequest { batch }
-}
 
 /// The request as Thrift batches, one per resource.
 pub fn jaeger_thrift(request: &ExportTraceServiceRequest) -> Vec<jthrift::Batch> {
