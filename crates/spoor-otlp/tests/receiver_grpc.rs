@@ -5,6 +5,7 @@ mod receiver_common;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use prost::Message;
 use receiver_common::*;
 use spoor_pipeline::Receiver;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,6 +35,71 @@ async fn export_plain_gzip_and_zstd() {
             .encode()
             .contains("otelcol_receiver_accepted_spans_total{receiver=\"otlp\",transport=\"grpc\"} 7")
     );
+    stop(harness).await;
+}
+
+/// Sends any bytes as the `Export` request message.
+async fn export_raw(harness: &Harness, message: Vec<u8>) -> Result<(), tonic::Status> {
+    use bytes::BufMut;
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+    #[derive(Default)]
+    struct Raw;
+    impl Codec for Raw {
+        type Encode = Vec<u8>;
+        type Decode = ();
+        type Encoder = Raw;
+        type Decoder = Raw;
+        fn encoder(&mut self) -> Raw {
+            Raw
+        }
+        fn decoder(&mut self) -> Raw {
+            Raw
+        }
+    }
+    impl Encoder for Raw {
+        type Item = Vec<u8>;
+        type Error = tonic::Status;
+        fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+            buf.put_slice(&item);
+            Ok(())
+        }
+    }
+    impl Decoder for Raw {
+        type Item = ();
+        type Error = tonic::Status;
+        fn decode(&mut self, _buf: &mut DecodeBuf<'_>) -> Result<Option<()>, tonic::Status> {
+            Ok(Some(()))
+        }
+    }
+    let channel = Channel::from_shared(harness.grpc_url()).unwrap().connect().await.unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+    grpc.unary(tonic::Request::new(message), path, Raw).await.map(|_| ())
+}
+
+#[tokio::test]
+async fn valid_messages_are_kept_undecoded_and_bad_ones_are_internal() {
+    let harness = start_default().await;
+    client(&harness).await.export(request(3)).await.unwrap();
+    assert!(harness.consumer.batches.lock().unwrap()[0].is_encoded());
+    assert_eq!(harness.consumer.all_spans(), request(3).resource_spans[0].scope_spans[0].spans);
+
+    // As tonic's prost codec answered: undecodable is Internal, with prost's message.
+    let mut bad_utf8 = request(1);
+    bad_utf8.resource_spans[0].scope_spans[0].spans[0].name = "name~".to_owned();
+    let mut bytes = bad_utf8.encode_to_vec();
+    let at = bytes.windows(5).position(|w| w == b"name~").unwrap() + 4;
+    bytes[at] = 0xff;
+    for message in [bytes, b"\x0a\x05\x12".to_vec()] {
+        let status = export_raw(&harness, message).await.unwrap_err();
+        assert_eq!(status.code(), Code::Internal, "{status:?}");
+        assert!(status.message().contains("failed to decode Protobuf message"), "{status:?}");
+    }
+    assert_eq!(harness.consumer.spans(), 3);
+    export_raw(&harness, request(2).encode_to_vec()).await.unwrap();
+    assert_eq!(harness.consumer.spans(), 5);
     stop(harness).await;
 }
 

@@ -56,6 +56,9 @@ async fn protobuf_request_is_accepted() {
             .encode()
             .contains("otelcol_receiver_accepted_spans_total{receiver=\"otlp\",transport=\"http\"} 3")
     );
+    // Kept as received, and the same spans once decoded.
+    assert!(harness.consumer.batches.lock().unwrap()[0].is_encoded());
+    assert_eq!(harness.consumer.all_spans(), request(3).resource_spans[0].scope_spans[0].spans);
     stop(harness).await;
 }
 

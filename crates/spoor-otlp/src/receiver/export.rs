@@ -1,8 +1,47 @@
-//! What both transports do with a decoded request: drop spans whose IDs cannot be valid,
-//! hand the rest to the pipeline, and say what was rejected.
+//! What both transports do with a request: keep a protobuf body as received when it is valid
+//! (see `spoor_pipeline::wire`), else drop spans whose IDs cannot be valid, hand the rest to
+//! the pipeline, and say what was rejected.
 
+use bytes::Bytes;
+use prost::Message;
 use spoor_pipeline::otlp::{ExportTracePartialSuccess, ExportTraceServiceRequest, ResourceSpans};
 use spoor_pipeline::{ConsumeError, ReceiverObserver, TraceBatch, TracesConsumer};
+
+/// A request body as the receiver takes it in.
+pub(crate) enum Received {
+    /// Valid, every span's IDs too: kept as received, not decoded.
+    Kept(TraceBatch),
+    /// Decoded, for the ID check to drop spans (or from JSON).
+    Decoded(ExportTraceServiceRequest),
+}
+
+/// Takes in a protobuf `ExportTraceServiceRequest`: refuses exactly what prost refuses, with
+/// prost's message, and keeps the body undecoded unless some span has invalid IDs (they are
+/// rare; decoding is the simple way to drop them and say which).
+pub(crate) fn receive_protobuf(body: Bytes) -> Result<Received, prost::DecodeError> {
+    if let Ok((batch, scan)) = TraceBatch::from_encoded_request(&body)
+        && scan.invalid_id_spans == 0
+    {
+        return Ok(Received::Kept(batch));
+    }
+    // prost has the last word, and the words for the client.
+    ExportTraceServiceRequest::decode(body).map(Received::Decoded)
+}
+
+/// Delivers what [`receive_protobuf`] (or the JSON decoder) made of a request.
+pub(crate) async fn export_received(
+    observer: &ReceiverObserver,
+    next: &dyn TracesConsumer,
+    received: Received,
+) -> Result<Option<ExportTracePartialSuccess>, ConsumeError> {
+    match received {
+        Received::Kept(batch) => {
+            observer.deliver(next, batch).await?;
+            Ok(None)
+        }
+        Received::Decoded(request) => export(observer, next, request).await,
+    }
+}
 
 /// Delivers the request's valid spans. `Ok(Some(..))` is a partial success: the valid spans
 /// were accepted and the rest are reported back, never retried.
@@ -76,6 +115,22 @@ mod tests {
         assert_eq!(partial.rejected_spans, 3);
         assert!(partial.error_message.contains("trace_id is 15 bytes"), "{}", partial.error_message);
         assert_eq!(resource_spans[0].scope_spans[0].spans.len(), 2);
+    }
+
+    #[test]
+    fn valid_bodies_are_kept_and_others_decoded() {
+        let request = |spans: Vec<Span>| ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+                ..Default::default()
+            }],
+        };
+        let valid = Bytes::from(request(vec![span(16, 8, 0), span(16, 8, 8)]).encode_to_vec());
+        assert!(matches!(receive_protobuf(valid), Ok(Received::Kept(batch)) if batch.span_count() == 2));
+        let invalid = Bytes::from(request(vec![span(16, 8, 0), span(16, 7, 0)]).encode_to_vec());
+        assert!(matches!(receive_protobuf(invalid), Ok(Received::Decoded(_))));
+        let err = receive_protobuf(Bytes::from_static(b"\x0a\x05\x12")).err().unwrap();
+        assert_eq!(err, ExportTraceServiceRequest::decode(&b"\x0a\x05\x12"[..]).unwrap_err());
     }
 
     #[test]

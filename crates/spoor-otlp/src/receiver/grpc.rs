@@ -1,43 +1,139 @@
 //! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export` on tonic.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use spoor_pipeline::otlp::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use prost::Message;
+use spoor_pipeline::otlp::ExportTraceServiceResponse;
 use spoor_pipeline::{ConsumeError, ReceiverObserver, TracesConsumer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder};
+use tonic::server::{NamedService, UnaryService};
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::config::GrpcServerConfig;
-use super::export::export;
+use super::export::{export_received, receive_protobuf};
 use super::listen::tls_incoming;
 
 const GRPC_STATUS: &str = "grpc-status";
 const OUT_OF_RANGE: &str = "11";
 const RESOURCE_EXHAUSTED: &str = "8";
+const SERVICE_NAME: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 struct GrpcTraceService {
     next: Arc<dyn TracesConsumer>,
     observer: ReceiverObserver,
 }
 
-#[tonic::async_trait]
-impl TraceService for GrpcTraceService {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let partial_success =
-            export(&self.observer, self.next.as_ref(), request.into_inner()).await.map_err(status_of)?;
+impl GrpcTraceService {
+    /// One `Export` call, given the request message's bytes (decompressed, size-checked).
+    async fn export(&self, body: Bytes) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        // Undecodable is `Internal`, as tonic's prost codec (and gRPC-Go) say it.
+        let received = receive_protobuf(body).map_err(|err| Status::internal(err.to_string()))?;
+        let partial_success = export_received(&self.observer, self.next.as_ref(), received).await.map_err(status_of)?;
         Ok(Response::new(ExportTraceServiceResponse { partial_success }))
+    }
+}
+
+/// The `TraceService` server, as tonic would generate it, except that the request message
+/// reaches the service as bytes (see [`RawRequestCodec`]), so that it can be kept undecoded.
+#[derive(Clone)]
+struct TraceServiceServer {
+    service: Arc<GrpcTraceService>,
+    max_decoding_message_size: usize,
+}
+
+impl NamedService for TraceServiceServer {
+    const NAME: &'static str = SERVICE_NAME;
+}
+
+impl<B> tower::Service<http::Request<B>> for TraceServiceServer
+where
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if request.uri().path() != EXPORT_PATH {
+            return Box::pin(async { Ok(Status::unimplemented("").into_http()) });
+        }
+        let method = ExportMethod(self.service.clone());
+        let max_decoding_message_size = self.max_decoding_message_size;
+        Box::pin(async move {
+            let mut encodings = EnabledCompressionEncodings::default();
+            encodings.enable(CompressionEncoding::Gzip);
+            encodings.enable(CompressionEncoding::Zstd);
+            let mut grpc = tonic::server::Grpc::new(RawRequestCodec)
+                .apply_compression_config(encodings, encodings)
+                .apply_max_message_size_config(Some(max_decoding_message_size), None);
+            Ok(grpc.unary(method, request).await)
+        })
+    }
+}
+
+struct ExportMethod(Arc<GrpcTraceService>);
+
+impl UnaryService<Bytes> for ExportMethod {
+    type Response = ExportTraceServiceResponse;
+    type Future = BoxFuture<'static, Result<Response<ExportTraceServiceResponse>, Status>>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let service = self.0.clone();
+        Box::pin(async move { service.export(request.into_inner()).await })
+    }
+}
+
+/// Hands the service the request message as bytes, sliced out of tonic's buffer without a
+/// copy, and encodes the response with prost.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawRequestCodec;
+
+impl Codec for RawRequestCodec {
+    type Encode = ExportTraceServiceResponse;
+    type Decode = Bytes;
+    type Encoder = Self;
+    type Decoder = Self;
+
+    fn encoder(&mut self) -> Self {
+        Self
+    }
+
+    fn decoder(&mut self) -> Self {
+        Self
+    }
+}
+
+impl Decoder for RawRequestCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(buf.copy_to_bytes(buf.remaining())))
+    }
+}
+
+impl Encoder for RawRequestCodec {
+    type Item = ExportTraceServiceResponse;
+    type Error = Status;
+
+    fn encode(&mut self, item: ExportTraceServiceResponse, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(buf).map_err(|err| Status::internal(err.to_string()))
     }
 }
 
@@ -117,12 +213,10 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
     let max_message = config.max_recv_msg_size();
-    let service = TraceServiceServer::new(GrpcTraceService { next: next.clone(), observer })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .send_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(max_message);
+    let service = TraceServiceServer {
+        service: Arc::new(GrpcTraceService { next: next.clone(), observer }),
+        max_decoding_message_size: max_message,
+    };
 
     let mut server = Server::builder().tcp_nodelay(true);
     if config.max_concurrent_streams > 0 {

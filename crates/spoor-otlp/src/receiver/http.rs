@@ -1,7 +1,6 @@
 //! OTLP/HTTP: `POST` of a protobuf or JSON `ExportTraceServiceRequest`, answered as the OTLP
 //! spec and the collector answer (`google.rpc.Status` bodies in the request's encoding).
 
-use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use prost::Message;
-use spoor_pipeline::otlp::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
+use spoor_pipeline::otlp::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use spoor_pipeline::{ConsumeError, ReceiverObserver, TracesConsumer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -25,7 +24,7 @@ use tonic::Code;
 use super::body::{self, BodyError, Encoding};
 use super::config::HttpServerConfig;
 use super::cors::{Cors, CorsOutcome, PREFLIGHT_STATUS};
-use super::export::export;
+use super::export::{Received, export_received, receive_protobuf};
 use super::json;
 use super::listen::{HANDSHAKE_TIMEOUT, accept_backoff};
 use super::status::{ErrorBody, RpcStatus};
@@ -151,18 +150,18 @@ impl HttpHandler {
         let raw = self.read_body(request.into_body()).await?;
         let decoded = if raw.len() > BLOCKING_DECODE_THRESHOLD {
             let limit = self.body_limit;
-            tokio::task::spawn_blocking(move || decode(format, encoding, &raw, limit))
+            tokio::task::spawn_blocking(move || decode(format, encoding, raw, limit))
                 .await
                 .map_err(|_| Failure::Internal("decoder task failed".to_owned()))?
         } else {
-            decode(format, encoding, &raw, self.body_limit)
+            decode(format, encoding, raw, self.body_limit)
         };
         let request = decoded.map_err(|err| match err {
             DecodeError::Body(BodyError::TooLarge { .. }) => self.too_large(),
             DecodeError::Body(err) => Failure::BadRequest(err.to_string()),
             DecodeError::Message(message) => Failure::BadRequest(message),
         })?;
-        export(&self.observer, self.next.as_ref(), request).await.map_err(Failure::Consume)
+        export_received(&self.observer, self.next.as_ref(), request).await.map_err(Failure::Consume)
     }
 
     fn encoding(&self, headers: &HeaderMap) -> Result<Encoding, Failure> {
@@ -202,23 +201,16 @@ enum DecodeError {
     Message(String),
 }
 
-fn decode(
-    format: Format,
-    encoding: Encoding,
-    raw: &[u8],
-    limit: usize,
-) -> Result<ExportTraceServiceRequest, DecodeError> {
-    // An uncompressed body is decoded where it lies: copying it first cost a memcpy of every
-    // body on the hot path. Over the limit, `decompress` still gives the usual error.
+fn decode(format: Format, encoding: Encoding, raw: Bytes, limit: usize) -> Result<Received, DecodeError> {
+    // An uncompressed body is used where it lies: a protobuf one is kept as received, and
+    // the batch holds slices of it. Over the limit, `decompress` still gives the usual error.
     let plain = match encoding {
-        Encoding::Identity if raw.len() <= limit => Cow::Borrowed(raw),
-        _ => Cow::Owned(body::decompress(encoding, raw, limit).map_err(DecodeError::Body)?),
+        Encoding::Identity if raw.len() <= limit => raw,
+        _ => Bytes::from(body::decompress(encoding, &raw, limit).map_err(DecodeError::Body)?),
     };
     match format {
-        Format::Protobuf => {
-            ExportTraceServiceRequest::decode(&*plain).map_err(|err| DecodeError::Message(format!("proto: {err}")))
-        }
-        Format::Json => json::decode_request(&plain).map_err(DecodeError::Message),
+        Format::Protobuf => receive_protobuf(plain).map_err(|err| DecodeError::Message(format!("proto: {err}"))),
+        Format::Json => json::decode_request(&plain).map(Received::Decoded).map_err(DecodeError::Message),
     }
 }
 
@@ -417,7 +409,7 @@ mod tests {
             }
             for format in [Format::Protobuf, Format::Json] {
                 for encoding in encodings {
-                    let _ = decode(format, encoding, &body, 64 * 1024);
+                    let _ = decode(format, encoding, Bytes::from(body.clone()), 64 * 1024);
                 }
             }
         }
