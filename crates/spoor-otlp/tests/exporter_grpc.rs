@@ -159,6 +159,22 @@ async fn zstd_and_no_compression() {
 }
 
 #[tokio::test]
+async fn a_batch_kept_as_received_is_sent_as_received() {
+    let recorder = Recorder::new();
+    let addr = start_server(recorder.clone(), None).await;
+    let exporter = exporter(serde_json::json!({"endpoint": format!("http://{addr}"), "compression": "none"}));
+    let body = bytes::Bytes::from(sample_batch().encode_request());
+    let (kept, _) = TraceBatch::from_encoded_request(&body).unwrap();
+    let mut twice = kept.clone();
+    twice.append(kept);
+    export(&exporter, &twice).await.unwrap();
+    let mut expected = sample_batch().to_request();
+    expected.resource_spans.extend(sample_batch().to_request().resource_spans);
+    assert_eq!(recorder.received().pop().unwrap().request, expected);
+    assert!(twice.is_encoded());
+}
+
+#[tokio::test]
 async fn partial_success_is_not_an_error() {
     let recorder = Recorder::new();
     recorder.reply_with(Ok(ExportTraceServiceResponse {

@@ -155,6 +155,18 @@ impl TraceBatch {
         }
     }
 
+    /// The batch as an encoded request that shares the batch's bytes: cheap to make from an
+    /// encoded batch (no copy, whatever has been decoded), and owned, for a transport that
+    /// needs `'static` data. A decoded batch is encoded here.
+    pub fn encoded_request(&self) -> EncodedRequest {
+        match &self.form {
+            Form::Decoded(_) => EncodedRequest::Whole(Bytes::from(self.encode_request())),
+            Form::Encoded { parts, .. } => {
+                EncodedRequest::Resources(parts.iter().map(|part| part.bytes.clone()).collect())
+            }
+        }
+    }
+
     fn has_resources(&self) -> bool {
         match &self.form {
             Form::Decoded(resources) => !resources.is_empty(),
@@ -216,6 +228,44 @@ impl TraceBatch {
         };
         self.span_count -= taken;
         TraceBatch { form, span_count: taken }
+    }
+}
+
+/// An encoded `ExportTraceServiceRequest`, from [`TraceBatch::encoded_request`].
+#[derive(Debug, Clone)]
+pub enum EncodedRequest {
+    /// The whole request.
+    Whole(Bytes),
+    /// Its `ResourceSpans` messages, each without field key and length.
+    Resources(Vec<Bytes>),
+}
+
+impl EncodedRequest {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Whole(body) => body.len(),
+            Self::Resources(resources) => {
+                resources.iter().map(|r| key_len(RESOURCE_SPANS) + encoded_len_varint(r.len() as u64) + r.len()).sum()
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes the request's bytes.
+    pub fn write_to(&self, out: &mut impl bytes::BufMut) {
+        match self {
+            Self::Whole(body) => out.put_slice(body),
+            Self::Resources(resources) => {
+                for resource in resources {
+                    encode_key(RESOURCE_SPANS, WireType::LengthDelimited, out);
+                    encode_varint(resource.len() as u64, out);
+                    out.put_slice(resource);
+                }
+            }
+        }
     }
 }
 
@@ -396,6 +446,13 @@ pub(crate) mod tests {
         assert_eq!(kept.span_count(), 12);
         assert_eq!(kept.encode_request(), request);
         assert_eq!(kept.encoded_request_len(), request.len());
+        for form in [&kept, &batch] {
+            let shared = form.encoded_request();
+            let mut written = Vec::new();
+            shared.write_to(&mut written);
+            assert_eq!((written.len(), shared.len()), (request.len(), request.len()));
+            assert_eq!(written, request);
+        }
         assert_eq!(kept, batch);
         assert_eq!(kept.clone().into_resource_spans(), batch.resource_spans());
         assert_eq!(names(&kept), names(&batch));

@@ -22,7 +22,7 @@ pub mod receiver;
 pub mod telemetry;
 pub mod wire;
 
-pub use batch::TraceBatch;
+pub use batch::{EncodedRequest, TraceBatch};
 pub use consumer::{ConsumeError, TracesConsumer};
 pub use exporter::{ExportError, Exporter};
 pub use receiver::{Receiver, ReceiverObserver, StartError};

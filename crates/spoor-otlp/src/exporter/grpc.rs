@@ -12,16 +12,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use http::Uri;
 use http::uri::Authority;
+use http::uri::PathAndQuery;
 use hyper_util::rt::TokioIo;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use prost::Message;
 use rustls::pki_types::ServerName;
 use serde::Deserialize;
+use spoor_pipeline::otlp::ExportTraceServiceResponse;
 use spoor_pipeline::queue::{QueueSettings, RetrySettings};
-use spoor_pipeline::{ExportError, Exporter, TraceBatch};
+use spoor_pipeline::{EncodedRequest, ExportError, Exporter, TraceBatch};
 use tokio::net::TcpStream;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::GrpcMethod;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
+use tonic::{Response, Status};
 
 use super::classify::classify_grpc_status;
 use super::{Compression, ExporterBuildError, deserialize_headers, reject_auth, user_agent};
@@ -29,6 +33,8 @@ use crate::tls::TlsSettings;
 
 /// Responses are tiny; this bounds what a misbehaving server can make us buffer.
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+const SERVICE_NAME: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// `keepalive` of a gRPC client.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -313,7 +319,7 @@ pub struct OtlpGrpcExporter {
     id: String,
     endpoint: Endpoint,
     tls: Option<TlsConnector>,
-    client: OnceLock<TraceServiceClient<Channel>>,
+    client: OnceLock<tonic::client::Grpc<Channel>>,
     metadata: MetadataMap,
     compression: Option<CompressionEncoding>,
     timeout: Duration,
@@ -343,14 +349,14 @@ impl OtlpGrpcExporter {
     }
 
     /// Must run inside a tokio runtime: the lazy channel spawns its worker there.
-    fn client(&self) -> TraceServiceClient<Channel> {
+    fn client(&self) -> tonic::client::Grpc<Channel> {
         self.client
             .get_or_init(|| {
                 let channel = match &self.tls {
                     Some(tls) => self.endpoint.connect_with_connector_lazy(tls.clone()),
                     None => self.endpoint.connect_lazy(),
                 };
-                let mut client = TraceServiceClient::new(channel)
+                let mut client = tonic::client::Grpc::new(channel)
                     .accept_compressed(CompressionEncoding::Gzip)
                     .accept_compressed(CompressionEncoding::Zstd)
                     .max_decoding_message_size(MAX_RESPONSE_BYTES);
@@ -361,19 +367,72 @@ impl OtlpGrpcExporter {
             })
             .clone()
     }
+
+    /// One `TraceService/Export` call, as tonic's generated client makes it, with the request
+    /// written from the batch's bytes.
+    async fn call(
+        &self,
+        request: tonic::Request<EncodedRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let mut client = self.client();
+        client.ready().await.map_err(|err| Status::unknown(format!("Service was not ready: {err}")))?;
+        let mut request = request;
+        request.extensions_mut().insert(GrpcMethod::new(SERVICE_NAME, "Export"));
+        client.unary(request, PathAndQuery::from_static(EXPORT_PATH), PreEncodedCodec).await
+    }
+}
+
+/// Sends an [`EncodedRequest`] as it is (the batch's received bytes, or the batch encoded
+/// once), where tonic's prost codec would need an owned request: a deep copy of every span.
+#[derive(Debug, Clone, Copy, Default)]
+struct PreEncodedCodec;
+
+impl Codec for PreEncodedCodec {
+    type Encode = EncodedRequest;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = Self;
+    type Decoder = Self;
+
+    fn encoder(&mut self) -> Self {
+        Self
+    }
+
+    fn decoder(&mut self) -> Self {
+        Self
+    }
+}
+
+impl Encoder for PreEncodedCodec {
+    type Item = EncodedRequest;
+    type Error = Status;
+
+    fn encode(&mut self, item: EncodedRequest, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        buf.reserve(item.len());
+        item.write_to(buf);
+        Ok(())
+    }
+}
+
+impl Decoder for PreEncodedCodec {
+    type Item = ExportTraceServiceResponse;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<ExportTraceServiceResponse>, Status> {
+        // As tonic's prost codec maps it.
+        ExportTraceServiceResponse::decode(buf).map(Some).map_err(|err| Status::internal(err.to_string()))
+    }
 }
 
 #[async_trait]
 impl Exporter for OtlpGrpcExporter {
     async fn export(&self, batch: &TraceBatch) -> Result<(), ExportError> {
-        let mut request = tonic::Request::new(batch.to_request());
+        let mut request = tonic::Request::new(batch.encoded_request());
         *request.metadata_mut() = self.metadata.clone();
-        let mut client = self.client();
         let response = if self.timeout.is_zero() {
-            client.export(request).await
+            self.call(request).await
         } else {
             request.set_timeout(self.timeout);
-            match tokio::time::timeout(self.timeout, client.export(request)).await {
+            match tokio::time::timeout(self.timeout, self.call(request)).await {
                 Ok(response) => response,
                 Err(_) => {
                     return Err(ExportError::retryable(format!(
