@@ -123,6 +123,19 @@ def test_trace_deep_link_shows_the_timeline(seeded, page):
         expect(page.get_by_test_id(testid)).to_be_visible()
 
 
+def test_keyboard_navigation_opens_spans(seeded, page):
+    page.goto(f"{seeded.url}/trace/{seeded.ids['ok']}")
+    expect(page.get_by_test_id("span-row")).to_have_count(OK_TRACE_SPANS)
+    page.get_by_test_id("timeline").focus()
+    for key in ["j", "j", "j", "Enter"]:  # the first j focuses the root row
+        page.keyboard.press(key)
+    detail = page.get_by_test_id("span-detail")
+    expect(detail).to_have_count(1)
+    expect(detail).to_contain_text("inventory.GetStock")
+    page.keyboard.press("/")
+    expect(page.get_by_test_id("trace-search")).to_be_focused()
+
+
 def test_unknown_trace_says_so(seeded, page):
     page.goto(f"{seeded.url}/trace/{'0' * 31}1")
     expect(page.get_by_test_id("trace-error")).to_be_visible()
