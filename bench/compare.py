@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -50,16 +51,20 @@ class Plan:
     rate_duration: float
     throughput: list[tuple[str, str, int]]  # (pipeline, protocol, concurrency)
     fixed_rate: list[tuple[str, str]]  # (pipeline, protocol)
+    overload: list[tuple[str, str]]  # (pipeline, protocol)
     rate: int = 10_000
+    overload_concurrency: int = 256
 
 
 def full_plan() -> Plan:
     runs = [(p, proto, c) for p in ("nop", "sink") for proto, c in (("grpc", 8), ("grpc", 32), ("http", 32))]
-    return Plan(False, 10.0, 2.0, 20.0, runs, [("nop", "grpc"), ("nop", "http"), ("sink", "grpc")])
+    overload = [(p, proto) for p in ("nop", "sink", "stalled") for proto in ("grpc", "http")]
+    return Plan(False, 10.0, 2.0, 20.0, runs, [("nop", "grpc"), ("nop", "http"), ("sink", "grpc")], overload)
 
 
 def quick_plan() -> Plan:
-    return Plan(True, 0.5, 0.2, 1.0, [("nop", "grpc", 8), ("sink", "http", 32)], [("nop", "grpc")])
+    return Plan(True, 0.5, 0.2, 1.0, [("nop", "grpc", 8), ("sink", "http", 32)], [("nop", "grpc")],
+                [("stalled", "http")])
 
 
 @dataclass
@@ -187,6 +192,38 @@ class Sink:
         stop(self.proc)
 
 
+class Stall:
+    """A downstream that accepts connections and never answers: the exporters' requests time
+    out, so their queues fill (the overload runs' `stalled` pipeline). Nothing is read, so a
+    sender's writes stop once the socket buffers are full."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.listener.settimeout(0.2)
+        self.addr = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+        for conn in self.held:
+            conn.close()
+        self.listener.close()
+
+
 @dataclass
 class Server:
     name: str
@@ -232,8 +269,10 @@ class Bench:
         self.workdir = workdir
         self.commands: list[str] = []
         self.sink: Sink | None = None
+        self.stall: Stall | None = None
         self.throughput: list[dict] = []
         self.fixed: list[dict] = []
+        self.overload: list[dict] = []
         self.problems: list[str] = []
 
     def servers(self) -> list[str]:
@@ -246,6 +285,14 @@ class Bench:
         if text not in self.commands:
             self.commands.append(text)
 
+    def downstream(self, pipeline: str) -> str:
+        """Where the `sink` and `stalled` pipelines export to."""
+        if pipeline == "stalled":
+            assert self.stall is not None
+            return self.stall.addr
+        assert self.sink is not None
+        return self.sink.grpc
+
     def start(self, name: str, pipeline: str) -> Server:
         grpc, http = free_port(), free_port()
         log = (self.workdir / f"{name}-{pipeline}.log").open("w")
@@ -253,8 +300,7 @@ class Bench:
             if pipeline == "nop":
                 exporters, exporter = "  nop:", "nop"
             else:
-                assert self.sink is not None
-                exporters = f"  otlp:\n    endpoint: http://{self.sink.grpc}\n    compression: none"
+                exporters = f"  otlp:\n    endpoint: http://{self.downstream(pipeline)}\n    compression: none"
                 exporter = "otlp"
             config = self.workdir / f"spoor-{pipeline}.yaml"
             config.write_text(SPOOR_CONFIG.format(grpc=grpc, http=http, metrics=free_port(), exporters=exporters,
@@ -268,8 +314,7 @@ class Bench:
             if pipeline == "nop":
                 cmd += ["--exporter", "blackhole"]
             else:
-                assert self.sink is not None
-                cmd += ["--exporter", "otlp", "--otlp-exporter-endpoint", f"http://{self.sink.grpc}",
+                cmd += ["--exporter", "otlp", "--otlp-exporter-endpoint", f"http://{self.downstream(pipeline)}",
                         "--otlp-exporter-protocol", "grpc", "--otlp-exporter-compression", "none"]
         cmd = ["taskset", "-c", self.cpus.server] + cmd
         self.note(cmd)
@@ -284,10 +329,12 @@ class Bench:
         return server
 
     def loadgen(self, server: Server, protocol: str, concurrency: int, duration: float, rate: int | None = None,
-                record: bool = True) -> dict:
+                record: bool = True, connections: int | None = None) -> dict:
         cmd = ["taskset", "-c", self.cpus.load, str(LOADGEN), "--protocol", protocol, "--endpoint",
                server.endpoint(protocol), "--concurrency", str(concurrency), "--duration", f"{duration}s",
                "--warmup", "0s", "--json"]
+        if connections:
+            cmd += ["--connections", str(connections)]
         if rate:
             cmd += ["--rate", str(rate)]
         if record:
@@ -354,9 +401,32 @@ class Bench:
         finally:
             stop(server.proc)
 
+    def measure_overload(self, name: str, pipeline: str, protocol: str) -> dict:
+        """Offered load far above capacity from the first second: closed loop with many
+        workers (gRPC on 8 connections), no warmup, so RSS growth and refusals show."""
+        server = self.start(name, pipeline)
+        try:
+            pid = server.proc.pid
+            load = loadavg()
+            before, t0 = cpu_seconds(pid), time.monotonic()
+            summary = self.loadgen(server, protocol, self.plan.overload_concurrency, self.plan.duration,
+                                   connections=8 if protocol == "grpc" else None)
+            cpu, wall = cpu_seconds(pid) - before, time.monotonic() - t0
+            return {
+                "server": name, "pipeline": pipeline, "protocol": protocol,
+                "spans_per_sec": summary["spans_per_sec"], "ok": summary["requests_ok"],
+                "failed": summary["requests_failed"], "by_status": summary["by_status"],
+                "cpu_pct": cpu / wall * 100, "rss_mib": status_mib(pid, "VmRSS"),
+                "peak_rss_mib": status_mib(pid, "VmHWM"), "p99": summary["latency_ms"]["p99"], "load": load,
+            }
+        finally:
+            stop(server.proc)
+
     def run(self) -> None:
-        if any(p == "sink" for p, *_ in self.plan.throughput + self.plan.fixed_rate):
+        if any(p == "sink" for p, *_ in self.plan.throughput + self.plan.fixed_rate + self.plan.overload):
             self.sink = Sink(self.cpus, self.workdir / "sink.log", self.commands)
+        if any(p == "stalled" for p, _ in self.plan.overload):
+            self.stall = Stall()
         try:
             for pipeline, protocol, concurrency in self.plan.throughput:
                 for name in self.servers():
@@ -372,9 +442,22 @@ class Bench:
                     print(f"  {name:5} {pipeline:4} {protocol:4} {self.plan.rate} spans/s: CPU {row['cpu_pct']:5.1f} %  "
                           f"RSS {row['rss_mib']:5.1f} MiB  p50 {row['p50']:.2f} ms  p99 {row['p99']:.2f} ms  "
                           f"load {row['load']}", flush=True)
+            for pipeline, protocol in self.plan.overload:
+                for name in self.servers():
+                    row = self.measure_overload(name, pipeline, protocol)
+                    self.overload.append(row)
+                    print(f"  {name:5} {pipeline:7} {protocol:4} overload c{self.plan.overload_concurrency}: "
+                          f"{row['spans_per_sec']:>10,.0f} spans/s  peak RSS {row['peak_rss_mib']:6.1f} MiB  "
+                          f"{statuses(row['by_status'])}  load {row['load']}", flush=True)
         finally:
             if self.sink:
                 self.sink.close()
+            if self.stall:
+                self.stall.close()
+
+
+def statuses(by_status: dict) -> str:
+    return ", ".join(f"{key} {count:,}" for key, count in sorted(by_status.items())) or "none"
 
 
 def ratio(a: float, b: float) -> str:
@@ -408,6 +491,19 @@ def tables(bench: Bench) -> str:
         out.append(f"| {r['server']} | {r['pipeline']} | {r['protocol']} | {r['spans_per_sec']:,.0f} | "
                    f"{r['cpu_pct']:.1f} | {r['rss_mib']:.1f} | {r['peak_rss_mib']:.1f} | {r['p50']:.2f} | "
                    f"{r['p99']:.2f} | {r['load']} |")
+    if bench.overload:
+        out.append("")
+        out.append(f"Overload: {bench.plan.overload_concurrency} workers in a closed loop (gRPC on 8 connections), "
+                   f"{bench.plan.duration:g} s from a cold start; `stalled` exports to a listener that never "
+                   "answers:")
+        out.append("")
+        out.append("| server | pipeline | protocol | acknowledged spans/s | requests ok | requests by status | "
+                   "CPU % | RSS at end MiB | peak RSS MiB | p99 ms | load avg |")
+        out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for r in bench.overload:
+            out.append(f"| {r['server']} | {r['pipeline']} | {r['protocol']} | {r['spans_per_sec']:,.0f} | {r['ok']:,} | "
+                       f"{statuses(r['by_status'])} | {r['cpu_pct']:.1f} | {r['rss_mib']:.1f} | "
+                       f"{r['peak_rss_mib']:.1f} | {r['p99']:.1f} | {r['load']} |")
     if bench.rotel:
         out.append("")
         out.append("Ratios spoor/rotel (throughput: higher is better for spoor; CPU, RSS, p99: lower is better):")
@@ -428,6 +524,15 @@ def tables(bench: Bench) -> str:
             s, r = fixed[("spoor", pipeline, protocol)], fixed[("rotel", pipeline, protocol)]
             out.append(f"| {pipeline}, {protocol} | {ratio(s['cpu_pct'], r['cpu_pct'])} | "
                        f"{ratio(s['rss_mib'], r['rss_mib'])} | {ratio(s['p99'], r['p99'])} |")
+        if bench.overload:
+            over = {(r["server"], r["pipeline"], r["protocol"]): r for r in bench.overload}
+            out.append("")
+            out.append("| overload run | acknowledged spans/s | peak RSS |")
+            out.append("| --- | --- | --- |")
+            for pipeline, protocol in bench.plan.overload:
+                s, r = over[("spoor", pipeline, protocol)], over[("rotel", pipeline, protocol)]
+                out.append(f"| {pipeline}, {protocol} | {ratio(s['spans_per_sec'], r['spans_per_sec'])} | "
+                           f"{ratio(s['peak_rss_mib'], r['peak_rss_mib'])} |")
     else:
         out.append("")
         out.append("rotel was skipped (it could not be installed from PyPI): no ratios.")

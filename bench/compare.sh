@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # spoor against rotel on the pass-through path, one at a time on this machine (issue 7).
 #
-#   bench/compare.sh           the full benchmark (about 5 minutes); appends to bench/RESULTS.md
+#   bench/compare.sh           the full benchmark (about 8 minutes); appends to bench/RESULTS.md
 #   bench/compare.sh --quick   a smoke run of a few seconds: no thresholds, writes nothing
 #
 # It builds the release binaries, installs rotel from PyPI into bench/.venv, and hands over to
