@@ -20,6 +20,8 @@ mod embedded;
 mod memory;
 mod model;
 mod query;
+#[cfg(feature = "testing")]
+pub mod synth;
 
 pub use config::{EmbeddedConfig, MemoryConfig, SyncMode};
 pub use embedded::EmbeddedStore;
