@@ -106,10 +106,28 @@ impl SpanFilter {
     /// Whether `span` (of a resource whose service already matched) satisfies every condition.
     pub fn matches_span(&self, resource: Option<&Resource>, scope: Option<&InstrumentationScope>, span: &Span) -> bool {
         let status_code = span.status.as_ref().map_or(STATUS_UNSET, |s| s.code);
-        if !self.matches_fields(&span.name, span.kind, status_code, span.start_time_unix_nano, span.end_time_unix_nano)
-        {
-            return false;
-        }
+        self.matches_fields(&span.name, span.kind, status_code, span.start_time_unix_nano, span.end_time_unix_nano)
+            && self.matches_attributes(resource, scope, span)
+    }
+
+    /// Whether a search needs more than the span's typed fields ([`Self::matches_fields`]):
+    /// attributes, the scope or the resource.
+    pub fn needs_attributes(&self) -> bool {
+        !self.attributes.is_empty()
+            || !self.resource_attributes.is_empty()
+            || self.scope_name.is_some()
+            || self.scope_version.is_some()
+    }
+
+    /// The conditions of [`Self::matches_span`] beyond [`Self::matches_fields`]: scope name and
+    /// version, resource attributes, and attributes of the span, its scope, resource, events
+    /// or links. Reads no typed field of `span`.
+    pub fn matches_attributes(
+        &self,
+        resource: Option<&Resource>,
+        scope: Option<&InstrumentationScope>,
+        span: &Span,
+    ) -> bool {
         let scope_name = scope.map_or("", |s| s.name.as_str());
         let scope_version = scope.map_or("", |s| s.version.as_str());
         if self.scope_name.as_deref().is_some_and(|name| name != scope_name)

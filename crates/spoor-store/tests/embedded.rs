@@ -314,3 +314,78 @@ async fn traces_are_found_across_many_row_groups() {
     }
     assert_eq!(span_count(&store, 5000).await, 0);
 }
+
+/// A search with a small limit stops early (newest candidates first); it must answer what a
+/// full search answers, cut to the limit, across blocks, the head and equal start times.
+#[tokio::test]
+async fn limited_search_returns_the_newest_of_a_full_search() {
+    use spoor_store::synth::{self, ROUTES, Rng, SERVICES};
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(config(dir.path())).await.unwrap();
+    let mut rng = Rng::new(7);
+    let hour = 3_600_000_000_000u64;
+    let start = now_nanos() - 3 * hour;
+    // Three blocks of 20 batches, over three hours, then five batches in the head.
+    for block in 0..3u64 {
+        for i in 0..20u64 {
+            store.write(&synth::batch(&mut rng, start + (block * 20 + i) * 150_000_000_000).0).await.unwrap();
+        }
+        store.cut_block().await.unwrap();
+    }
+    // Traces that all start at the same time, in a block and in the head: ties on start.
+    let tied = start + 90 * 60_000_000_000;
+    let mut batch = TraceBatch::default();
+    for n in 0..150 {
+        batch.append(trace_batch(n, 3, tied));
+    }
+    store.write(&batch).await.unwrap();
+    store.cut_block().await.unwrap();
+    let mut batch = TraceBatch::default();
+    for n in 150..200 {
+        batch.append(trace_batch(n, 3, tied));
+    }
+    store.write(&batch).await.unwrap();
+    for i in 60..65u64 {
+        store.write(&synth::batch(&mut rng, start + i * 150_000_000_000).0).await.unwrap();
+    }
+
+    let mut queries = Vec::new();
+    for window_start in [start, start + hour, start + 80 * 60_000_000_000, start + 2 * hour] {
+        for service in SERVICES.iter().chain(&["svc"]) {
+            let tags: Vec<(&str, String)> = vec![
+                ("http.response.status_code", "500".to_owned()),
+                ("http.route", ROUTES[1].to_owned()),
+                ("http.request.method", "GET".to_owned()),
+                ("http.status_code", "200".to_owned()),
+                ("error", "true".to_owned()),
+            ];
+            for (key, value) in tags {
+                queries.push(TraceQuery {
+                    service_name: service.to_string(),
+                    attributes: [(key.to_owned(), value)].into(),
+                    start_time_min: Some(window_start),
+                    start_time_max: Some(window_start + hour),
+                    ..Default::default()
+                });
+            }
+            queries.push(TraceQuery {
+                service_name: service.to_string(),
+                operation_name: Some("GET /api/pay".to_owned()),
+                start_time_min: Some(window_start),
+                start_time_max: Some(window_start + hour),
+                ..Default::default()
+            });
+        }
+    }
+    let mut nonempty = 0;
+    for query in queries {
+        let full = store.find_trace_ids(&TraceQuery { search_depth: 1_000_000, ..query.clone() }).await.unwrap();
+        for depth in [1, 5, 20] {
+            let limited = store.find_trace_ids(&TraceQuery { search_depth: depth, ..query.clone() }).await.unwrap();
+            let expected: Vec<TraceId> = full.iter().take(depth).copied().collect();
+            assert_eq!(limited, expected, "depth {depth}, {query:?}");
+        }
+        nonempty += usize::from(full.len() > 20);
+    }
+    assert!(nonempty > 20, "only {nonempty} queries found more than 20 traces");
+}

@@ -572,6 +572,39 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// Leaf (column) indexes in [`schema`].
+const COL_TRACE_ID: usize = 0;
+const COL_SERVICE_NAME: usize = 3;
+const COL_NAME: usize = 4;
+const COL_KIND: usize = 5;
+const COL_STATUS_CODE: usize = 6;
+const COL_START: usize = 8;
+const COL_DURATION: usize = 9;
+const COL_RESOURCE: usize = 10;
+const COL_SCOPE: usize = 11;
+const COL_SPAN: usize = 12;
+
+/// Candidate rows whose attributes a search checks first, before growing fourfold.
+const FIRST_CANDIDATE_CHUNK: usize = 256;
+
+/// A row whose typed columns matched a search, and its span's start.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    start: u64,
+    row_group: usize,
+    row: usize,
+}
+
+/// The `depth`-th newest start among `hits`, once there are `depth` of them.
+pub(crate) fn kth_newest(hits: &HashMap<TraceId, u64>, depth: usize) -> Option<u64> {
+    if depth == 0 || hits.len() < depth {
+        return None;
+    }
+    let mut starts: Vec<u64> = hits.values().copied().collect();
+    let (_, kth, _) = starts.select_nth_unstable_by(depth - 1, |a, b| b.cmp(a));
+    Some(*kth)
+}
+
 /// A stored block: its meta, decoded pruning structures and cached Parquet footer.
 pub(crate) struct Block {
     pub meta: BlockMeta,
@@ -641,22 +674,6 @@ impl Block {
             })
             .await?;
         Ok(metadata.clone())
-    }
-
-    async fn read_row_groups(
-        &self,
-        store: &Arc<dyn ObjectStore>,
-        row_groups: Vec<usize>,
-    ) -> Result<Vec<RecordBatch>, StoreError> {
-        if row_groups.is_empty() {
-            return Ok(Vec::new());
-        }
-        let metadata = self.reader_metadata(store).await?;
-        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self.object_reader(store), metadata)
-            .with_row_groups(row_groups)
-            .with_batch_size(ROW_GROUP_SPANS)
-            .build()?;
-        Ok(stream.try_collect().await?)
     }
 
     /// The spans of `trace_id` in this block.
@@ -736,14 +753,46 @@ impl Block {
         Ok((found_groups, RowSelection::from(selectors)))
     }
 
-    /// Adds the traces with a span matching `filter`, with their newest matching start.
+    /// Adds to `hits` the traces with a span matching `filter`, with their newest matching
+    /// start, as far as they can be among the `depth` newest traces of `hits`.
+    ///
+    /// Blocks are sorted by trace ID, so a time window selects rows all over the file. A search
+    /// reads only the typed columns of the window's row groups first, to find the spans whose
+    /// service, name, kind, status, start and duration match; then it decodes the attributes
+    /// of those candidates newest first, in growing chunks of rows (the page index skips the
+    /// pages without one), and stops once no remaining candidate can enter the `depth` newest.
     pub async fn find(
         &self,
         store: &Arc<dyn ObjectStore>,
         filter: &SpanFilter,
+        depth: usize,
         hits: &mut HashMap<TraceId, u64>,
     ) -> Result<(), StoreError> {
-        let row_groups = self
+        let mut candidates = self.candidates(store, filter).await?;
+        candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.start));
+        let mut done = 0;
+        let mut chunk = FIRST_CANDIDATE_CHUNK;
+        while done < candidates.len() {
+            // A trace first met at a start older than the depth-th newest found cannot enter
+            // the answer, and a trace already found keeps its newer start.
+            if kth_newest(hits, depth).is_some_and(|kth| candidates[done].start < kth) {
+                break;
+            }
+            let end = done.saturating_add(chunk).min(candidates.len());
+            self.match_candidates(store, filter, &mut candidates[done..end], hits).await?;
+            done = end;
+            chunk = chunk.saturating_mul(4);
+        }
+        Ok(())
+    }
+
+    /// The rows whose typed columns match `filter`, from the row groups of its time window.
+    async fn candidates(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        filter: &SpanFilter,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let row_groups: Vec<usize> = self
             .meta
             .row_groups
             .iter()
@@ -754,25 +803,146 @@ impl Block {
             })
             .map(|(i, _)| i)
             .collect();
-        let mut interner = Interner::default();
-        for batch in self.read_row_groups(store, row_groups).await? {
-            let columns = Columns::new(&batch)?;
-            for row in 0..columns.len() {
-                if !filter.matches_service(columns.service_name.value(row)) {
+        if row_groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let metadata = self.reader_metadata(store).await?;
+        let mut leaves = vec![COL_SERVICE_NAME, COL_KIND, COL_STATUS_CODE, COL_START, COL_DURATION];
+        if filter.operation.is_some() {
+            leaves.push(COL_NAME);
+        }
+        let mask = ProjectionMask::leaves(metadata.parquet_schema(), leaves);
+        let group_rows: Vec<(usize, usize)> = row_groups
+            .iter()
+            .map(|&g| (g, usize::try_from(metadata.metadata().row_group(g).num_rows()).unwrap_or(0)))
+            .collect();
+        let mut stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self.object_reader(store), metadata)
+            .with_row_groups(row_groups)
+            .with_projection(mask)
+            .with_batch_size(ROW_GROUP_SPANS * 4)
+            .build()?;
+        let mut candidates = Vec::new();
+        // Where the next row is: an index into `group_rows` and a row in that group.
+        let (mut group, mut row) = (0usize, 0usize);
+        while let Some(batch) = stream.try_next().await? {
+            let service = column::<StringArray>(&batch, "service_name")?;
+            let name = match filter.operation {
+                Some(_) => Some(column::<StringArray>(&batch, "name")?),
+                None => None,
+            };
+            let kind = column::<Int32Array>(&batch, "kind")?;
+            let status = column::<Int32Array>(&batch, "status_code")?;
+            let start = column::<UInt64Array>(&batch, "start_time_unix_nano")?;
+            let duration = column::<UInt64Array>(&batch, "duration_nano")?;
+            for i in 0..batch.num_rows() {
+                while group < group_rows.len() && row >= group_rows[group].1 {
+                    (group, row) = (group + 1, 0);
+                }
+                let Some(&(row_group, _)) = group_rows.get(group) else {
+                    return Err(StoreError::Other("block has more rows than its row groups".to_owned()));
+                };
+                let this_row = row;
+                row += 1;
+                if !filter.matches_service(service.value(i)) {
                     continue;
                 }
-                let start = columns.start.value(row);
-                let end = start.wrapping_add(columns.duration.value(row));
-                let (kind, status) = (columns.kind.value(row), columns.status_code.value(row));
-                if !filter.matches_fields(columns.name.value(row), kind, status, start, end) {
-                    continue;
+                let span_start = start.value(i);
+                let end = span_start.wrapping_add(duration.value(i));
+                let name = name.map_or("", |n| n.value(i));
+                if filter.matches_fields(name, kind.value(i), status.value(i), span_start, end) {
+                    candidates.push(Candidate { start: span_start, row_group, row: this_row });
                 }
-                let record = columns.record(row, &mut interner)?;
-                let resource = record.resource.proto.resource.as_ref();
-                if filter.matches_span(resource, record.scope.proto.scope.as_ref(), &record.span) {
-                    let newest = hits.entry(record.trace_id).or_insert(start);
-                    *newest = (*newest).max(start);
+            }
+        }
+        Ok(candidates)
+    }
+
+    /// Checks the attributes of `candidates` (when the filter has any) and adds their traces.
+    async fn match_candidates(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        filter: &SpanFilter,
+        candidates: &mut [Candidate],
+        hits: &mut HashMap<TraceId, u64>,
+    ) -> Result<(), StoreError> {
+        candidates.sort_unstable_by_key(|c| (c.row_group, c.row));
+        let metadata = self.reader_metadata(store).await?;
+        let mut row_groups = Vec::new();
+        let mut selectors = Vec::new();
+        let mut next = 0;
+        for (i, candidate) in candidates.iter().enumerate() {
+            if row_groups.last() != Some(&candidate.row_group) {
+                row_groups.push(candidate.row_group);
+                next = 0;
+            }
+            if candidate.row > next {
+                selectors.push(RowSelector::skip(candidate.row - next));
+            }
+            selectors.push(RowSelector::select(1));
+            next = candidate.row + 1;
+            let group_ends = candidates.get(i + 1).is_none_or(|c| c.row_group != candidate.row_group);
+            if group_ends {
+                let rows = usize::try_from(metadata.metadata().row_group(candidate.row_group).num_rows()).unwrap_or(0);
+                if rows > next {
+                    selectors.push(RowSelector::skip(rows - next));
                 }
+            }
+        }
+        let needs_attributes = filter.needs_attributes();
+        let leaves =
+            if needs_attributes { vec![COL_TRACE_ID, COL_RESOURCE, COL_SCOPE, COL_SPAN] } else { vec![COL_TRACE_ID] };
+        let mask = ProjectionMask::leaves(metadata.parquet_schema(), leaves);
+        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self.object_reader(store), metadata)
+            .with_row_groups(row_groups)
+            .with_row_selection(RowSelection::from(selectors))
+            .with_projection(mask)
+            .with_batch_size(ROW_GROUP_SPANS)
+            .build()?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await?;
+        let decode_error = |what: &str, e: prost::DecodeError| StoreError::Other(format!("bad {what} in block: {e}"));
+        // Resources and scopes repeat across spans: each distinct encoding is decoded once.
+        let mut resources: HashMap<&[u8], ResourceSpans> = HashMap::new();
+        let mut scopes: HashMap<&[u8], ScopeSpans> = HashMap::new();
+        let mut candidates = candidates.iter();
+        for batch in &batches {
+            let trace_ids = column::<FixedSizeBinaryArray>(batch, "trace_id")?;
+            let parts = match needs_attributes {
+                true => Some((
+                    column::<BinaryArray>(batch, "resource")?,
+                    column::<BinaryArray>(batch, "scope")?,
+                    column::<BinaryArray>(batch, "span")?,
+                )),
+                false => None,
+            };
+            for row in 0..batch.num_rows() {
+                let Some(candidate) = candidates.next() else {
+                    return Err(StoreError::Other("block returned more rows than selected".to_owned()));
+                };
+                if let Some((resource, scope, span)) = parts {
+                    let resource_bytes = resource.value(row);
+                    if !resources.contains_key(resource_bytes) {
+                        let decoded = ResourceSpans::decode(resource_bytes).map_err(|e| decode_error("resource", e))?;
+                        resources.insert(resource_bytes, decoded);
+                    }
+                    let scope_bytes = scope.value(row);
+                    if !scopes.contains_key(scope_bytes) {
+                        let decoded = ScopeSpans::decode(scope_bytes).map_err(|e| decode_error("scope", e))?;
+                        scopes.insert(scope_bytes, decoded);
+                    }
+                    let span = Span::decode(span.value(row)).map_err(|e| decode_error("span", e))?;
+                    let resource = resources.get(resource_bytes).and_then(|r| r.resource.as_ref());
+                    let scope = scopes.get(scope_bytes).and_then(|s| s.scope.as_ref());
+                    if !filter.matches_attributes(resource, scope, &span) {
+                        continue;
+                    }
+                }
+                let mut trace_id = [0u8; 16];
+                let value = trace_ids.value(row);
+                if value.len() == 16 {
+                    trace_id.copy_from_slice(value);
+                }
+                let newest = hits.entry(trace_id).or_insert(candidate.start);
+                *newest = (*newest).max(candidate.start);
             }
         }
         Ok(())

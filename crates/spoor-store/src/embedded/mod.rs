@@ -453,17 +453,22 @@ impl Inner {
         for head in self.frozen_heads() {
             head.find(&filter, &mut hits);
         }
-        for block in self.blocks() {
-            if block.may_match(&filter) {
-                block.find(&self.objects, &filter, &mut hits).await?;
-            }
-        }
-        let mut hits: Vec<(TraceId, u64)> = hits.into_iter().collect();
-        hits.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let depth = match query.search_depth {
             0 => DEFAULT_SEARCH_DEPTH,
             depth => depth,
         };
+        // Newest blocks first: once `depth` traces are found, a block whose spans all started
+        // before the `depth`-th newest of them cannot change the answer.
+        let mut blocks: Vec<Arc<Block>> = self.blocks().into_iter().filter(|b| b.may_match(&filter)).collect();
+        blocks.sort_by_key(|b| std::cmp::Reverse(b.meta.max_time));
+        for block in blocks {
+            if block::kth_newest(&hits, depth).is_some_and(|kth| block.meta.max_time < kth) {
+                continue;
+            }
+            block.find(&self.objects, &filter, depth, &mut hits).await?;
+        }
+        let mut hits: Vec<(TraceId, u64)> = hits.into_iter().collect();
+        hits.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         Ok(hits.into_iter().take(depth).map(|(id, _)| id).collect())
     }
 }
