@@ -31,3 +31,6 @@ step "end-to-end tests"
 
 step "benchmark smoke: bench/compare.sh --quick (spoor vs rotel, debug binaries, no thresholds)"
 SPOOR_BENCH_PROFILE=debug ./bench/compare.sh --quick
+
+step "benchmark smoke: bench/ingest.sh --quick (every ingest protocol, debug binaries, no thresholds)"
+SPOOR_BENCH_PROFILE=debug ./bench/ingest.sh --quick

@@ -1,6 +1,7 @@
 // User choices that every page reads: the colour theme and the time zone. Kept in localStorage.
 import { createContext, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
 import type { TimeZoneChoice } from "./format";
+import { readStored, writeStored } from "./storage";
 
 export type Theme = "light" | "dark";
 
@@ -14,20 +15,8 @@ interface Settings {
 const SettingsContext = createContext<Settings | null>(null);
 
 function stored<T extends string>(key: string, allowed: readonly T[], fallback: T): T {
-  try {
-    const value = localStorage.getItem(key);
-    return allowed.includes(value as T) ? (value as T) : fallback;
-  } catch {
-    return fallback;
-  }
-}
-
-function persist(key: string, value: string) {
-  try {
-    localStorage.setItem(key, value);
-  } catch {
-    // private mode or storage disabled: the choice lasts for this page only
-  }
+  const value = readStored(key);
+  return allowed.includes(value as T) ? (value as T) : fallback;
 }
 
 export function SettingsProvider({ children }: { children: ReactNode }) {
@@ -46,11 +35,11 @@ export function SettingsProvider({ children }: { children: ReactNode }) {
       theme,
       timeZone,
       setTheme: (t) => {
-        persist("spoor.theme", t);
+        writeStored("spoor.theme", t);
         setThemeState(t);
       },
       setTimeZone: (z) => {
-        persist("spoor.timeZone", z);
+        writeStored("spoor.timeZone", z);
         setTimeZoneState(z);
       },
     }),

@@ -1,27 +1,12 @@
 // The search sidebar's form. It starts from the URL's parameters and, on submit, hands back
 // the parameters for the new URL; validation errors show next to their fields.
-import { useEffect, useId, useState, type FormEvent, type ReactNode } from "react";
+import { useEffect, useId, useState, type FormEvent, type InputHTMLAttributes, type ReactNode } from "react";
 import { api } from "../api";
 import { useSettings } from "../settings";
+import { readStored, writeStored } from "../storage";
 import { formToUrl, LOOKBACKS, parseLogfmt, type FormErrors, type SearchForm as Form } from "./query";
 
 const LAST_SERVICE = "spoor.lastService";
-
-function recall(): string | null {
-  try {
-    return localStorage.getItem(LAST_SERVICE);
-  } catch {
-    return null;
-  }
-}
-
-function remember(service: string) {
-  try {
-    localStorage.setItem(LAST_SERVICE, service);
-  } catch {
-    // storage disabled: nothing to remember
-  }
-}
 
 function Field({ label, error, children, id }: { label: string; error?: string; children: ReactNode; id: string }) {
   return (
@@ -61,7 +46,7 @@ export function SearchForm({
   // Preselect a service when the URL names none: the last one searched, else the first.
   useEffect(() => {
     if (form.service || services.length === 0) return;
-    const last = recall();
+    const last = readStored(LAST_SERVICE);
     setForm((f) => ({ ...f, service: last && services.includes(last) ? last : services[0] }));
   }, [services, form.service]);
 
@@ -93,7 +78,7 @@ export function SearchForm({
       setErrors(result.errors);
       return;
     }
-    remember(form.service);
+    writeStored(LAST_SERVICE, form.service);
     onSubmit(result.params);
   };
 
@@ -105,6 +90,21 @@ export function SearchForm({
     : [{ value: form.lookback, label: `Last ${form.lookback}` }, ...LOOKBACKS];
   const f = (name: string) => `${id}-${name}`;
   const describedBy = (name: keyof Form) => (errors[name] ? `${f(name)}-error` : undefined);
+  /** An input bound to one field of the form, with its label and error. */
+  const input = (name: keyof Form, label: string, testId: string, props: InputHTMLAttributes<HTMLInputElement>) => (
+    <Field label={label} id={f(name)} error={errors[name]}>
+      <input
+        id={f(name)}
+        data-testid={testId}
+        value={form[name]}
+        onChange={(e) => set(name, e.target.value)}
+        aria-invalid={!!errors[name]}
+        aria-describedby={describedBy(name)}
+        {...props}
+      />
+    </Field>
+  );
+  const zone = timeZone === "utc" ? "UTC" : "local time";
 
   return (
     <form className="search-form" onSubmit={submit} noValidate aria-label="Find traces">
@@ -163,63 +163,15 @@ export function SearchForm({
       </Field>
       {form.lookback === "custom" && (
         <>
-          <Field label={`Start (${timeZone === "utc" ? "UTC" : "local time"})`} id={f("start")} error={errors.start}>
-            <input
-              id={f("start")}
-              data-testid="search-start"
-              type="datetime-local"
-              value={form.start}
-              onChange={(e) => set("start", e.target.value)}
-              aria-describedby={describedBy("start")}
-            />
-          </Field>
-          <Field label={`End (${timeZone === "utc" ? "UTC" : "local time"}; empty: now)`} id={f("end")} error={errors.end}>
-            <input
-              id={f("end")}
-              data-testid="search-end"
-              type="datetime-local"
-              value={form.end}
-              onChange={(e) => set("end", e.target.value)}
-              aria-describedby={describedBy("end")}
-            />
-          </Field>
+          {input("start", `Start (${zone})`, "search-start", { type: "datetime-local" })}
+          {input("end", `End (${zone}; empty: now)`, "search-end", { type: "datetime-local" })}
         </>
       )}
       <div className="search-row">
-        <Field label="Min duration" id={f("minDuration")} error={errors.minDuration}>
-          <input
-            id={f("minDuration")}
-            data-testid="search-min-duration"
-            placeholder="e.g. 10ms"
-            value={form.minDuration}
-            onChange={(e) => set("minDuration", e.target.value)}
-            aria-invalid={!!errors.minDuration}
-            aria-describedby={describedBy("minDuration")}
-          />
-        </Field>
-        <Field label="Max duration" id={f("maxDuration")} error={errors.maxDuration}>
-          <input
-            id={f("maxDuration")}
-            data-testid="search-max-duration"
-            placeholder="e.g. 1.5s"
-            value={form.maxDuration}
-            onChange={(e) => set("maxDuration", e.target.value)}
-            aria-invalid={!!errors.maxDuration}
-            aria-describedby={describedBy("maxDuration")}
-          />
-        </Field>
+        {input("minDuration", "Min duration", "search-min-duration", { placeholder: "e.g. 10ms" })}
+        {input("maxDuration", "Max duration", "search-max-duration", { placeholder: "e.g. 1.5s" })}
       </div>
-      <Field label="Limit results" id={f("limit")} error={errors.limit}>
-        <input
-          id={f("limit")}
-          data-testid="search-limit"
-          type="number"
-          min={1}
-          value={form.limit}
-          onChange={(e) => set("limit", e.target.value)}
-          aria-describedby={describedBy("limit")}
-        />
-      </Field>
+      {input("limit", "Limit results", "search-limit", { type: "number", min: 1 })}
       <button type="submit" className="primary" data-testid="search-submit" disabled={!!tagsError}>
         Find traces
       </button>

@@ -6,6 +6,7 @@ import type { SpanNode, TraceModel } from "../model";
 import { colorOf } from "./colors";
 import { spanMatches } from "./search";
 import { ariaSort, nextSort, SortButton, type SortState } from "./SortHeader";
+import { FilterBox } from "./FilterBox";
 
 type Column = "service" | "operation" | "start" | "duration" | "self" | "error";
 
@@ -66,13 +67,12 @@ export function SpansTable({ model, onShowSpan }: SpansTableProps) {
   return (
     <div className="spans-table" data-testid="spans-table">
       <div className="view-toolbar">
-        <input
-          type="search"
-          data-testid="spans-filter"
+        <FilterBox
+          testId="spans-filter"
+          label="Filter spans"
           placeholder="Filter spans by service, operation, ID, tag or log…"
-          aria-label="Filter spans"
           value={filter}
-          onChange={(e) => setFilter(e.target.value)}
+          onChange={setFilter}
         />
         <span className="muted">
           {rows.length.toLocaleString()} of {model.spans.length.toLocaleString()} spans · click a row to show it in the

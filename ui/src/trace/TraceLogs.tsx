@@ -7,6 +7,7 @@ import type { TraceModel } from "../model";
 import { useSettings } from "../settings";
 import { colorOf } from "./colors";
 import { logMatches, logTitle, traceLogs } from "./logs";
+import { FilterBox } from "./FilterBox";
 
 /** Field values longer than this are cut in the list; the span detail shows them whole. */
 const MAX_FIELD_CHARS = 200;
@@ -38,13 +39,12 @@ export function TraceLogs({ model, onShowSpan }: TraceLogsProps) {
   return (
     <div className="trace-logs" data-testid="trace-logs">
       <div className="view-toolbar">
-        <input
-          type="search"
-          data-testid="logs-filter"
+        <FilterBox
+          testId="logs-filter"
+          label="Filter logs"
           placeholder="Filter by field, service or operation…"
-          aria-label="Filter logs"
           value={filter}
-          onChange={(e) => setFilter(e.target.value)}
+          onChange={setFilter}
         />
         <label className="check">
           <input type="checkbox" checked={errorsOnly} onChange={(e) => setErrorsOnly(e.target.checked)} />
