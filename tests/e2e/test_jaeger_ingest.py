@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from spoor import SHARED, Spoor, free_port, metric, wait_until
+from spoor import ROOT, SHARED, Spoor, free_port, metric, wait_until
 
 IDL = SHARED / "idl"
 
@@ -391,7 +391,20 @@ def test_zipkin_clients(tmp_path):
         assert v1["zv1-child"]["Parent ID"] == v1["zv1-parent"]["ID"]
         assert v1["zv1-parent"]["attributes"]["http.method"] == ("Str", "GET")
 
-        # Protobuf, encoded by Google's protobuf runtime from zipkin.proto.
+        # Protobuf, from opentelemetry-exporter-zipkin-proto-http in its own venv (protobuf 3.x).
+        client = ROOT / ".venv-zipkin-proto" / "bin" / "python"
+        subprocess.run([str(client), str(Path(__file__).with_name("zipkin_proto_client.py")), url + "/api/v2/spans", "zph"],
+                       check=True, timeout=60)
+        zph = {s["Name"]: s for s in spans_named(spoor, "zph-", 2)}
+        assert zph["zph-parent"]["Kind"] == "Server" and zph["zph-child"]["Kind"] == "Client"
+        assert zph["zph-parent"]["resource"]["service.name"] == "zph-svc"
+        assert zph["zph-parent"]["attributes"]["http.method"] == ("Str", "GET")
+        assert zph["zph-parent"]["events"] == ['{"cache-miss": {"key": "k1"}}']
+        assert zph["zph-child"]["Parent ID"] == zph["zph-parent"]["ID"]
+        assert zph["zph-child"]["Status code"] == "Error"
+
+        # Protobuf again, encoded by Google's protobuf runtime from zipkin.proto: a consumer span
+        # with a parent outside the batch.
         span = zipkin_pb2.Span(trace_id=bytes(range(16)), id=bytes(range(8)), parent_id=bytes([9] * 8), kind=zipkin_pb2.Span.CONSUMER,
                                name="zproto-span", timestamp=int(time.time() * 1e6), duration=10,
                                local_endpoint=zipkin_pb2.Endpoint(service_name="proto-svc"), tags={"error": "true", "q": "1"},
