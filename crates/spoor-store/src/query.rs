@@ -110,6 +110,17 @@ impl SpanFilter {
             && self.matches_attributes(resource, scope, span)
     }
 
+    /// Which typed fields [`Self::matches_fields`] looks at besides the start: the name, kind,
+    /// status code and duration. A field it does not look at may be passed as 0 or "".
+    pub fn fields_needed(&self) -> FieldsNeeded {
+        FieldsNeeded {
+            name: self.operation.is_some(),
+            kind: self.kind.is_some(),
+            status_code: self.error.is_some() || self.status.is_some(),
+            duration: self.duration_min.is_some() || self.duration_max.is_some(),
+        }
+    }
+
     /// Whether a search needs more than the span's typed fields ([`Self::matches_fields`]):
     /// attributes, the scope or the resource.
     pub fn needs_attributes(&self) -> bool {
@@ -148,6 +159,15 @@ impl SpanFilter {
                 || span.links.iter().any(|l| attribute_matches(&l.attributes, key, value))
         })
     }
+}
+
+/// See [`SpanFilter::fields_needed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FieldsNeeded {
+    pub name: bool,
+    pub kind: bool,
+    pub status_code: bool,
+    pub duration: bool,
 }
 
 fn nonzero_nanos(duration: Option<std::time::Duration>) -> Option<u64> {

@@ -807,10 +807,20 @@ impl Block {
             return Ok(Vec::new());
         }
         let metadata = self.reader_metadata(store).await?;
-        let mut leaves = vec![COL_SERVICE_NAME, COL_KIND, COL_STATUS_CODE, COL_START, COL_DURATION];
-        if filter.operation.is_some() {
-            leaves.push(COL_NAME);
+        // Only the columns the filter looks at; the others are passed to it as 0 or "".
+        let needed = filter.fields_needed();
+        let mut leaves = vec![COL_SERVICE_NAME, COL_START];
+        for (needed, leaf) in [
+            (needed.name, COL_NAME),
+            (needed.kind, COL_KIND),
+            (needed.status_code, COL_STATUS_CODE),
+            (needed.duration, COL_DURATION),
+        ] {
+            if needed {
+                leaves.push(leaf);
+            }
         }
+        leaves.sort_unstable();
         let mask = ProjectionMask::leaves(metadata.parquet_schema(), leaves);
         let group_rows: Vec<(usize, usize)> = row_groups
             .iter()
@@ -826,14 +836,11 @@ impl Block {
         let (mut group, mut row) = (0usize, 0usize);
         while let Some(batch) = stream.try_next().await? {
             let service = column::<StringArray>(&batch, "service_name")?;
-            let name = match filter.operation {
-                Some(_) => Some(column::<StringArray>(&batch, "name")?),
-                None => None,
-            };
-            let kind = column::<Int32Array>(&batch, "kind")?;
-            let status = column::<Int32Array>(&batch, "status_code")?;
+            let name = if needed.name { Some(column::<StringArray>(&batch, "name")?) } else { None };
+            let kind = if needed.kind { Some(column::<Int32Array>(&batch, "kind")?) } else { None };
+            let status = if needed.status_code { Some(column::<Int32Array>(&batch, "status_code")?) } else { None };
+            let duration = if needed.duration { Some(column::<UInt64Array>(&batch, "duration_nano")?) } else { None };
             let start = column::<UInt64Array>(&batch, "start_time_unix_nano")?;
-            let duration = column::<UInt64Array>(&batch, "duration_nano")?;
             for i in 0..batch.num_rows() {
                 while group < group_rows.len() && row >= group_rows[group].1 {
                     (group, row) = (group + 1, 0);
@@ -847,9 +854,10 @@ impl Block {
                     continue;
                 }
                 let span_start = start.value(i);
-                let end = span_start.wrapping_add(duration.value(i));
+                let end = span_start.wrapping_add(duration.map_or(0, |d| d.value(i)));
                 let name = name.map_or("", |n| n.value(i));
-                if filter.matches_fields(name, kind.value(i), status.value(i), span_start, end) {
+                let (kind, status) = (kind.map_or(0, |k| k.value(i)), status.map_or(0, |s| s.value(i)));
+                if filter.matches_fields(name, kind, status, span_start, end) {
                     candidates.push(Candidate { start: span_start, row_group, row: this_row });
                 }
             }
