@@ -556,8 +556,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds; writes nothing")
     parser.add_argument("--rotel", default="", help="path of rotel-agent; empty skips rotel")
+    parser.add_argument("--only", choices=["throughput", "rate", "overload"],
+                        help="run one kind of scenario of the plan (max rate, fixed rate or overload)")
     args = parser.parse_args()
     plan = quick_plan() if args.quick else full_plan()
+    if args.only:
+        plan.throughput = plan.throughput if args.only == "throughput" else []
+        plan.fixed_rate = plan.fixed_rate if args.only == "rate" else []
+        plan.overload = plan.overload if args.only == "overload" else []
     if not args.rotel and not plan.quick:
         print("error: rotel-agent is not available, and the full comparison needs it", file=sys.stderr)
         return 1

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use rand::Rng;
 use serde::Deserialize;
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::batch::TraceBatch;
@@ -44,13 +44,18 @@ impl Default for RetrySettings {
     }
 }
 
-/// `sending_queue`, with the collector's defaults. Sizes count requests (batches).
+/// `sending_queue`, with the collector's defaults. `queue_size` counts requests (batches).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueSettings {
     pub enabled: bool,
     pub num_consumers: usize,
     pub queue_size: usize,
+    /// spoor's addition: the most the queued and in-delivery batches may weigh, in MiB, on top
+    /// of `queue_size`. A thousand batches of 8192 spans are gigabytes, so without this bound a
+    /// slow or stalled downstream grows the process instead of making receivers refuse. 0 turns
+    /// it off.
+    pub max_size_mib: usize,
     /// Accepted for compatibility: the collector's blocking mode. spoor always applies
     /// backpressure instead of dropping.
     pub blocking: bool,
@@ -61,8 +66,31 @@ pub struct QueueSettings {
 
 impl Default for QueueSettings {
     fn default() -> Self {
-        Self { enabled: true, num_consumers: 10, queue_size: 1000, blocking: false, storage: None, sizer: None }
+        Self {
+            enabled: true,
+            num_consumers: 10,
+            queue_size: 1000,
+            max_size_mib: DEFAULT_QUEUE_MAX_SIZE_MIB,
+            blocking: false,
+            storage: None,
+            sizer: None,
+        }
     }
+}
+
+/// The default of [`QueueSettings::max_size_mib`]: with the rest of the process this keeps a
+/// collector under overload below ~150 MiB.
+pub const DEFAULT_QUEUE_MAX_SIZE_MIB: usize = 64;
+
+/// How much more a decoded batch weighs in memory than its encoded size: prost's owned
+/// strings, vectors and struct padding.
+const DECODED_WEIGHT_FACTOR: usize = 3;
+
+/// A batch's weight against [`QueueSettings::max_size_mib`], in KiB, at most `budget_kib`.
+fn weight_kib(batch: &TraceBatch, budget_kib: usize) -> u32 {
+    let factor = if batch.is_encoded() { 1 } else { DECODED_WEIGHT_FACTOR };
+    let kib = (batch.encoded_request_len() * factor).div_ceil(1024).clamp(1, budget_kib.max(1));
+    u32::try_from(kib).unwrap_or(u32::MAX)
 }
 
 impl RetrySettings {
@@ -79,6 +107,8 @@ impl RetrySettings {
 }
 
 type SharedBatch = Arc<TraceBatch>;
+/// A queued batch and its share of the byte budget, given back once it is delivered or dropped.
+type Queued = (SharedBatch, Option<OwnedSemaphorePermit>);
 
 /// An exporter behind the collector's sending queue and retry. Enqueueing waits for room:
 /// a full queue holds back the pipeline, which makes receivers refuse, instead of dropping
@@ -86,9 +116,11 @@ type SharedBatch = Arc<TraceBatch>;
 pub struct QueuedExporter {
     name: String,
     inner: Arc<Delivery>,
-    sender: Mutex<Option<mpsc::Sender<SharedBatch>>>,
+    sender: Mutex<Option<mpsc::Sender<Queued>>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     queue_enabled: bool,
+    /// KiB permits for `max_size_mib`; `None` when it is off.
+    budget: Option<(Arc<Semaphore>, usize)>,
 }
 
 /// What the queue consumers share.
@@ -128,16 +160,26 @@ impl QueuedExporter {
                 sender: Mutex::new(None),
                 workers: Mutex::new(Vec::new()),
                 queue_enabled: false,
+                budget: None,
             };
         }
         let capacity = queue.queue_size.max(1);
         inner.metrics.queue_capacity.set(capacity as i64);
-        let (sender, receiver) = mpsc::channel::<SharedBatch>(capacity);
+        let (sender, receiver) = mpsc::channel::<Queued>(capacity);
         let receiver = Arc::new(Mutex::new(receiver));
         let workers = (0..queue.num_consumers.max(1))
             .map(|_| tokio::spawn(inner.clone().consume_queue(receiver.clone())))
             .collect();
-        Self { name, inner, sender: Mutex::new(Some(sender)), workers: Mutex::new(workers), queue_enabled: true }
+        let budget_kib = queue.max_size_mib.saturating_mul(1024).min(Semaphore::MAX_PERMITS);
+        let budget = (budget_kib > 0).then(|| (Arc::new(Semaphore::new(budget_kib)), budget_kib));
+        Self {
+            name,
+            inner,
+            sender: Mutex::new(Some(sender)),
+            workers: Mutex::new(workers),
+            queue_enabled: true,
+            budget,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -157,9 +199,14 @@ impl QueuedExporter {
             self.inner.metrics.enqueue_failed.inc_by(batch.span_count() as u64);
             return Err(ConsumeError::refused(format!("exporter {} is shutting down", self.name)));
         };
+        // Waits, like a full channel, until delivered batches give back enough of the budget.
+        let permit = match &self.budget {
+            Some((budget, kib)) => budget.clone().acquire_many_owned(weight_kib(&batch, *kib)).await.ok(),
+            None => None,
+        };
         // Counted before sending so that a consumer never takes the gauge below zero.
         self.inner.metrics.queue_size.inc();
-        if let Err(mpsc::error::SendError(batch)) = sender.send(batch).await {
+        if let Err(mpsc::error::SendError((batch, _))) = sender.send((batch, permit)).await {
             self.inner.metrics.queue_size.dec();
             self.inner.metrics.enqueue_failed.inc_by(batch.span_count() as u64);
             return Err(ConsumeError::refused(format!("exporter {} is shutting down", self.name)));
@@ -167,8 +214,12 @@ impl QueuedExporter {
         Ok(())
     }
 
-    /// Whether the queue has room, so receivers can refuse before decoding.
+    /// Whether the queue has room, in requests and in bytes, so receivers can refuse before
+    /// decoding.
     pub fn has_room(&self) -> bool {
+        if self.budget.as_ref().is_some_and(|(budget, _)| budget.available_permits() == 0) {
+            return false;
+        }
         match self.sender.try_lock() {
             Ok(sender) => sender.as_ref().is_none_or(|sender| sender.capacity() > 0),
             Err(_) => true,
@@ -191,13 +242,14 @@ impl QueuedExporter {
 }
 
 impl Delivery {
-    async fn consume_queue(self: Arc<Self>, receiver: Arc<Mutex<mpsc::Receiver<SharedBatch>>>) {
+    async fn consume_queue(self: Arc<Self>, receiver: Arc<Mutex<mpsc::Receiver<Queued>>>) {
         loop {
             let next = receiver.lock().await.recv().await;
-            let Some(batch) = next else { return };
+            let Some((batch, permit)) = next else { return };
             self.metrics.queue_size.dec();
             // The outcome is counted and logged; the sender was answered when it was queued.
             let _ = self.deliver(batch).await;
+            drop(permit);
         }
     }
 
@@ -342,6 +394,47 @@ mod tests {
         exporter.enqueue(Arc::new(sample_batch(1, 10))).await.unwrap();
         exporter.enqueue(Arc::new(sample_batch(1, 5))).await.unwrap();
         assert_eq!(exporter.shutdown(Duration::from_millis(100)).await, 15);
+    }
+
+    #[tokio::test]
+    async fn byte_budget_fills_then_refuses_and_frees_on_delivery() {
+        let stalled =
+            Arc::new(Flaky { failures: AtomicUsize::new(usize::MAX), permanent: false, delivered: AtomicU64::new(0) });
+        let queue = QueueSettings { num_consumers: 2, queue_size: 1000, max_size_mib: 1, ..Default::default() };
+        let metrics = Telemetry::new().exporter("test");
+        let exporter = QueuedExporter::new("test".into(), stalled.clone(), &queue, fast_retry(), metrics.clone());
+        let batch = Arc::new(sample_batch(1, 5000));
+        let weight = weight_kib(&batch, 1024) as usize;
+        assert!((64..512).contains(&weight), "a batch of 5000 spans weighs {weight} KiB");
+        let mut queued = 0;
+        let mut held_back = false;
+        for _ in 0..1000 {
+            if exporter.check_admission().is_err() {
+                held_back = true;
+                break;
+            }
+            // With room left for less than a batch, enqueue waits: that is backpressure too.
+            if tokio::time::timeout(Duration::from_millis(50), exporter.enqueue(batch.clone())).await.is_err() {
+                held_back = true;
+                break;
+            }
+            queued += 1;
+        }
+        assert!(held_back, "1000 batches of {weight} KiB went into a 1 MiB queue");
+        assert!(queued * weight <= 1024, "{queued} batches of {weight} KiB queued against 1 MiB");
+        assert!(queued >= 1024 / weight - 1, "only {queued} batches of {weight} KiB queued");
+
+        // Once the downstream recovers, delivery gives the budget back.
+        stalled.failures.store(0, Ordering::Relaxed);
+        for _ in 0..200 {
+            if exporter.has_room() && metrics.queue_size.get() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(exporter.has_room());
+        assert_eq!(exporter.shutdown(Duration::from_secs(5)).await, 0);
+        assert!(stalled.delivered.load(Ordering::Relaxed) >= 5000 * queued as u64);
     }
 
     #[test]
