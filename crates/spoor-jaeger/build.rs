@@ -1,6 +1,8 @@
-//! Generates the Jaeger api_v2 model and query service, and the api_v3 query service, from the
-//! protos in `proto/` (a copy of jaeger-idl v0.9.0 and its imports). OTLP messages map onto
-//! the `opentelemetry-proto` crate so that api_v3 speaks the same types as the pipeline.
+//! Generates the Jaeger api_v2 model, collector, sampling and query services, the api_v3 query
+//! service and Zipkin's proto3 model from the workspace's copy of the IDL in `testdata/idl`
+//! (jaeger-idl v0.9.0, its third-party imports, and zipkin-api). The OTLP protos api_v3 imports
+//! are in `proto/`; their messages map onto the `opentelemetry-proto` crate so that api_v3
+//! speaks the same types as the pipeline.
 
 use std::path::PathBuf;
 
@@ -11,8 +13,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     unsafe { std::env::set_var("PROTOC", protoc) };
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    let proto_dir = PathBuf::from("proto");
-    println!("cargo:rerun-if-changed=proto");
+    let otlp_dir = PathBuf::from("proto");
+    let idl = PathBuf::from("../../testdata/idl");
+    let (jaeger, third_party, zipkin) = (idl.join("proto"), idl.join("third_party"), idl.join("zipkin"));
+    for dir in [&otlp_dir, &jaeger, &third_party, &zipkin] {
+        println!("cargo:rerun-if-changed={}", dir.display());
+    }
 
     tonic_prost_build::configure()
         .build_server(true)
@@ -21,13 +27,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".opentelemetry.proto", "::opentelemetry_proto::tonic")
         .compile_protos(
             &[
-                proto_dir.join("api_v2/query.proto"),
-                proto_dir.join("api_v3/query_service.proto"),
-                proto_dir.join("api_v2/collector.proto"),
-                proto_dir.join("api_v2/sampling.proto"),
-                proto_dir.join("zipkin/zipkin.proto"),
+                jaeger.join("api_v2/query.proto"),
+                jaeger.join("api_v3/query_service.proto"),
+                jaeger.join("api_v2/collector.proto"),
+                jaeger.join("api_v2/sampling.proto"),
+                zipkin.join("zipkin.proto"),
             ],
-            &[proto_dir.clone(), proto_dir.join("api_v2"), proto_dir.join("gnostic"), protoc_include],
+            &[
+                jaeger.clone(),
+                jaeger.join("api_v2"),
+                third_party.clone(),
+                third_party.join("gnostic"),
+                zipkin,
+                otlp_dir,
+                protoc_include,
+            ],
         )?;
     Ok(())
 }

@@ -80,7 +80,7 @@ impl Default for QueueSettings {
 
 /// The default of [`QueueSettings::max_size_mib`]: with the rest of the process this keeps a
 /// collector under overload below ~150 MiB.
-pub const DEFAULT_QUEUE_MAX_SIZE_MIB: usize = 64;
+pub const DEFAULT_QUEUE_MAX_SIZE_MIB: usize = 32;
 
 /// How much more a decoded batch weighs in memory than its encoded size: prost's owned
 /// strings, vectors and struct padding.
