@@ -29,6 +29,12 @@ pub trait Exporter: Send + Sync + 'static {
     /// Sends one batch, once. Called concurrently by the queue's consumers.
     async fn export(&self, batch: &TraceBatch) -> Result<(), ExportError>;
 
+    /// Whether the exporter can take a batch now without growing memory past its bound
+    /// (a store whose in-memory part is full, say). Receivers refuse while it is false.
+    fn has_room(&self) -> bool {
+        true
+    }
+
     /// Flushes and releases resources; called after the queue has drained.
     async fn shutdown(&self) {}
 }

@@ -214,9 +214,12 @@ impl QueuedExporter {
         Ok(())
     }
 
-    /// Whether the queue has room, in requests and in bytes, so receivers can refuse before
-    /// decoding.
+    /// Whether the exporter and the queue have room, in requests and in bytes, so receivers can
+    /// refuse before decoding.
     pub fn has_room(&self) -> bool {
+        if !self.inner.exporter.has_room() {
+            return false;
+        }
         if self.budget.as_ref().is_some_and(|(budget, _)| budget.available_permits() == 0) {
             return false;
         }

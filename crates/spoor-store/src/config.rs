@@ -64,8 +64,10 @@ pub struct EmbeddedConfig {
     /// With `sync: interval`, how often the WAL is fsynced. Default `1s`.
     #[serde(with = "spoor_config::duration")]
     pub sync_interval: Duration,
-    /// The head is cut early when it holds this many spans. Default 1000000 (about 0.5 GiB of
-    /// head memory).
+    /// The head is cut early when it holds this many spans. Default 250000: about 0.6 GiB of
+    /// head memory at the ~2.5 KiB a decoded span takes there. Writes are refused while two
+    /// blocks' worth wait in memory (cutting cannot keep up), so this also bounds the store's
+    /// memory.
     pub max_block_spans: usize,
     /// Compaction merges small blocks whose spans start in the same window. Default `1h`.
     #[serde(with = "spoor_config::duration")]
@@ -85,7 +87,7 @@ impl Default for EmbeddedConfig {
             block_duration: Duration::from_secs(600),
             sync: SyncMode::Always,
             sync_interval: Duration::from_secs(1),
-            max_block_spans: 1_000_000,
+            max_block_spans: 250_000,
             compaction_window: Duration::from_secs(3600),
             compaction_max_spans: 4_000_000,
             maintenance_interval: Duration::from_secs(60),
@@ -138,7 +140,7 @@ mod tests {
         assert_eq!(config.block_duration, Duration::from_secs(300));
         assert_eq!(config.sync, SyncMode::Interval);
         assert_eq!(config.sync_interval, Duration::from_millis(200));
-        assert_eq!(config.max_block_spans, 1_000_000);
+        assert_eq!(config.max_block_spans, 250_000);
         config.validate().unwrap();
     }
 

@@ -120,6 +120,13 @@ pub trait TraceStore: Send + Sync + 'static {
     /// Service edges seen in spans that started in `[end - lookback, end]` (Unix ns).
     async fn dependencies(&self, end: u64, lookback: Duration) -> Result<Vec<DependencyLink>, StoreError>;
 
+    /// Whether a write now would be taken without growing memory past the backend's bound.
+    /// The pipeline refuses new data while it is false (503 / `UNAVAILABLE`), so that clients
+    /// retry instead of the process growing without limit.
+    fn has_room(&self) -> bool {
+        true
+    }
+
     /// Flushes what is buffered; called on shutdown.
     async fn close(&self) -> Result<(), StoreError> {
         Ok(())

@@ -297,6 +297,29 @@ async fn head_is_cut_when_it_reaches_max_block_spans() {
 }
 
 #[tokio::test]
+async fn a_head_that_cannot_be_cut_refuses_more_writes_until_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(EmbeddedConfig { max_block_spans: 10, ..config(dir.path()) }).await.unwrap();
+    let now = now_nanos();
+    {
+        let _paused = store.pause_maintenance().await;
+        store.write(&trace_batch(1, 12, now)).await.unwrap();
+        assert!(store.has_room(), "12 spans in memory, the bound is 2 x 10");
+        store.write(&trace_batch(2, 8, now)).await.unwrap();
+        assert!(!store.has_room(), "20 spans in memory and no cut can run");
+    }
+    for _ in 0..100 {
+        if store.has_room() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(store.has_room(), "the cut did not free the head: {:?}", store.stats());
+    assert_eq!(span_count(&store, 1).await + span_count(&store, 2).await, 20);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn traces_are_found_across_many_row_groups() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(config(dir.path())).await.unwrap();

@@ -95,4 +95,8 @@ impl Exporter for StorageExporter {
             other => ExportError::retryable(other.to_string()),
         })
     }
+
+    fn has_room(&self) -> bool {
+        self.store.has_room()
+    }
 }

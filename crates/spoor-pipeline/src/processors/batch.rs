@@ -94,6 +94,8 @@ pub struct BatchProcessor {
     input: mpsc::UnboundedSender<Queued>,
     room: Arc<Semaphore>,
     capacity: usize,
+    /// Asked too before admitting: a full store or queue downstream refuses here, not later.
+    next: Arc<dyn TracesConsumer>,
     metrics: ProcessorMetrics,
     worker: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     closing: tokio::sync::watch::Sender<bool>,
@@ -114,7 +116,7 @@ impl BatchProcessor {
         let worker = Batcher {
             name,
             config,
-            next,
+            next: next.clone(),
             metrics: metrics.clone(),
             send_size,
             pending: TraceBatch::default(),
@@ -128,6 +130,7 @@ impl BatchProcessor {
             input,
             room: Arc::new(Semaphore::new(capacity)),
             capacity,
+            next,
             metrics,
             worker: tokio::sync::Mutex::new(Some(worker)),
             closing,
@@ -178,7 +181,7 @@ impl TracesConsumer for BatchProcessor {
         if self.room.available_permits() == 0 {
             return Err(Self::full());
         }
-        Ok(())
+        self.next.check_admission()
     }
 }
 
@@ -315,12 +318,21 @@ mod tests {
     #[derive(Default)]
     struct Recorder {
         sizes: Mutex<Vec<usize>>,
+        /// Refuses admission while set, as a full store or queue does.
+        full: std::sync::atomic::AtomicBool,
     }
 
     #[async_trait]
     impl TracesConsumer for Recorder {
         async fn consume(&self, batch: TraceBatch) -> Result<(), ConsumeError> {
             self.sizes.lock().unwrap().push(batch.span_count());
+            Ok(())
+        }
+
+        fn check_admission(&self) -> Result<(), ConsumeError> {
+            if self.full.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(ConsumeError::refused("downstream is full"));
+            }
             Ok(())
         }
     }
@@ -351,6 +363,17 @@ mod tests {
         batcher.consume(sample_batch(1, 5)).await.unwrap();
         batcher.shutdown().await;
         assert_eq!(*recorder.sizes.lock().unwrap(), vec![15, 15, 10, 5]);
+    }
+
+    #[tokio::test]
+    async fn admission_asks_downstream_too() {
+        let recorder = Arc::new(Recorder::default());
+        let batcher = processor(BatchConfig::default(), recorder.clone());
+        assert!(batcher.check_admission().is_ok());
+        recorder.full.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(batcher.check_admission().is_err());
+        recorder.full.store(false, std::sync::atomic::Ordering::Relaxed);
+        assert!(batcher.check_admission().is_ok());
     }
 
     #[tokio::test]

@@ -159,6 +159,13 @@ impl EmbeddedStore {
         self.inner.cut_block().await
     }
 
+    /// Holds off cuts, compaction and retention while the guard lives, so that tests can see
+    /// the store with a head that cannot be cut.
+    #[cfg(feature = "testing")]
+    pub async fn pause_maintenance(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.maintenance.lock().await
+    }
+
     /// Runs one compaction pass; returns how many blocks were merged away.
     pub async fn compact(&self) -> Result<usize, StoreError> {
         self.inner.compact().await
@@ -171,9 +178,8 @@ impl EmbeddedStore {
 
     pub fn stats(&self) -> EmbeddedStats {
         let blocks = lock_read(&self.inner.blocks);
-        let frozen: usize = lock_read(&self.inner.frozen).iter().map(|(h, _)| h.len()).sum();
         EmbeddedStats {
-            head_spans: lock_read(&self.inner.head).len() + frozen,
+            head_spans: self.inner.head_spans(),
             blocks: blocks.len(),
             block_spans: blocks.iter().map(|b| b.meta.span_count).sum(),
             block_bytes: blocks.iter().map(|b| b.meta.size_bytes).sum(),
@@ -260,6 +266,12 @@ impl Inner {
 
     fn blocks(&self) -> Vec<Arc<Block>> {
         lock_read(&self.blocks).clone()
+    }
+
+    /// Spans held in memory: the live head and the heads being cut.
+    fn head_spans(&self) -> usize {
+        let frozen: usize = lock_read(&self.frozen).iter().map(|(head, _)| head.len()).sum();
+        lock_read(&self.head).len() + frozen
     }
 
     fn frozen_heads(&self) -> Vec<Arc<Head>> {
@@ -477,6 +489,13 @@ impl Inner {
 impl TraceStore for EmbeddedStore {
     async fn write(&self, batch: &TraceBatch) -> Result<(), StoreError> {
         self.inner.write(batch).await
+    }
+
+    /// No room once the heads in memory hold two blocks' worth (`max_block_spans`): the live
+    /// head has filled up again while the previous one is still being written, so cutting
+    /// cannot keep up with the intake.
+    fn has_room(&self) -> bool {
+        self.inner.head_spans() < self.inner.config.max_block_spans.saturating_mul(2)
     }
 
     async fn get_trace(&self, trace_id: TraceId, range: Option<(u64, u64)>) -> Result<Option<Trace>, StoreError> {
