@@ -56,6 +56,22 @@ class Plan:
     overload_concurrency: int = 256
 
 
+def loadgen_command(cpu: str, args: list[str], duration: float, rate: int | None = None) -> list[str]:
+    """spoor-loadgen pinned to `cpu`, measuring for `duration` seconds (at `rate` spans/s if
+    given), with its JSON summary on stdout."""
+    cmd = ["taskset", "-c", cpu, str(LOADGEN), *args, "--duration", f"{duration}s", "--warmup", "0s", "--json"]
+    return cmd + (["--rate", str(rate)] if rate else [])
+
+
+def run_loadgen(cmd: list[str], duration: float, what: str) -> dict:
+    """Runs a `loadgen_command` and returns its summary. Bounded: the tool stops after
+    `duration`, plus its 10 s request timeout and at most 5 s of waiting for a server's count."""
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    if done.returncode not in (0, 1) or not done.stdout.strip():
+        raise RuntimeError(f"spoor-loadgen {what} failed ({done.returncode}): {done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def full_plan() -> Plan:
     runs = [(p, proto, c) for p in ("nop", "sink") for proto, c in (("grpc", 8), ("grpc", 32), ("http", 32))]
     overload = [(p, proto) for p in ("nop", "sink", "stalled") for proto in ("grpc", "http")]
@@ -330,20 +346,13 @@ class Bench:
 
     def loadgen(self, server: Server, protocol: str, concurrency: int, duration: float, rate: int | None = None,
                 record: bool = True, connections: int | None = None) -> dict:
-        cmd = ["taskset", "-c", self.cpus.load, str(LOADGEN), "--protocol", protocol, "--endpoint",
-               server.endpoint(protocol), "--concurrency", str(concurrency), "--duration", f"{duration}s",
-               "--warmup", "0s", "--json"]
+        args = ["--protocol", protocol, "--endpoint", server.endpoint(protocol), "--concurrency", str(concurrency)]
         if connections:
-            cmd += ["--connections", str(connections)]
-        if rate:
-            cmd += ["--rate", str(rate)]
+            args += ["--connections", str(connections)]
+        cmd = loadgen_command(self.cpus.load, args, duration, rate)
         if record:
             self.note(cmd)
-        # Bounded: the tool stops after `duration`, plus at most its 10 s request timeout.
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
-        if done.returncode not in (0, 1) or not done.stdout.strip():
-            raise RuntimeError(f"spoor-loadgen failed ({done.returncode}): {done.stderr.strip()}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        return run_loadgen(cmd, duration, protocol)
 
     def measure_throughput(self, name: str, pipeline: str, protocol: str, concurrency: int) -> dict:
         server = self.start(name, pipeline)

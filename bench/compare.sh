@@ -13,13 +13,7 @@ cd "$(dirname "$0")/.."
 ROTEL_VERSION=0.0.1a15   # the PyPI package; it ships rotel-agent 0.0.1-alpha10
 venv=bench/.venv
 
-if [ "${SPOOR_BENCH_PROFILE:-release}" = debug ]; then
-  echo "==> cargo build -p spoor -p spoor-loadgen (debug binaries: a smoke run, not a measurement)"
-  cargo build --locked -p spoor -p spoor-loadgen
-else
-  echo "==> cargo build --release -p spoor -p spoor-loadgen"
-  cargo build --release --locked -p spoor -p spoor-loadgen
-fi
+bench/build-binaries.sh
 
 python=python3
 rotel=""

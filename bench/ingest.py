@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import re
 import shlex
@@ -31,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import compare
-from compare import LOADGEN, RESULTS, ROOT, SPOOR, cpu_seconds, loadavg, pick_cpus, stop, wait_for_port
+from compare import (LOADGEN, RESULTS, ROOT, SPOOR, cpu_seconds, loadavg, loadgen_command, pick_cpus, run_loadgen, stop,
+                     wait_for_port)
 
 HEADING = "## Ingest throughput per protocol (issue 5)"
 
@@ -142,19 +142,12 @@ class Bench:
 
     def loadgen(self, protocol: str, ports: dict[str, int], port_key: str, duration: float,
                 rate: int | None = None, record: bool = True) -> dict:
-        cmd = ["taskset", "-c", self.cpus.load, str(LOADGEN), "--protocol", protocol, "--endpoint",
-               endpoint(protocol, ports[port_key]), "--concurrency", str(self.plan.concurrency), "--duration",
-               f"{duration}s", "--warmup", "0s", "--metrics", f"127.0.0.1:{ports['metrics']}", "--json"]
-        if rate:
-            cmd += ["--rate", str(rate)]
+        args = ["--protocol", protocol, "--endpoint", endpoint(protocol, ports[port_key]),
+                "--concurrency", str(self.plan.concurrency), "--metrics", f"127.0.0.1:{ports['metrics']}"]
+        cmd = loadgen_command(self.cpus.load, args, duration, rate)
         if record:
             self.note(cmd)
-        # Bounded: the tool stops after `duration`, plus its 10 s request timeout and 5 s of
-        # waiting for the server's count to settle.
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
-        if done.returncode not in (0, 1) or not done.stdout.strip():
-            raise RuntimeError(f"spoor-loadgen {protocol} failed ({done.returncode}): {done.stderr.strip()}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        return run_loadgen(cmd, duration, protocol)
 
     def measure(self, protocol: str, port_key: str, label: str, rate: int | None = None) -> dict:
         proc, ports = self.start(protocol)

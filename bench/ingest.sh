@@ -12,12 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "${SPOOR_BENCH_PROFILE:-release}" = debug ]; then
-  echo "==> cargo build -p spoor -p spoor-loadgen (debug binaries: a smoke run, not a measurement)"
-  cargo build --locked -p spoor -p spoor-loadgen
-else
-  echo "==> cargo build --release -p spoor -p spoor-loadgen"
-  cargo build --release --locked -p spoor -p spoor-loadgen
-fi
+bench/build-binaries.sh
 
 exec python3 bench/ingest.py "$@"
