@@ -25,7 +25,7 @@ pub mod wire;
 pub use batch::{EncodedRequest, TraceBatch};
 pub use consumer::{ConsumeError, TracesConsumer};
 pub use exporter::{ExportError, Exporter};
-pub use receiver::{Receiver, ReceiverObserver, StartError};
+pub use receiver::{Receiver, ReceiverObserver, ServerTasks, StartError};
 pub use telemetry::Telemetry;
 
 /// The OTLP protobuf types, re-exported so every crate uses the same ones.

@@ -2,9 +2,12 @@
 //! the pipeline so that accepted and refused spans are counted the same way everywhere.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use prometheus_client::metrics::counter::Counter;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::batch::TraceBatch;
 use crate::consumer::{ConsumeError, TracesConsumer};
@@ -22,6 +25,34 @@ pub trait Receiver: Send + Sync + 'static {
 
     /// Stops accepting new requests and waits for the ones in flight to be answered.
     async fn shutdown(&mut self);
+}
+
+/// A started receiver's server tasks and the signal that stops them.
+pub struct ServerTasks {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ServerTasks {
+    /// How long a stopping receiver waits for each task's in-flight requests.
+    pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// `tasks` stop once `shutdown` carries `true`.
+    pub fn new(shutdown: watch::Sender<bool>, tasks: Vec<JoinHandle<()>>) -> Self {
+        Self { shutdown, tasks }
+    }
+
+    /// Signals the tasks to stop and waits for their in-flight requests to be answered, up to
+    /// [`Self::SHUTDOWN_TIMEOUT`] each; a task still running then is aborted.
+    pub async fn stop(self, receiver: &str) {
+        let _ = self.shutdown.send(true);
+        for mut task in self.tasks {
+            if tokio::time::timeout(Self::SHUTDOWN_TIMEOUT, &mut task).await.is_err() {
+                tracing::warn!(receiver, "in-flight requests did not finish in time");
+                task.abort();
+            }
+        }
+    }
 }
 
 /// Counts what one receiver transport accepts and refuses, under the collector's names.

@@ -2,14 +2,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use spoor_pipeline::{Receiver, ReceiverObserver, StartError, Telemetry, TraceBatch, TracesConsumer};
+use spoor_pipeline::{Receiver, ReceiverObserver, ServerTasks, StartError, Telemetry, TraceBatch, TracesConsumer};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -21,8 +20,6 @@ use crate::sampling::{self, StrategyProvider};
 use crate::thrift::{Protocol, decode_batch};
 use crate::translate;
 
-/// How long shutdown waits for in-flight requests before it stops waiting.
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The collector's transport labels.
 const TRANSPORT_GRPC: &str = "grpc";
 const TRANSPORT_HTTP: &str = "collector_http";
@@ -45,12 +42,7 @@ pub struct JaegerReceiver {
     telemetry: Telemetry,
     sampling: Option<StrategyProvider>,
     local_addrs: JaegerLocalAddrs,
-    running: Option<Running>,
-}
-
-struct Running {
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    running: Option<ServerTasks>,
 }
 
 struct Bound {
@@ -246,20 +238,13 @@ impl Receiver for JaegerReceiver {
             tasks.extend(udp::serve(socket, &settings, protocol, next.clone(), observer(transport), watcher.clone()));
         }
         self.local_addrs = addrs;
-        self.running = Some(Running { shutdown, tasks });
+        self.running = Some(ServerTasks::new(shutdown, tasks));
         Ok(())
     }
 
     async fn shutdown(&mut self) {
-        let Some(running) = self.running.take() else {
-            return;
-        };
-        let _ = running.shutdown.send(true);
-        for mut task in running.tasks {
-            if tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut task).await.is_err() {
-                tracing::warn!(receiver = %self.id, "in-flight requests did not finish in time");
-                task.abort();
-            }
+        if let Some(running) = self.running.take() {
+            running.stop(&self.id).await;
         }
     }
 }

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Body;
@@ -11,23 +10,20 @@ use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use spoor_pipeline::otlp::ResourceSpans;
-use spoor_pipeline::{Receiver, ReceiverObserver, StartError, Telemetry, TraceBatch, TracesConsumer};
+use spoor_pipeline::{Receiver, ReceiverObserver, ServerTasks, StartError, Telemetry, TraceBatch, TracesConsumer};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::config::{ConfigProblem, ZipkinReceiverConfig};
 use super::http::{Failure, media_type, read_body};
 use crate::thrift::decode_zipkin_spans;
 use crate::translate;
 
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
-
 pub struct ZipkinReceiver {
     id: String,
     config: ZipkinReceiverConfig,
     telemetry: Telemetry,
     local_addr: Option<SocketAddr>,
-    running: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+    running: Option<ServerTasks>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,18 +178,13 @@ impl Receiver for ZipkinReceiver {
                 tracing::error!(receiver = %id, "zipkin HTTP server failed: {err}");
             }
         });
-        self.running = Some((shutdown, task));
+        self.running = Some(ServerTasks::new(shutdown, vec![task]));
         Ok(())
     }
 
     async fn shutdown(&mut self) {
-        let Some((shutdown, mut task)) = self.running.take() else {
-            return;
-        };
-        let _ = shutdown.send(true);
-        if tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut task).await.is_err() {
-            tracing::warn!(receiver = %self.id, "in-flight requests did not finish in time");
-            task.abort();
+        if let Some(running) = self.running.take() {
+            running.stop(&self.id).await;
         }
     }
 }

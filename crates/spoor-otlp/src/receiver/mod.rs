@@ -29,13 +29,11 @@ mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use spoor_pipeline::{Receiver, ReceiverObserver, StartError, Telemetry, TracesConsumer};
+use spoor_pipeline::{Receiver, ReceiverObserver, ServerTasks, StartError, Telemetry, TracesConsumer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 pub use self::body::Encoding;
@@ -50,9 +48,6 @@ use crate::tls::TlsSettings;
 /// The component type name, as in the collector.
 pub const TYPE_NAME: &str = "otlp";
 
-/// How long shutdown waits for in-flight requests before it stops waiting.
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The addresses the receiver actually listens on, known after `start` (useful with port 0).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LocalAddrs {
@@ -65,12 +60,7 @@ pub struct OtlpReceiver {
     config: OtlpReceiverConfig,
     telemetry: Telemetry,
     local_addrs: LocalAddrs,
-    running: Option<Running>,
-}
-
-struct Running {
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    running: Option<ServerTasks>,
 }
 
 /// A listener bound during `start`, before any server task runs.
@@ -161,20 +151,13 @@ impl Receiver for OtlpReceiver {
             )));
         }
         self.local_addrs = local_addrs;
-        self.running = Some(Running { shutdown, tasks });
+        self.running = Some(ServerTasks::new(shutdown, tasks));
         Ok(())
     }
 
     async fn shutdown(&mut self) {
-        let Some(running) = self.running.take() else {
-            return;
-        };
-        let _ = running.shutdown.send(true);
-        for mut task in running.tasks {
-            if tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut task).await.is_err() {
-                tracing::warn!(receiver = %self.id, "in-flight requests did not finish in time");
-                task.abort();
-            }
+        if let Some(running) = self.running.take() {
+            running.stop(&self.id).await;
         }
     }
 }
