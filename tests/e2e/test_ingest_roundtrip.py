@@ -44,7 +44,13 @@ import pytest
 import requests
 
 from spoor import Spoor, backend_config, free_port, wait_until
-from test_jaeger_ingest import emit_batch_datagram, free_udp_port, generate_stubs, serialize
+from test_jaeger_ingest import (
+    emit_batch_datagram,
+    free_udp_port,
+    generate_stubs,
+    jaeger_and_zipkin_receivers,
+    serialize,
+)
 
 
 class Ports:
@@ -55,20 +61,7 @@ class Ports:
 
 
 def config(ports: Ports) -> str:
-    receivers = f"""receivers:
-  jaeger:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{ports.grpc}
-      thrift_http:
-        endpoint: 127.0.0.1:{ports.http}
-      thrift_compact:
-        endpoint: 127.0.0.1:{ports.compact}
-      thrift_binary:
-        endpoint: 127.0.0.1:{ports.binary}
-  zipkin:
-    endpoint: 127.0.0.1:{ports.zipkin}
-  otlp:
+    receivers = f"""{jaeger_and_zipkin_receivers(ports)}  otlp:
     protocols:
       http:
         endpoint: 127.0.0.1:{ports.otlp_http}

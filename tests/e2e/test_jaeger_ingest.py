@@ -35,6 +35,25 @@ def free_udp_port() -> int:
         return sock.getsockname()[1]
 
 
+def jaeger_and_zipkin_receivers(ports, compact_extra: str = "") -> str:
+    """The `receivers:` section with the jaeger receiver on all four protocols and zipkin;
+    `ports` needs grpc, http, compact, binary and zipkin."""
+    return f"""receivers:
+  jaeger:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{ports.grpc}
+      thrift_http:
+        endpoint: 127.0.0.1:{ports.http}
+      thrift_compact:
+        endpoint: 127.0.0.1:{ports.compact}
+{compact_extra}      thrift_binary:
+        endpoint: 127.0.0.1:{ports.binary}
+  zipkin:
+    endpoint: 127.0.0.1:{ports.zipkin}
+"""
+
+
 def config(ports: Ports, strategies: Path | None = None) -> str:
     sampling = ""
     extensions = "[]"
@@ -51,22 +70,9 @@ extensions:
       endpoint: 127.0.0.1:{ports.sampling_grpc}
 """
         extensions = "[remote_sampling]"
+    receivers = jaeger_and_zipkin_receivers(ports, compact_extra="        max_packet_size: 60000\n")
     return f"""
-receivers:
-  jaeger:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{ports.grpc}
-      thrift_http:
-        endpoint: 127.0.0.1:{ports.http}
-      thrift_compact:
-        endpoint: 127.0.0.1:{ports.compact}
-        max_packet_size: 60000
-      thrift_binary:
-        endpoint: 127.0.0.1:{ports.binary}
-  zipkin:
-    endpoint: 127.0.0.1:{ports.zipkin}
-exporters:
+{receivers}exporters:
   debug:
     verbosity: detailed
     sampling_initial: 1000000
