@@ -1,17 +1,16 @@
 //! The `otlp` exporter against a real tonic `TraceService` on loopback.
 
+mod exporter_common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use exporter_common::sample_batch;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
 use spoor_otlp::exporter::{OtlpGrpcExporter, OtlpGrpcExporterConfig};
-use spoor_pipeline::otlp::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse, Resource, ResourceSpans,
-    ScopeSpans, Span,
-};
+use spoor_pipeline::otlp::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
 use spoor_pipeline::{ExportError, Exporter, TraceBatch};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -21,38 +20,6 @@ use tonic::{Request, Response, Status};
 
 /// Every test finishes well within this; it only stops a hang from hanging CI.
 const TEST_DEADLINE: Duration = Duration::from_secs(30);
-
-fn sample_batch() -> TraceBatch {
-    let span = |name: &str, id: u8| Span {
-        trace_id: vec![7; 16],
-        span_id: vec![id; 8],
-        name: name.to_owned(),
-        kind: 2,
-        start_time_unix_nano: 1_700_000_000_000_000_000,
-        end_time_unix_nano: 1_700_000_000_500_000_000,
-        attributes: vec![KeyValue {
-            key: "http.method".to_owned(),
-            value: Some(AnyValue { value: Some(any_value::Value::StringValue("GET".to_owned())) }),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    TraceBatch::new(vec![ResourceSpans {
-        resource: Some(Resource {
-            attributes: vec![KeyValue {
-                key: "service.name".to_owned(),
-                value: Some(AnyValue { value: Some(any_value::Value::StringValue("checkout".to_owned())) }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
-        scope_spans: vec![ScopeSpans {
-            spans: vec![span("GET /cart", 1), span("SELECT cart", 2)],
-            ..Default::default()
-        }],
-        ..Default::default()
-    }])
-}
 
 /// What the server saw of one call.
 #[derive(Debug, Clone)]

@@ -1,5 +1,7 @@
 //! The `otlphttp` exporter against a small axum server on loopback that records requests.
 
+mod exporter_common;
+
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,50 +13,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use exporter_common::sample_batch;
 use prost::Message;
 use spoor_otlp::exporter::{OtlpHttpExporter, OtlpHttpExporterConfig};
-use spoor_pipeline::otlp::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse, Resource, ResourceSpans,
-    ScopeSpans, Span,
-};
-use spoor_pipeline::{ExportError, Exporter, TraceBatch};
+use spoor_pipeline::otlp::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
+use spoor_pipeline::{ExportError, Exporter};
 use tokio::net::TcpListener;
 
 const TEST_DEADLINE: Duration = Duration::from_secs(30);
-
-fn sample_batch() -> TraceBatch {
-    let span = |name: &str, id: u8| Span {
-        trace_id: vec![9; 16],
-        span_id: vec![id; 8],
-        parent_span_id: if id > 1 { vec![1; 8] } else { vec![] },
-        name: name.to_owned(),
-        kind: 3,
-        start_time_unix_nano: 1_700_000_000_000_000_000,
-        end_time_unix_nano: 1_700_000_000_250_000_000,
-        attributes: vec![KeyValue {
-            key: "retries".to_owned(),
-            value: Some(AnyValue { value: Some(any_value::Value::IntValue(3)) }),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    TraceBatch::new(vec![ResourceSpans {
-        resource: Some(Resource {
-            attributes: vec![KeyValue {
-                key: "service.name".to_owned(),
-                value: Some(AnyValue { value: Some(any_value::Value::StringValue("frontend".to_owned())) }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
-        scope_spans: vec![ScopeSpans {
-            spans: vec![span("POST /order", 1), span("charge card", 2)],
-            ..Default::default()
-        }],
-        ..Default::default()
-    }])
-}
 
 #[derive(Debug, Clone)]
 struct Recorded {
