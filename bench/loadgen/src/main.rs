@@ -69,26 +69,6 @@ enum Command {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-enum ProtocolArg {
-    /// OTLP/gRPC
-    Grpc,
-    /// OTLP/HTTP protobuf
-    Http,
-    /// Jaeger api_v2 gRPC PostSpans
-    JaegerGrpc,
-    /// Jaeger Thrift binary Batch, POST /api/traces
-    JaegerThriftHttp,
-    /// Jaeger agent emitBatch, compact Thrift over UDP
-    JaegerUdpCompact,
-    /// Jaeger agent emitBatch, binary Thrift over UDP
-    JaegerUdpBinary,
-    /// Zipkin v2 JSON, POST /api/v2/spans
-    ZipkinJson,
-    /// Zipkin v2 protobuf, POST /api/v2/spans
-    ZipkinProto,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum CompressionArg {
     None,
     Gzip,
@@ -98,7 +78,7 @@ enum CompressionArg {
 struct RunArgs {
     /// Ingest protocol to send with.
     #[arg(long, value_enum, default_value = "grpc")]
-    protocol: ProtocolArg,
+    protocol: Protocol,
     /// Base URL of the receiver, or host:port for UDP [default: the protocol's usual port on
     /// 127.0.0.1; HTTP paths (/v1/traces, /api/traces, /api/v2/spans) are appended].
     #[arg(long)]
@@ -190,16 +170,7 @@ fn parse_positive_duration(value: &str) -> Result<Duration, String> {
 
 impl RunArgs {
     fn into_config(self) -> anyhow::Result<RunConfig> {
-        let protocol = match self.protocol {
-            ProtocolArg::Grpc => Protocol::Grpc,
-            ProtocolArg::Http => Protocol::Http,
-            ProtocolArg::JaegerGrpc => Protocol::JaegerGrpc,
-            ProtocolArg::JaegerThriftHttp => Protocol::JaegerThriftHttp,
-            ProtocolArg::JaegerUdpCompact => Protocol::JaegerUdpCompact,
-            ProtocolArg::JaegerUdpBinary => Protocol::JaegerUdpBinary,
-            ProtocolArg::ZipkinJson => Protocol::ZipkinJson,
-            ProtocolArg::ZipkinProto => Protocol::ZipkinProto,
-        };
+        let protocol = self.protocol;
         let endpoint = self.endpoint.unwrap_or_else(|| protocol.default_endpoint().to_owned());
         // Agent clients fill each datagram; a long request split into full datagrams does that.
         let default_spans = if protocol.transport() == Transport::Udp { 1000 } else { 100 };

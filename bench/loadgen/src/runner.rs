@@ -18,7 +18,8 @@ use crate::payload::{Format, PayloadConfig, PayloadPool};
 use crate::report::{RunInfo, ServerCount, Summary};
 
 /// An ingest protocol: what is encoded, how it is sent, and where by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Command-line names are the variants in kebab case (`grpc`, `jaeger-udp-compact`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Protocol {
     /// OTLP/gRPC.
     Grpc,
