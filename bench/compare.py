@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 import threading
 import time
 import urllib.request
@@ -561,6 +562,18 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} CPUs, {mem_gib:.0f} GiB; {rustc}"
 
 
+def publish(report: str, problems: list[str], append: Callable[[], None] | None) -> None:
+    """Prints a run's report and its problems, and records it with `append` (None for a smoke
+    run, which writes nothing)."""
+    print()
+    print(report)
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    if append is not None:
+        append()
+        print(f"\nappended to {RESULTS.relative_to(ROOT)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds; writes nothing")
@@ -590,13 +603,7 @@ def main() -> int:
         bench = Bench(plan, args.rotel or None, cpus, Path(tmp))
         bench.run()
     report = tables(bench)
-    print()
-    print(report)
-    for problem in bench.problems:
-        print(f"problem: {problem}", file=sys.stderr)
-    if not plan.quick:
-        append_results(bench, report, rotel_version, cpus)
-        print(f"\nappended to {RESULTS.relative_to(ROOT)}")
+    publish(report, bench.problems, None if plan.quick else lambda: append_results(bench, report, rotel_version, cpus))
     lost = [p for p in bench.problems if p.startswith("spoor")]
     return 1 if lost else 0
 

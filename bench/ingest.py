@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import compare
-from compare import (LOADGEN, RESULTS, ROOT, SPOOR, cpu_seconds, loadavg, loadgen_command, pick_cpus, run_loadgen, stop,
+from compare import (LOADGEN, RESULTS, ROOT, SPOOR, cpu_seconds, loadavg, loadgen_command, pick_cpus, publish, run_loadgen, stop,
                      wait_for_port)
 
 HEADING = "## Ingest throughput per protocol (issue 5)"
@@ -296,13 +296,7 @@ def main() -> int:
         bench = Bench(plan, cpus, Path(tmp))
         bench.run()
     report = table(bench)
-    print()
-    print(report)
-    for problem in bench.problems:
-        print(f"problem: {problem}", file=sys.stderr)
-    if not plan.quick:
-        append_results(bench, report, sys.argv[1:])
-        print(f"\nappended to {RESULTS.relative_to(ROOT)}")
+    publish(report, bench.problems, None if plan.quick else lambda: append_results(bench, report, sys.argv[1:]))
     return 1 if bench.problems else 0
 
 
