@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -31,12 +31,12 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 struct Ui {
     /// `base_path` without its trailing slash; empty for the root.
     base: Arc<str>,
-    index: Option<Arc<[u8]>>,
+    index: Option<Bytes>,
 }
 
 /// A router whose fallback serves the UI under `base` (as from `normalized_base_path`).
 pub(crate) fn router(base: &str) -> Router {
-    let ui = Ui { base: base.into(), index: index_html(base).map(Into::into) };
+    let ui = Ui { base: base.into(), index: index_html(base).map(Bytes::from) };
     Router::new().fallback(move |request: Request| {
         let ui = ui.clone();
         async move { ui.serve(request.method(), request.uri().path(), request.headers()) }
@@ -107,7 +107,8 @@ fn asset_response(path: &str, asset: rust_embed::EmbeddedFile, headers: &HeaderM
     let mut response = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut response = Response::new(Body::from(asset.data.into_owned()));
+        // Borrowed from the binary in release builds: no copy per request.
+        let mut response = Response::new(Body::from(asset.data));
         if let Ok(mime) = HeaderValue::from_str(asset.metadata.mimetype()) {
             response.headers_mut().insert(header::CONTENT_TYPE, mime);
         }
@@ -122,8 +123,8 @@ fn asset_response(path: &str, asset: rust_embed::EmbeddedFile, headers: &HeaderM
     response
 }
 
-fn page_response(index: &Arc<[u8]>) -> Response {
-    let mut response = Response::new(Body::from(index.to_vec()));
+fn page_response(index: &Bytes) -> Response {
+    let mut response = Response::new(Body::from(index.clone()));
     let out = response.headers_mut();
     out.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -210,7 +211,7 @@ mod tests {
     }
 
     fn ui(base: &str) -> Ui {
-        Ui { base: base.into(), index: index_html(base).map(Into::into) }
+        Ui { base: base.into(), index: index_html(base).map(Bytes::from) }
     }
 
     async fn body(response: Response) -> String {
