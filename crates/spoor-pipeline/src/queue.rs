@@ -82,13 +82,18 @@ impl Default for QueueSettings {
 /// collector under overload below ~150 MiB.
 pub const DEFAULT_QUEUE_MAX_SIZE_MIB: usize = 32;
 
-/// How much more a decoded batch weighs in memory than its encoded size: prost's owned
-/// strings, vectors and struct padding.
-const DECODED_WEIGHT_FACTOR: usize = 3;
+/// What an encoded batch weighs, in multiples of its size, while it is queued and delivered:
+/// its bytes, plus the transport's copy of them (tonic and hyper write the request into a
+/// buffer of their own, held until the peer's flow control lets it out).
+const ENCODED_WEIGHT_FACTOR: usize = 2;
+
+/// The same for a decoded batch: prost's owned strings, vectors and struct padding, plus the
+/// encoding made to send it.
+const DECODED_WEIGHT_FACTOR: usize = 4;
 
 /// A batch's weight against [`QueueSettings::max_size_mib`], in KiB, at most `budget_kib`.
 fn weight_kib(batch: &TraceBatch, budget_kib: usize) -> u32 {
-    let factor = if batch.is_encoded() { 1 } else { DECODED_WEIGHT_FACTOR };
+    let factor = if batch.is_encoded() { ENCODED_WEIGHT_FACTOR } else { DECODED_WEIGHT_FACTOR };
     let kib = (batch.encoded_request_len() * factor).div_ceil(1024).clamp(1, budget_kib.max(1));
     u32::try_from(kib).unwrap_or(u32::MAX)
 }
