@@ -7,9 +7,14 @@ use async_trait::async_trait;
 
 use crate::batch::TraceBatch;
 use crate::consumer::{ConsumeError, TracesConsumer};
-use crate::queue::QueuedExporter;
+use crate::queue::{QueuedExporter, SharedBatch};
 
 /// The end of a pipeline: hands each batch to every exporter's queue.
+///
+/// A slow or down exporter holds back only its own queue. When its queue is full and another
+/// exporter of the pipeline takes the batch, it gives the batch up (counted in its
+/// `enqueue_failed` metric), unless its `sending_queue.blocking` is set. When no queue has
+/// room, the pipeline waits for the first that has: backpressure, not loss.
 pub struct ExporterFanOut {
     exporters: Vec<Arc<QueuedExporter>>,
 }
@@ -18,28 +23,78 @@ impl ExporterFanOut {
     pub fn new(exporters: Vec<Arc<QueuedExporter>>) -> Self {
         Self { exporters }
     }
+
+    /// Waits until some exporter queues the batch, and returns which one did.
+    async fn enqueue_first(&self, batch: &SharedBatch) -> Result<usize, ConsumeError> {
+        let waiting = self.exporters.iter().map(|exporter| Box::pin(exporter.enqueue(batch.clone())));
+        let (result, index, _) = futures::future::select_all(waiting).await;
+        result.map(|()| index)
+    }
 }
 
 #[async_trait]
 impl TracesConsumer for ExporterFanOut {
     async fn consume(&self, batch: TraceBatch) -> Result<(), ConsumeError> {
         let batch = Arc::new(batch);
-        // Sequential on purpose: each enqueue returns as soon as its queue has room, and a
-        // full queue must hold back the pipeline rather than lose the batch for that exporter.
-        // Every exporter gets the batch even when an earlier one failed; the first failure is
-        // reported, so that a waiting sender retries.
+        if let [only] = self.exporters.as_slice() {
+            return only.enqueue(batch).await;
+        }
+        // Blocking exporters are waited for, each in turn; a failure of one (shutdown) does
+        // not keep the batch from the others, and the first failure is reported.
         let mut first_error = None;
-        for exporter in &self.exporters {
-            if let Err(err) = exporter.enqueue(batch.clone()).await {
-                tracing::error!(exporter = exporter.name(), error = %err, "batch not queued");
-                first_error.get_or_insert(err);
+        let mut taken = vec![false; self.exporters.len()];
+        for (index, exporter) in self.exporters.iter().enumerate().filter(|(_, e)| e.is_blocking()) {
+            match exporter.enqueue(batch.clone()).await {
+                Ok(()) => taken[index] = true,
+                Err(err) => {
+                    tracing::error!(exporter = exporter.name(), error = %err, "batch not queued");
+                    first_error.get_or_insert(err);
+                }
             }
+        }
+        let mut full = Vec::new();
+        for (index, exporter) in self.exporters.iter().enumerate().filter(|(_, e)| !e.is_blocking()) {
+            match exporter.try_enqueue(batch.clone()) {
+                Ok(()) => taken[index] = true,
+                Err(_) => full.push(index),
+            }
+        }
+        if !full.is_empty() && !taken.contains(&true) {
+            // Nobody had room: hold back the pipeline until the first queue frees up.
+            let first = self.enqueue_first(&batch).await?;
+            taken[first] = true;
+            full.retain(|&index| index != first);
+            full.retain(|&index| self.exporters[index].try_enqueue(batch.clone()).is_err());
+        }
+        for index in full {
+            let exporter = &self.exporters[index];
+            exporter.count_enqueue_failed(&batch);
+            tracing::warn!(
+                exporter = exporter.name(),
+                spans = batch.span_count(),
+                "sending queue is full, dropping the batch for this exporter; the pipeline's other exporters have it"
+            );
         }
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Refuses only when a blocking exporter has no room, or when no exporter has.
     fn check_admission(&self) -> Result<(), ConsumeError> {
-        self.exporters.iter().try_for_each(|exporter| exporter.check_admission())
+        let mut any_room = false;
+        let mut refusal = None;
+        for exporter in &self.exporters {
+            match exporter.check_admission() {
+                Ok(()) => any_room = true,
+                Err(err) if exporter.is_blocking() => return Err(err),
+                Err(err) => {
+                    refusal.get_or_insert(err);
+                }
+            }
+        }
+        match refusal {
+            Some(err) if !any_room => Err(err),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -67,5 +122,79 @@ impl TracesConsumer for PipelineFanOut {
 
     fn check_admission(&self) -> Result<(), ConsumeError> {
         self.pipelines.iter().try_for_each(|pipeline| pipeline.check_admission())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::batch::tests::sample_batch;
+    use crate::queue::tests::{Flaky, fast_retry};
+    use crate::queue::{QueueSettings, RetrySettings};
+    use crate::telemetry::{ExporterMetrics, Telemetry};
+
+    /// An exporter behind a queue of two batches, retrying forever.
+    fn queued(name: &str, exporter: Arc<Flaky>, blocking: bool) -> (Arc<QueuedExporter>, ExporterMetrics) {
+        let queue = QueueSettings { num_consumers: 1, queue_size: 2, blocking, ..Default::default() };
+        let retry = RetrySettings { max_elapsed_time: Duration::ZERO, ..fast_retry() };
+        let metrics = Telemetry::new().exporter(name);
+        (Arc::new(QueuedExporter::new(name.into(), exporter, &queue, retry, metrics.clone())), metrics)
+    }
+
+    #[tokio::test]
+    async fn a_down_exporter_holds_back_only_its_own_queue() {
+        let healthy_sink = Flaky::healthy();
+        let (up, _) = queued("up", healthy_sink.clone(), false);
+        let (down, down_metrics) = queued("down", Flaky::down(), false);
+        let fanout = ExporterFanOut::new(vec![up.clone(), down]);
+        for _ in 0..20 {
+            let sent = tokio::time::timeout(Duration::from_secs(5), fanout.consume(sample_batch(1, 10))).await;
+            assert!(matches!(sent, Ok(Ok(()))), "the pipeline was held back by the down exporter");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(fanout.check_admission().is_ok(), "receivers must keep admitting while one exporter has room");
+        assert_eq!(up.shutdown(Duration::from_secs(5)).await, 0);
+        assert_eq!(healthy_sink.delivered(), 200, "the healthy exporter got every batch");
+        // One batch in delivery and two queued; the rest were given up for this exporter only.
+        let dropped = down_metrics.enqueue_failed.get();
+        assert!((160..=180).contains(&dropped), "enqueue_failed {dropped}");
+    }
+
+    #[tokio::test]
+    async fn a_blocking_exporter_holds_back_the_pipeline() {
+        let (up, _) = queued("up", Flaky::healthy(), false);
+        let (down, down_metrics) = queued("down", Flaky::down(), true);
+        let fanout = ExporterFanOut::new(vec![up, down]);
+        let mut held_back = false;
+        for _ in 0..20 {
+            let sent = tokio::time::timeout(Duration::from_millis(200), fanout.consume(sample_batch(1, 10))).await;
+            if sent.is_err() {
+                held_back = true;
+                break;
+            }
+        }
+        assert!(held_back, "a full blocking queue must hold the pipeline back");
+        assert!(fanout.check_admission().is_err());
+        assert_eq!(down_metrics.enqueue_failed.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_pipeline_with_every_queue_full_waits_instead_of_dropping() {
+        let (first, first_metrics) = queued("first", Flaky::down(), false);
+        let (second, second_metrics) = queued("second", Flaky::down(), false);
+        let fanout = ExporterFanOut::new(vec![first, second]);
+        let mut held_back = false;
+        for _ in 0..20 {
+            let sent = tokio::time::timeout(Duration::from_millis(200), fanout.consume(sample_batch(1, 10))).await;
+            if sent.is_err() {
+                held_back = true;
+                break;
+            }
+        }
+        assert!(held_back, "with no room anywhere the pipeline must wait");
+        assert!(fanout.check_admission().is_err());
+        assert_eq!(first_metrics.enqueue_failed.get() + second_metrics.enqueue_failed.get(), 0);
     }
 }

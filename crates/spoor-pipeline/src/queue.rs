@@ -56,8 +56,11 @@ pub struct QueueSettings {
     /// slow or stalled downstream grows the process instead of making receivers refuse. 0 turns
     /// it off.
     pub max_size_mib: usize,
-    /// Accepted for compatibility: the collector's blocking mode. spoor always applies
-    /// backpressure instead of dropping.
+    /// The collector's blocking mode: a full queue holds back its whole pipeline. Without it,
+    /// a full queue in a pipeline with several exporters gives up the batch for this exporter
+    /// alone (counted in `otelcol_exporter_enqueue_failed_spans`) while the others take it; a
+    /// pipeline whose every queue is full holds back in both modes, so nothing acknowledged is
+    /// dropped for lack of room.
     pub blocking: bool,
     /// The `file_storage` extension that backs a persistent queue.
     pub storage: Option<String>,
@@ -111,7 +114,7 @@ impl RetrySettings {
     }
 }
 
-type SharedBatch = Arc<TraceBatch>;
+pub type SharedBatch = Arc<TraceBatch>;
 /// A queued batch and its share of the byte budget, given back once it is delivered or dropped.
 type Queued = (SharedBatch, Option<OwnedSemaphorePermit>);
 
@@ -124,6 +127,7 @@ pub struct QueuedExporter {
     sender: Mutex<Option<mpsc::Sender<Queued>>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     queue_enabled: bool,
+    blocking: bool,
     /// KiB permits for `max_size_mib`; `None` when it is off.
     budget: Option<(Arc<Semaphore>, usize)>,
 }
@@ -165,6 +169,7 @@ impl QueuedExporter {
                 sender: Mutex::new(None),
                 workers: Mutex::new(Vec::new()),
                 queue_enabled: false,
+                blocking: true,
                 budget: None,
             };
         }
@@ -183,6 +188,7 @@ impl QueuedExporter {
             sender: Mutex::new(Some(sender)),
             workers: Mutex::new(workers),
             queue_enabled: true,
+            blocking: queue.blocking,
             budget,
         }
     }
@@ -192,6 +198,7 @@ impl QueuedExporter {
     }
 
     /// Hands a batch over for delivery; returns once it is queued (or, without a queue, sent).
+    /// Cancel-safe: a dropped call has queued nothing and holds none of the budget.
     pub async fn enqueue(&self, batch: SharedBatch) -> Result<(), ConsumeError> {
         if !self.queue_enabled {
             if self.inner.deliver(batch).await {
@@ -200,23 +207,51 @@ impl QueuedExporter {
             return Err(ConsumeError::refused(format!("exporter {} could not deliver the batch", self.name)));
         }
         let sender = self.sender.lock().await.clone();
-        let Some(sender) = sender else {
-            self.inner.metrics.enqueue_failed.inc_by(batch.span_count() as u64);
-            return Err(ConsumeError::refused(format!("exporter {} is shutting down", self.name)));
-        };
+        let Some(sender) = sender else { return Err(self.shutting_down(&batch)) };
         // Waits, like a full channel, until delivered batches give back enough of the budget.
         let permit = match &self.budget {
             Some((budget, kib)) => budget.clone().acquire_many_owned(weight_kib(&batch, *kib)).await.ok(),
             None => None,
         };
-        // Counted before sending so that a consumer never takes the gauge below zero.
+        let Ok(slot) = sender.reserve().await else { return Err(self.shutting_down(&batch)) };
         self.inner.metrics.queue_size.inc();
-        if let Err(mpsc::error::SendError((batch, _))) = sender.send((batch, permit)).await {
-            self.inner.metrics.queue_size.dec();
-            self.inner.metrics.enqueue_failed.inc_by(batch.span_count() as u64);
-            return Err(ConsumeError::refused(format!("exporter {} is shutting down", self.name)));
-        }
+        slot.send((batch, permit));
         Ok(())
+    }
+
+    /// Queues the batch if there is room now, in requests and in bytes, and never waits.
+    /// Returns the batch when there is not; without a queue there never is.
+    pub fn try_enqueue(&self, batch: SharedBatch) -> Result<(), SharedBatch> {
+        let Ok(sender) = self.sender.try_lock() else { return Err(batch) };
+        let Some(sender) = sender.as_ref() else { return Err(batch) };
+        let permit = match &self.budget {
+            Some((budget, kib)) => match budget.clone().try_acquire_many_owned(weight_kib(&batch, *kib)) {
+                Ok(permit) => Some(permit),
+                Err(_) => return Err(batch),
+            },
+            None => None,
+        };
+        let Ok(slot) = sender.try_reserve() else { return Err(batch) };
+        self.inner.metrics.queue_size.inc();
+        slot.send((batch, permit));
+        Ok(())
+    }
+
+    /// Counts a batch this exporter will never send because its queue was full, as the
+    /// collector's `otelcol_exporter_enqueue_failed_spans`.
+    pub fn count_enqueue_failed(&self, batch: &TraceBatch) {
+        self.inner.metrics.enqueue_failed.inc_by(batch.span_count() as u64);
+    }
+
+    /// `sending_queue.blocking`: whether a full queue holds back the pipeline even when its
+    /// other exporters could take the batch.
+    pub fn is_blocking(&self) -> bool {
+        self.blocking
+    }
+
+    fn shutting_down(&self, batch: &TraceBatch) -> ConsumeError {
+        self.count_enqueue_failed(batch);
+        ConsumeError::refused(format!("exporter {} is shutting down", self.name))
     }
 
     /// Whether the exporter and the queue have room, in requests and in bytes, so receivers can
@@ -327,7 +362,7 @@ impl TracesConsumer for QueuedExporter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
@@ -335,10 +370,26 @@ mod tests {
     use crate::telemetry::Telemetry;
 
     /// Fails the first `failures` attempts, then records what it gets.
-    struct Flaky {
-        failures: AtomicUsize,
-        permanent: bool,
-        delivered: AtomicU64,
+    pub(crate) struct Flaky {
+        pub failures: AtomicUsize,
+        pub permanent: bool,
+        pub delivered: AtomicU64,
+    }
+
+    impl Flaky {
+        /// Delivers everything.
+        pub fn healthy() -> Arc<Self> {
+            Arc::new(Self { failures: AtomicUsize::new(0), permanent: false, delivered: AtomicU64::new(0) })
+        }
+
+        /// Never delivers: a downstream that is down for good.
+        pub fn down() -> Arc<Self> {
+            Arc::new(Self { failures: AtomicUsize::new(usize::MAX), permanent: false, delivered: AtomicU64::new(0) })
+        }
+
+        pub fn delivered(&self) -> u64 {
+            self.delivered.load(Ordering::Relaxed)
+        }
     }
 
     #[async_trait]
@@ -357,7 +408,7 @@ mod tests {
         }
     }
 
-    fn fast_retry() -> RetrySettings {
+    pub(crate) fn fast_retry() -> RetrySettings {
         RetrySettings {
             initial_interval: Duration::from_millis(5),
             max_interval: Duration::from_millis(20),
