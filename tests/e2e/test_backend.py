@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +19,7 @@ import requests
 import jaeger_fixtures as fx
 from otel_clients import send_spans, send_traces
 from spoor import Ports, Spoor, backend_config, wait_until
+from test_jaeger_ingest import serialize
 
 
 def start_backend(tmp_path: Path, backend: str, **kwargs) -> tuple[Spoor, Ports, str]:
@@ -37,25 +40,100 @@ def post_otlp_json(ports: Ports, body: dict) -> None:
     assert response.status_code == 200, response.text
 
 
+# The all-in-one's listeners: port → words its log line must contain. One line each.
+ALL_IN_ONE_LISTENERS = {
+    4317: ("otlp", "grpc"),
+    4318: ("otlp", "http"),
+    14250: ("jaeger", "grpc"),
+    14268: ("jaeger", "http"),
+    6831: ("jaeger", "compact"),
+    6832: ("jaeger", "binary"),
+    9411: ("zipkin",),
+    5778: ("sampling", "http"),
+    5779: ("sampling", "grpc"),
+    16686: ("query", "http"),
+    16685: ("query", "grpc"),
+    8888: ("metrics",),
+    16687: ("metrics", "health"),
+    13133: ("health",),
+}
+
+
+def listener_lines(log: str) -> dict[int, list[str]]:
+    """The log lines that name a listening endpoint, by port."""
+    lines: dict[int, list[str]] = {}
+    for line in log.splitlines():
+        match = re.search(r"endpoint=(?:Some\()?127\.0\.0\.1:(\d+)", line)
+        if match:
+            lines.setdefault(int(match.group(1)), []).append(line)
+    return lines
+
+
 def test_all_in_one_by_default(tmp_path):
-    """No arguments: the built-in config, embedded store in ./spoor-data, query on 16686."""
+    """No arguments: the built-in config, embedded store in ./spoor-data, every listener logged
+    once, the admin port, remote sampling, and Jaeger Thrift and Zipkin ingest into the store."""
     spoor = Spoor([], name="aio")
     spoor.workdir = tmp_path
     spoor.stdout_path, spoor.stderr_path = tmp_path / "stdout.log", tmp_path / "stderr.log"
-    spoor.start([4317, 4318, 16686, 16685, 14268, 9411, 13133])
+    spoor.start([4317, 4318, 16686, 16685, 14268, 9411, 13133, 16687, 5778])
     try:
+        wait_until(lambda: "everything is ready" in spoor.stderr(), 20, message="the ready line")
+        log = spoor.stderr()
+        lines = listener_lines(log)
+        assert set(lines) == set(ALL_IN_ONE_LISTENERS), log
+        for port, words in ALL_IN_ONE_LISTENERS.items():
+            assert len(lines[port]) == 1, f"port {port}: {lines[port]}"
+            assert all(word in lines[port][0].lower() for word in words), f"port {port}: {lines[port][0]}"
+        assert log.count("open http://127.0.0.1:16686/ for the UI") == 1, log
+
+        admin = "http://127.0.0.1:16687"
+        assert requests.get(f"{admin}/", timeout=10).status_code == 200
+        metrics = requests.get(f"{admin}/metrics", timeout=10)
+        assert metrics.status_code == 200 and "otelcol_" in metrics.text
+        strategy = requests.get("http://127.0.0.1:5778/sampling", params={"service": "x"}, timeout=10)
+        assert strategy.json() == {"strategyType": "PROBABILISTIC", "probabilisticSampling": {"samplingRate": 0.001}}
+
         sent = send_spans("grpc", "127.0.0.1:4317", 20, "aio-span", service="aio-service")
         assert sent.acknowledged == 20
+        send_thrift_http("aio-thrift", "http://127.0.0.1:14268/api/traces")
+        send_zipkin_json("aio-zipkin", "http://127.0.0.1:9411/api/v2/spans")
+
         services = requests.get("http://127.0.0.1:16686/api/services", timeout=10).json()
         assert "aio-service" in services["data"]
         found = requests.get("http://127.0.0.1:16686/api/traces", params={"service": "aio-service", "limit": 100}, timeout=10).json()
         assert sum(len(trace["spans"]) for trace in found["data"]) == 20
+        for service, operation in (("aio-thrift", "aio-thrift-span"), ("aio-zipkin", "aio-zipkin-span")):
+            traces = wait_until(lambda: find_traces("http://127.0.0.1:16686", service), 20, message=f"a {service} trace")
+            assert [span["operationName"] for trace in traces for span in trace["spans"]] == [operation]
         assert (tmp_path / "spoor-data").is_dir()
-        log = spoor.stderr()
-        assert "open http://127.0.0.1:16686/" in log
         assert spoor.terminate() == 0
     finally:
         spoor.kill()
+
+
+def find_traces(api: str, service: str) -> list[dict]:
+    response = requests.get(f"{api}/api/traces", params={"service": service, "limit": 100}, timeout=10)
+    return response.json()["data"] if response.status_code == 200 else []
+
+
+def send_thrift_http(service: str, url: str) -> None:
+    """One span in a Jaeger Thrift batch, as jaeger-client's HTTP sender posts it."""
+    from jaeger_client.thrift_gen.jaeger import ttypes as j
+    from thrift.protocol import TBinaryProtocol
+
+    span = j.Span(traceIdLow=random.getrandbits(63), traceIdHigh=0, spanId=1, parentSpanId=0, flags=1,
+                  operationName=f"{service}-span", startTime=int(time.time() * 1e6), duration=1000)
+    batch = j.Batch(process=j.Process(serviceName=service, tags=[]), spans=[span])
+    body = serialize(batch, TBinaryProtocol.TBinaryProtocol)
+    response = requests.post(url, data=body, headers={"Content-Type": "application/x-thrift"}, timeout=10)
+    assert response.status_code == 202, response.text
+
+
+def send_zipkin_json(service: str, url: str) -> None:
+    span = {"traceId": f"{random.getrandbits(127):032x}", "id": "000000000000000a", "name": f"{service}-span",
+            "timestamp": int(time.time() * 1e6), "duration": 1000, "localEndpoint": {"serviceName": service}}
+    response = requests.post(url, data=json.dumps([span]), headers={"Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 202, response.text
 
 
 @pytest.mark.parametrize("backend", ["memory", "embedded"])

@@ -101,7 +101,8 @@ impl QueryServer {
             }
         });
 
-        tracing::info!(%http_addr, %grpc_addr, "query service listening");
+        tracing::info!(endpoint = %http_addr, "query HTTP server listening (Jaeger API and UI)");
+        tracing::info!(endpoint = %grpc_addr, "query gRPC server listening (api_v2 and api_v3)");
         self.running = Some(Running { http_addr, grpc_addr, stop, tasks: vec![http_task, grpc_task] });
         Ok(())
     }

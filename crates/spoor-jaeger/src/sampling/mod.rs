@@ -389,7 +389,12 @@ impl RemoteSamplingExtension {
             self.tasks.push(tokio::spawn(reload(self.id.clone(), file, self.provider.clone(), watcher)));
         }
         self.shutdown = Some(shutdown);
-        tracing::info!(extension = %self.id, http = ?self.local_addrs.http, grpc = ?self.local_addrs.grpc, "remote sampling serving");
+        if let Some(endpoint) = self.local_addrs.http {
+            tracing::info!(extension = %self.id, %endpoint, "remote sampling HTTP server listening");
+        }
+        if let Some(endpoint) = self.local_addrs.grpc {
+            tracing::info!(extension = %self.id, %endpoint, "remote sampling gRPC server listening");
+        }
         Ok(())
     }
 
