@@ -89,6 +89,28 @@ def test_undefined_component_is_an_error(tmp_path):
     result = run_spoor("validate", "--config", str(bad))
     assert result.returncode == 1
     assert "service.pipelines.traces.exporters[1]" in result.stderr
+    assert 'references exporter "kafka", which is not configured' in result.stderr
+
+
+@pytest.mark.parametrize("edit, path", [
+    (("      insecure: true\nservice:", "      insecure: true\n    retry_on_failure:\n      multiplier: -3\nservice:"),
+     "exporters.otlphttp.retry_on_failure.multiplier"),
+    (("      insecure: true\nservice:", "      insecure: true\n    sending_queue:\n      queue_size: 0\nservice:"),
+     "exporters.otlphttp.sending_queue.queue_size"),
+    (("exporters: [logging,otlp,otlphttp]", "exporters: [logging,otlp,otlp]"), "service.pipelines.traces.exporters[2]"),
+    (("      exporters: [logging,otlp,otlphttp]", "      exporters: [logging,otlp,otlphttp]\n  telemetry:\n    logs:\n      level: loud"),
+     "service.telemetry.logs.level"),
+])
+def test_bad_values_name_their_key_and_line(tmp_path, edit, path):
+    text = SEED_CONFIG.read_text()
+    assert edit[0] in text
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace(edit[0], edit[1]))
+    result = run_spoor("validate", "--config", str(bad))
+    assert result.returncode == 1, result.stderr
+    key = path.rsplit(".", 1)[-1].split("[")[0]
+    line = max(i for i, l in enumerate(bad.read_text().splitlines(), 1) if l.strip().startswith(key))
+    assert path in result.stderr and f"{bad}:{line}:" in result.stderr, result.stderr
 
 
 def test_cli_basics():

@@ -131,6 +131,9 @@ pub struct TelemetryConfig {
     pub resource: Option<BTreeMap<String, Value>>,
 }
 
+/// The levels `service.telemetry.logs.level` takes, as the collector's zap names them.
+pub const LOG_LEVELS: [&str; 7] = ["debug", "info", "warn", "error", "dpanic", "panic", "fatal"];
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogsConfig {
@@ -302,6 +305,7 @@ impl Config {
         let service: ServiceConfig = document.decode("service", &service_value)?;
         let config = Self { document, components, service };
         config.check_references()?;
+        config.check_telemetry()?;
         Ok(config)
     }
 
@@ -334,7 +338,12 @@ impl Config {
             ];
             for (field, kind, ids) in lists {
                 for (index, id) in ids.iter().enumerate() {
-                    self.check_defined(kind, id, &format!("{base}.{field}[{index}]"))?;
+                    let path = format!("{base}.{field}[{index}]");
+                    self.check_defined(kind, id, &path)?;
+                    if ids[..index].contains(id) {
+                        let message = format!("references {} \"{id}\" multiple times", kind_noun(kind));
+                        return Err(self.document.error(&path, message));
+                    }
                 }
             }
             if pipeline.receivers.is_empty() {
@@ -347,11 +356,37 @@ impl Config {
         Ok(())
     }
 
+    /// The values of `service.telemetry` that serde takes as plain strings.
+    fn check_telemetry(&self) -> Result<(), ConfigError> {
+        let telemetry = &self.service.telemetry;
+        let logs = &telemetry.logs;
+        let checks = [
+            ("service.telemetry.logs.level", &logs.level, &LOG_LEVELS[..]),
+            ("service.telemetry.logs.encoding", &logs.encoding, &["console", "json"][..]),
+            ("service.telemetry.metrics.level", &telemetry.metrics.level, &["none", "basic", "normal", "detailed"][..]),
+        ];
+        for (path, value, allowed) in checks {
+            if !allowed.contains(&value.to_ascii_lowercase().as_str()) {
+                let message = format!("unknown value {value:?}, expected one of {}", allowed.join(", "));
+                return Err(self.document.error(path, message));
+            }
+        }
+        if let Some(address) = &telemetry.metrics.address {
+            let port = address.rsplit_once(':').map(|(_, port)| port.parse::<u16>());
+            if !matches!(port, Some(Ok(_))) {
+                let message = format!("{address:?} is not a host:port address");
+                return Err(self.document.error("service.telemetry.metrics.address", message));
+            }
+        }
+        Ok(())
+    }
+
     fn check_defined(&self, kind: ComponentKind, id: &ComponentId, path: &str) -> Result<(), ConfigError> {
         if self.component(kind, id).is_some() {
             return Ok(());
         }
-        let message = format!("references {} {id:?}, which is not configured in {:?}", kind_noun(kind), kind.section());
+        let message =
+            format!("references {} \"{id}\", which is not configured in {:?}", kind_noun(kind), kind.section());
         Err(self.document.error(path, message))
     }
 }
@@ -391,7 +426,33 @@ mod tests {
         let text = SEED.replace("exporters: [debug]", "exporters: [debug, otlp]");
         let err = load(&text).unwrap_err();
         assert_eq!(err.path, "service.pipelines.traces.exporters[1]");
-        assert_eq!(err.location.unwrap().line, 12);
+        assert_eq!(err.location.as_ref().unwrap().line, 12);
+        assert!(err.message.contains(r#"references exporter "otlp", which is not configured"#), "{err}");
+    }
+
+    #[test]
+    fn a_component_listed_twice_in_a_pipeline_is_an_error() {
+        let text = SEED.replace("exporters: [debug]", "exporters: [debug, debug]");
+        let err = load(&text).unwrap_err();
+        assert_eq!(err.path, "service.pipelines.traces.exporters[1]");
+        assert!(err.message.contains(r#"references exporter "debug" multiple times"#), "{err}");
+    }
+
+    #[test]
+    fn telemetry_values_are_checked_with_their_line() {
+        let cases = [
+            ("    logs:\n      level: loud\n", "service.telemetry.logs.level"),
+            ("    logs:\n      encoding: xml\n", "service.telemetry.logs.encoding"),
+            ("    metrics:\n      level: bogus\n", "service.telemetry.metrics.level"),
+            ("    metrics:\n      address: notanaddress\n", "service.telemetry.metrics.address"),
+        ];
+        for (telemetry, path) in cases {
+            let err = load(&format!("{SEED}  telemetry:\n{telemetry}")).unwrap_err();
+            assert_eq!(err.path, path, "{err}");
+            assert!(err.location.is_some(), "{err} has no line");
+        }
+        let fine = format!("{SEED}  telemetry:\n    logs:\n      level: WARN\n      encoding: json\n");
+        assert!(load(&fine).is_ok());
     }
 
     #[test]

@@ -81,6 +81,25 @@ impl Default for QueueSettings {
     }
 }
 
+impl QueueSettings {
+    /// The collector's checks, with the key at fault first (`sending_queue.queue_size: ...`).
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.num_consumers == 0 {
+            return Err("sending_queue.num_consumers: must be positive".to_owned());
+        }
+        if self.queue_size == 0 {
+            return Err("sending_queue.queue_size: must be positive".to_owned());
+        }
+        if self.storage.is_some() {
+            return Err("sending_queue.storage: persistent queues are not supported".to_owned());
+        }
+        Ok(())
+    }
+}
+
 /// The default of [`QueueSettings::max_size_mib`]: with the rest of the process this keeps a
 /// collector under overload below ~150 MiB.
 pub const DEFAULT_QUEUE_MAX_SIZE_MIB: usize = 32;
@@ -102,6 +121,27 @@ fn weight_kib(batch: &TraceBatch, budget_kib: usize) -> u32 {
 }
 
 impl RetrySettings {
+    /// The collector's checks, with the key at fault first (`retry_on_failure.multiplier: ...`).
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let key = "retry_on_failure";
+        if !(0.0..=1.0).contains(&self.randomization_factor) {
+            return Err(format!("{key}.randomization_factor: must be within [0, 1]"));
+        }
+        if self.multiplier.is_nan() || self.multiplier < 0.0 {
+            return Err(format!("{key}.multiplier: must be non-negative"));
+        }
+        if !self.max_elapsed_time.is_zero() && self.max_elapsed_time < self.initial_interval {
+            return Err(format!("{key}.max_elapsed_time: must not be less than initial_interval"));
+        }
+        if !self.max_elapsed_time.is_zero() && self.max_elapsed_time < self.max_interval {
+            return Err(format!("{key}.max_elapsed_time: must not be less than max_interval"));
+        }
+        Ok(())
+    }
+
     /// The wait before attempt `attempt + 1`: exponential, capped, randomised by
     /// `randomization_factor`, and never shorter than the server's hint.
     fn delay(&self, attempt: u32, server_hint: Option<Duration>) -> Duration {

@@ -197,12 +197,12 @@ impl<'a> Decoder<'a> {
             }
             "otlp" | "otlp_grpc" => {
                 let config: OtlpGrpcExporterConfig = self.decode(raw)?;
-                config.validate().map_err(|err| self.at(raw, "", err.0))?;
+                config.validate().map_err(|err| self.at(raw, err.key(), err.message()))?;
                 Ok(ExporterConfig::OtlpGrpc(Box::new(config)))
             }
             "otlphttp" | "otlp_http" => {
                 let config: OtlpHttpExporterConfig = self.decode(raw)?;
-                config.validate().map_err(|err| self.at(raw, "", err.0))?;
+                config.validate().map_err(|err| self.at(raw, err.key(), err.message()))?;
                 Ok(ExporterConfig::OtlpHttp(Box::new(config)))
             }
             "jaeger_storage_exporter" => Ok(ExporterConfig::JaegerStorage(self.decode(raw)?)),

@@ -119,6 +119,8 @@ impl OtlpGrpcExporterConfig {
 
     fn plan(&self) -> Result<Plan, ExporterBuildError> {
         reject_auth(&self.auth)?;
+        self.retry_on_failure.validate().map_err(ExporterBuildError)?;
+        self.sending_queue.validate().map_err(ExporterBuildError)?;
         let compression = match self.compression {
             Compression::Gzip => Some(CompressionEncoding::Gzip),
             Compression::Zstd => Some(CompressionEncoding::Zstd),

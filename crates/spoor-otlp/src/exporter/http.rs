@@ -171,6 +171,8 @@ impl OtlpHttpExporterConfig {
 
     /// Checks everything [`OtlpHttpExporter::new`] checks, without building a client.
     pub fn validate(&self) -> Result<(), ExporterBuildError> {
+        self.retry_on_failure.validate().map_err(ExporterBuildError)?;
+        self.sending_queue.validate().map_err(ExporterBuildError)?;
         self.traces_url()?;
         self.build_client()?;
         Ok(())

@@ -32,6 +32,31 @@ pub const HTTP_TYPE_NAMES: &[&str] = &["otlphttp", "otlp_http"];
 #[error("{0}")]
 pub struct ExporterBuildError(pub String);
 
+impl ExporterBuildError {
+    /// The key at fault, relative to the exporter (`tls.ca_file`), or "" when the message
+    /// does not start with one.
+    pub fn key(&self) -> &str {
+        match self.0.split_once(": ") {
+            Some((key, _)) if is_key_path(key) => key,
+            _ => "",
+        }
+    }
+
+    /// The message without its key.
+    pub fn message(&self) -> &str {
+        match self.0.split_once(": ") {
+            Some((key, message)) if is_key_path(key) => message,
+            _ => &self.0,
+        }
+    }
+}
+
+/// `tls`, `retry_on_failure.multiplier`: YAML keys joined by dots.
+fn is_key_path(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').all(|key| !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+}
+
 /// The collector's `compression` values. An empty string and `none` mean no compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
