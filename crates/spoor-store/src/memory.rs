@@ -225,8 +225,8 @@ impl TraceStore for MemoryStore {
             .collect())
     }
 
-    /// As Jaeger's memory store: traces lying wholly inside the window, and an edge for every
-    /// span whose parent is in the same trace.
+    /// As Jaeger's memory store: traces lying wholly inside the window, and a call for every
+    /// span whose parent is in the same trace and of another service.
     async fn dependencies(&self, end: u64, lookback: Duration) -> Result<Vec<DependencyLink>, StoreError> {
         let start = end.saturating_sub(u64::try_from(lookback.as_nanos()).unwrap_or(u64::MAX));
         let state = self.read();
@@ -248,7 +248,9 @@ impl TraceStore for MemoryStore {
                     if span.parent_span_id.is_empty() {
                         continue;
                     }
-                    if let Some(parent) = service_of_span.get(span.parent_span_id.as_slice()) {
+                    if let Some(parent) = service_of_span.get(span.parent_span_id.as_slice())
+                        && *parent != child
+                    {
                         *counts.entry(((*parent).to_owned(), child.to_owned())).or_default() += 1;
                     }
                 }

@@ -9,7 +9,7 @@ use arrow_array::{Array, FixedSizeBinaryArray, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use spoor_pipeline::TraceBatch;
 use spoor_pipeline::otlp::{AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, any_value};
-use spoor_store::{EmbeddedConfig, EmbeddedStore, SyncMode, TraceId, TraceQuery, TraceStore};
+use spoor_store::{DependencyLink, EmbeddedConfig, EmbeddedStore, SyncMode, TraceId, TraceQuery, TraceStore};
 
 fn now_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
@@ -20,6 +20,39 @@ fn trace_id(n: u32) -> TraceId {
     id[0] = 0xab;
     id[12..].copy_from_slice(&n.to_be_bytes());
     id
+}
+
+fn service_resource(service: &str) -> Option<Resource> {
+    Some(Resource {
+        attributes: vec![KeyValue {
+            key: "service.name".into(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValue(service.into())) }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+/// Span `id` of trace `n`, a child of span `parent` (0 for a root).
+fn call_span(n: u32, id: u8, parent: u8, start: u64) -> Span {
+    Span {
+        trace_id: trace_id(n).to_vec(),
+        span_id: vec![0, 0, 0, 0, 0, 0, 0, id],
+        parent_span_id: if parent == 0 { Vec::new() } else { vec![0, 0, 0, 0, 0, 0, 0, parent] },
+        name: format!("op-{id}"),
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + 1000,
+        ..Default::default()
+    }
+}
+
+/// A batch of `spans` of service `service`.
+fn service_batch(service: &str, spans: Vec<Span>) -> TraceBatch {
+    TraceBatch::new(vec![ResourceSpans {
+        resource: service_resource(service),
+        scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+        ..Default::default()
+    }])
 }
 
 /// A batch holding trace `n` with `spans` spans of service `svc`, starting at `start`.
@@ -41,18 +74,7 @@ fn trace_batch(n: u32, spans: u32, start: u64) -> TraceBatch {
             ..Default::default()
         })
         .collect();
-    TraceBatch::new(vec![ResourceSpans {
-        resource: Some(Resource {
-            attributes: vec![KeyValue {
-                key: "service.name".into(),
-                value: Some(AnyValue { value: Some(any_value::Value::StringValue("svc".into())) }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
-        scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
-        ..Default::default()
-    }])
+    service_batch("svc", spans)
 }
 
 fn config(dir: &Path) -> EmbeddedConfig {
@@ -275,9 +297,9 @@ async fn compaction_merges_blocks_and_drops_repeated_spans() {
     assert_eq!(span_count(&store, 1).await, 4);
     assert_eq!(span_count(&store, 2).await, 3);
     assert_eq!(span_count(&store, 3).await, 2);
+    // Every call is within service `svc`, and Jaeger counts only calls between services.
     let deps = store.dependencies(start + 60_000_000_000, Duration::from_secs(3600)).await.unwrap();
-    assert_eq!(deps.len(), 1);
-    assert_eq!((deps[0].parent.as_str(), deps[0].child.as_str(), deps[0].call_count), ("svc", "svc", 6));
+    assert_eq!(deps, vec![]);
     store.close().await.unwrap();
 }
 
@@ -411,4 +433,75 @@ async fn limited_search_returns_the_newest_of_a_full_search() {
         nonempty += usize::from(full.len() > 20);
     }
     assert!(nonempty > 20, "only {nonempty} queries found more than 20 traces");
+}
+
+/// Dependencies of the last hour, as (parent, child, calls).
+async fn calls(store: &EmbeddedStore) -> Vec<(String, String, u64)> {
+    let links = store.dependencies(now_nanos() + 60_000_000_000, Duration::from_secs(3600)).await.unwrap();
+    links.into_iter().map(|DependencyLink { parent, child, call_count }| (parent, child, call_count)).collect()
+}
+
+fn call(parent: &str, child: &str, call_count: u64) -> (String, String, u64) {
+    (parent.to_owned(), child.to_owned(), call_count)
+}
+
+/// frontend → backend and backend → db once each; backend → backend is not a dependency.
+fn straddling_calls() -> Vec<(String, String, u64)> {
+    vec![call("backend", "db", 1), call("frontend", "backend", 1)]
+}
+
+/// The spans below frontend's root span of trace 1: backend's, then db's and another backend's.
+fn backend_and_db_batch(start: u64) -> TraceBatch {
+    let mut batch = service_batch("backend", vec![call_span(1, 2, 1, start + 1000), call_span(1, 4, 2, start + 2000)]);
+    batch.append(service_batch("db", vec![call_span(1, 3, 2, start + 3000)]));
+    batch
+}
+
+#[tokio::test]
+async fn a_call_whose_parent_was_cut_into_an_earlier_block_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(config(dir.path())).await.unwrap();
+    let start = now_nanos() - 60_000_000_000;
+    store.write(&service_batch("frontend", vec![call_span(1, 1, 0, start)])).await.unwrap();
+    store.cut_block().await.unwrap();
+    store.write(&backend_and_db_batch(start)).await.unwrap();
+    assert_eq!(calls(&store).await, straddling_calls(), "parent in a block, child in the head");
+
+    store.cut_block().await.unwrap();
+    assert_eq!(store.stats().blocks, 2);
+    assert_eq!(calls(&store).await, straddling_calls(), "parent and child in two blocks");
+
+    store.close().await.unwrap();
+    let store = EmbeddedStore::open(config(dir.path())).await.unwrap();
+    assert_eq!(calls(&store).await, straddling_calls(), "after reopening");
+
+    assert_eq!(store.compact().await.unwrap(), 2);
+    assert_eq!(store.stats().blocks, 1);
+    assert_eq!(calls(&store).await, straddling_calls(), "after compaction");
+    store.close().await.unwrap();
+}
+
+/// Spans are sent when they end, so a child usually arrives before its parent.
+#[tokio::test]
+async fn a_call_whose_child_was_cut_before_its_parent_arrived_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(config(dir.path())).await.unwrap();
+    let start = now_nanos() - 60_000_000_000;
+    store.write(&backend_and_db_batch(start)).await.unwrap();
+    store.cut_block().await.unwrap();
+    assert_eq!(calls(&store).await, vec![call("backend", "db", 1)], "no parent yet");
+
+    store.write(&service_batch("frontend", vec![call_span(1, 1, 0, start)])).await.unwrap();
+    assert_eq!(calls(&store).await, straddling_calls(), "child in a block, parent in the head");
+
+    store.cut_block().await.unwrap();
+    // A block of another trace, which compaction merges with the other two.
+    store.write(&trace_batch(2, 3, start)).await.unwrap();
+    store.cut_block().await.unwrap();
+    assert_eq!(store.stats().blocks, 3);
+    assert_eq!(calls(&store).await, straddling_calls(), "child and parent in two blocks");
+
+    assert_eq!(store.compact().await.unwrap(), 3);
+    assert_eq!(calls(&store).await, straddling_calls(), "after compaction");
+    store.close().await.unwrap();
 }

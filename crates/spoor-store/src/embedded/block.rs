@@ -23,10 +23,11 @@
 //!
 //! The meta file (`<id>.meta.json`) is written after the Parquet file and is what makes a
 //! block exist: the time range, services and operations, a trace-ID bloom filter, each row
-//! group's trace-ID range, and service edges per minute for dependencies.
+//! group's trace-ID range, and for dependencies the calls between services per minute plus the
+//! child spans whose parent span is not in the block (see `dependencies`).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, FixedSizeBinaryBuilder, Int32Builder, StringBuilder, UInt64Builder};
@@ -52,6 +53,7 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 use spoor_pipeline::otlp::{ResourceSpans, ScopeSpans, Span, Status};
 
+use super::dependencies::{EdgeCounts, ParentRef, count_calls};
 use crate::model::{Interner, ResourcePart, ScopePart, SpanRecord};
 use crate::query::{SpanFilter, kind_name};
 use crate::{Operation, StoreError, TraceId};
@@ -62,7 +64,8 @@ const ROW_GROUP_SPANS: usize = 16 * 1024;
 const PAGE_SPANS: usize = 1024;
 const BLOOM_BITS_PER_TRACE: usize = 10;
 const BLOOM_HASHES: u32 = 7;
-const META_FORMAT: u32 = 1;
+/// 2 added `unresolved_parents` and stopped counting calls within one service in `edges`.
+const META_FORMAT: u32 = 2;
 const NANOS_PER_MINUTE: u64 = 60_000_000_000;
 
 pub(crate) const BLOCKS_DIR: &str = "blocks";
@@ -203,6 +206,18 @@ pub(crate) struct EdgeMeta {
     pub call_count: u64,
 }
 
+/// Child spans of `child` whose parent span `parent_span_id` (of `trace_id`) is not in the
+/// block; dependencies look the parent up elsewhere. IDs are lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ParentRefMeta {
+    pub trace_id: String,
+    pub parent_span_id: String,
+    pub child: String,
+    /// Unix minute of the child spans' start.
+    pub minute: u64,
+    pub call_count: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct BloomMeta {
     pub hashes: u32,
@@ -227,6 +242,9 @@ pub(crate) struct BlockMeta {
     pub bloom: BloomMeta,
     pub row_groups: Vec<RowGroupMeta>,
     pub edges: Vec<EdgeMeta>,
+    /// Empty in metas of format 1, which also counted calls within one service in `edges`.
+    #[serde(default)]
+    pub unresolved_parents: Vec<ParentRefMeta>,
 }
 
 pub(crate) fn parquet_path(id: &str) -> Path {
@@ -303,6 +321,8 @@ pub(crate) struct BlockBuilder {
     services: BTreeMap<String, BTreeSet<(String, String)>>,
     row_groups: Vec<RowGroupMeta>,
     edges: HashMap<(String, String, u64), u64>,
+    /// Calls whose parent span is not in the block, by (trace, parent span, child service, minute).
+    unresolved_parents: HashMap<(TraceId, Vec<u8>, String, u64), u64>,
 }
 
 impl BlockBuilder {
@@ -317,6 +337,7 @@ impl BlockBuilder {
             services: BTreeMap::new(),
             row_groups: Vec::new(),
             edges: HashMap::new(),
+            unresolved_parents: HashMap::new(),
         })
     }
 
@@ -342,7 +363,8 @@ impl BlockBuilder {
         Ok(())
     }
 
-    /// Counts edges of the pending rows, which hold whole traces.
+    /// Counts the calls of the pending rows, which hold whole traces: between services where
+    /// the parent span is in the block, and per parent span where it is not.
     fn count_edges(&mut self) {
         let mut start = 0;
         while start < self.pending.len() {
@@ -352,9 +374,17 @@ impl BlockBuilder {
             let service_of: HashMap<&[u8], &str> =
                 rows.iter().map(|r| (r.span_id.as_slice(), r.service_name.as_str())).collect();
             for row in rows.iter().filter(|r| !r.parent_span_id.is_empty()) {
-                if let Some(parent) = service_of.get(row.parent_span_id.as_slice()) {
-                    let key = ((*parent).to_owned(), row.service_name.clone(), row.start / NANOS_PER_MINUTE);
-                    *self.edges.entry(key).or_default() += 1;
+                let minute = row.start / NANOS_PER_MINUTE;
+                match service_of.get(row.parent_span_id.as_slice()) {
+                    Some(parent) if *parent == row.service_name => {}
+                    Some(parent) => {
+                        let key = ((*parent).to_owned(), row.service_name.clone(), minute);
+                        *self.edges.entry(key).or_default() += 1;
+                    }
+                    None => {
+                        let key = (trace, row.parent_span_id.clone(), row.service_name.clone(), minute);
+                        *self.unresolved_parents.entry(key).or_default() += 1;
+                    }
                 }
             }
             start = end;
@@ -399,6 +429,18 @@ impl BlockBuilder {
             .map(|((parent, child, minute), call_count)| EdgeMeta { parent, child, minute, call_count })
             .collect();
         edges.sort_by(|a, b| (a.minute, &a.parent, &a.child).cmp(&(b.minute, &b.parent, &b.child)));
+        let mut unresolved_parents: Vec<_> = self.unresolved_parents.into_iter().collect();
+        unresolved_parents.sort_unstable();
+        let unresolved_parents = unresolved_parents
+            .into_iter()
+            .map(|((trace_id, parent_span_id, child, minute), call_count)| ParentRefMeta {
+                trace_id: hex::encode(trace_id),
+                parent_span_id: hex::encode(parent_span_id),
+                child,
+                minute,
+                call_count,
+            })
+            .collect();
         let meta = BlockMeta {
             format: META_FORMAT,
             id,
@@ -420,6 +462,7 @@ impl BlockBuilder {
             bloom: bloom.to_meta(),
             row_groups: self.row_groups,
             edges,
+            unresolved_parents,
         };
         Ok((bytes, meta))
     }
@@ -574,6 +617,7 @@ impl<'a> Columns<'a> {
 
 /// Leaf (column) indexes in [`schema`].
 const COL_TRACE_ID: usize = 0;
+const COL_SPAN_ID: usize = 1;
 const COL_SERVICE_NAME: usize = 3;
 const COL_NAME: usize = 4;
 const COL_KIND: usize = 5;
@@ -607,9 +651,12 @@ pub(crate) fn kth_newest(hits: &HashMap<TraceId, u64>, depth: usize) -> Option<u
 
 /// A stored block: its meta, decoded pruning structures and cached Parquet footer.
 pub(crate) struct Block {
+    /// The meta as stored, except `unresolved_parents`, which is moved to `parent_refs`.
     pub meta: BlockMeta,
     bloom: Bloom,
     row_group_ranges: Vec<(TraceId, TraceId)>,
+    /// The meta's `unresolved_parents`, decoded, each with its Unix minute.
+    parent_refs: Vec<(u64, ParentRef)>,
     reader_metadata: tokio::sync::OnceCell<ArrowReaderMetadata>,
 }
 
@@ -620,15 +667,32 @@ fn parse_trace_id(text: &str) -> Result<TraceId, StoreError> {
     Ok(id)
 }
 
+fn parse_parent_ref(meta: ParentRefMeta) -> Result<(u64, ParentRef), StoreError> {
+    let parent_span_id = hex::decode(&meta.parent_span_id)
+        .map_err(|e| StoreError::Other(format!("bad parent span id {:?} in block meta: {e}", meta.parent_span_id)))?;
+    let parent_ref = ParentRef {
+        trace_id: parse_trace_id(&meta.trace_id)?,
+        parent_span_id,
+        child: meta.child,
+        call_count: meta.call_count,
+    };
+    Ok((meta.minute, parent_ref))
+}
+
 impl Block {
-    pub fn new(meta: BlockMeta) -> Result<Self, StoreError> {
+    pub fn new(mut meta: BlockMeta) -> Result<Self, StoreError> {
         let bloom = Bloom::from_meta(&meta.bloom)?;
         let row_group_ranges = meta
             .row_groups
             .iter()
             .map(|rg| Ok((parse_trace_id(&rg.min_trace_id)?, parse_trace_id(&rg.max_trace_id)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Self { meta, bloom, row_group_ranges, reader_metadata: tokio::sync::OnceCell::new() })
+        // Held once, decoded: a block may list a parent per trace when callers go untraced.
+        let parent_refs = std::mem::take(&mut meta.unresolved_parents)
+            .into_iter()
+            .map(parse_parent_ref)
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Self { meta, bloom, row_group_ranges, parent_refs, reader_metadata: tokio::sync::OnceCell::new() })
     }
 
     pub fn parquet_path(&self) -> Path {
@@ -676,15 +740,19 @@ impl Block {
         Ok(metadata.clone())
     }
 
-    /// The spans of `trace_id` in this block.
-    pub async fn trace(&self, store: &Arc<dyn ObjectStore>, trace_id: &TraceId) -> Result<Vec<SpanRecord>, StoreError> {
-        let row_groups = self
-            .row_group_ranges
+    /// The row groups whose trace-ID range holds `trace_id`.
+    fn row_groups_of(&self, trace_id: &TraceId) -> Vec<usize> {
+        self.row_group_ranges
             .iter()
             .enumerate()
             .filter(|(_, (min, max))| min <= trace_id && trace_id <= max)
             .map(|(i, _)| i)
-            .collect();
+            .collect()
+    }
+
+    /// The spans of `trace_id` in this block.
+    pub async fn trace(&self, store: &Arc<dyn ObjectStore>, trace_id: &TraceId) -> Result<Vec<SpanRecord>, StoreError> {
+        let row_groups = self.row_groups_of(trace_id);
         // First only the trace ID column, to find the trace's rows; then every column of just
         // those rows, so that the page index lets the reader skip most pages.
         let (row_groups, selection) = self.select_trace_rows(store, row_groups, trace_id).await?;
@@ -711,6 +779,42 @@ impl Block {
             }
         }
         Ok(records)
+    }
+
+    /// The services of the spans of `trace_id` whose IDs are in `span_ids`, by span ID. Reads
+    /// only the ID and service columns of the trace's rows.
+    pub async fn span_services(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        trace_id: &TraceId,
+        span_ids: &HashSet<Vec<u8>>,
+    ) -> Result<HashMap<Vec<u8>, String>, StoreError> {
+        let (row_groups, selection) = self.select_trace_rows(store, self.row_groups_of(trace_id), trace_id).await?;
+        let mut services = HashMap::new();
+        if row_groups.is_empty() {
+            return Ok(services);
+        }
+        let metadata = self.reader_metadata(store).await?;
+        let mask = ProjectionMask::leaves(metadata.parquet_schema(), [COL_TRACE_ID, COL_SPAN_ID, COL_SERVICE_NAME]);
+        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self.object_reader(store), metadata)
+            .with_row_groups(row_groups)
+            .with_row_selection(selection)
+            .with_projection(mask)
+            .with_batch_size(ROW_GROUP_SPANS)
+            .build()?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await?;
+        for batch in &batches {
+            let trace_ids = column::<FixedSizeBinaryArray>(batch, "trace_id")?;
+            let ids = column::<BinaryArray>(batch, "span_id")?;
+            let service = column::<StringArray>(batch, "service_name")?;
+            for row in 0..batch.num_rows() {
+                let span_id = ids.value(row);
+                if trace_ids.value(row) == trace_id.as_slice() && span_ids.contains(span_id) {
+                    services.entry(span_id.to_vec()).or_insert_with(|| service.value(row).to_owned());
+                }
+            }
+        }
+        Ok(services)
     }
 
     /// The row groups that hold `trace_id` and a selection of its rows in them.
@@ -962,17 +1066,21 @@ impl Block {
         }
     }
 
-    /// Edges whose minute overlaps `[start, end]`.
-    pub fn edges(&self, start: u64, end: u64, counts: &mut HashMap<(String, String), u64>) {
+    /// Counts the calls between services of the minutes that overlap `[start, end]`, and lists
+    /// in `elsewhere` those minutes' child spans whose parent span is not in the block.
+    pub fn dependencies(&self, start: u64, end: u64, counts: &mut EdgeCounts, elsewhere: &mut Vec<ParentRef>) {
         if !self.overlaps(start.saturating_sub(NANOS_PER_MINUTE), end) {
             return;
         }
-        for edge in &self.meta.edges {
-            let minute_start = edge.minute.saturating_mul(NANOS_PER_MINUTE);
-            if minute_start <= end && minute_start.saturating_add(NANOS_PER_MINUTE) > start {
-                *counts.entry((edge.parent.clone(), edge.child.clone())).or_default() += edge.call_count;
-            }
+        let in_window = |minute: u64| {
+            let minute_start = minute.saturating_mul(NANOS_PER_MINUTE);
+            minute_start <= end && minute_start.saturating_add(NANOS_PER_MINUTE) > start
+        };
+        for edge in self.meta.edges.iter().filter(|e| in_window(e.minute)) {
+            // Metas of format 1 counted calls within a service too; `count_calls` skips them.
+            count_calls(counts, &edge.parent, &edge.child, edge.call_count);
         }
+        elsewhere.extend(self.parent_refs.iter().filter(|(minute, _)| in_window(*minute)).map(|(_, r)| r.clone()));
     }
 }
 
@@ -1109,5 +1217,67 @@ mod tests {
         assert!(false_positives < 300, "{false_positives} false positives");
         let restored = Bloom::from_meta(&bloom.to_meta()).unwrap();
         assert!(ids.iter().all(|id| restored.may_contain(id)));
+    }
+
+    fn row(span: u8, parent: u8, service: &str) -> RawRow {
+        RawRow {
+            trace_id: [7; 16],
+            span_id: vec![span],
+            parent_span_id: if parent == 0 { Vec::new() } else { vec![parent] },
+            service_name: service.to_owned(),
+            name: String::new(),
+            kind: 0,
+            status_code: 0,
+            status_message: String::new(),
+            start: 3 * NANOS_PER_MINUTE,
+            duration: 1,
+            resource: Bytes::new(),
+            scope: Bytes::new(),
+            span: Vec::new(),
+        }
+    }
+
+    /// a(1) → b(2) → b(3), and c(4) → a(1)'s missing parent 9, twice.
+    fn built_meta() -> BlockMeta {
+        let mut rows = vec![row(1, 0, "a"), row(2, 1, "b"), row(3, 2, "b"), row(4, 9, "c"), row(5, 9, "c")];
+        sort_and_dedupe(&mut rows);
+        let mut builder = BlockBuilder::new().unwrap();
+        for row in rows {
+            builder.push(row).unwrap();
+        }
+        builder.finish("test".to_owned(), 0, 0).unwrap().1
+    }
+
+    #[test]
+    fn meta_lists_calls_between_services_and_parents_it_lacks() {
+        let meta = built_meta();
+        let edges: Vec<_> = meta.edges.iter().map(|e| (e.parent.as_str(), e.child.as_str(), e.call_count)).collect();
+        assert_eq!(edges, vec![("a", "b", 1)]);
+        let parent = ParentRefMeta {
+            trace_id: hex::encode([7; 16]),
+            parent_span_id: "09".to_owned(),
+            child: "c".to_owned(),
+            minute: 3,
+            call_count: 2,
+        };
+        assert_eq!(meta.unresolved_parents, vec![parent]);
+    }
+
+    #[test]
+    fn format_1_metas_still_load_and_skip_calls_within_a_service() {
+        let mut json = serde_json::to_value(built_meta()).unwrap();
+        let fields = json.as_object_mut().unwrap();
+        fields.remove("unresolved_parents");
+        fields["format"] = 1.into();
+        // Format 1 counted calls within one service.
+        fields["edges"].as_array_mut().unwrap().push(serde_json::json!(
+            {"parent": "b", "child": "b", "minute": 3, "call_count": 1}
+        ));
+        let meta: BlockMeta = serde_json::from_value(json).unwrap();
+        let block = Block::new(meta).unwrap();
+        let (mut counts, mut elsewhere) = (EdgeCounts::new(), Vec::new());
+        block.dependencies(0, u64::MAX, &mut counts, &mut elsewhere);
+        assert_eq!(counts, EdgeCounts::from([(("a".to_owned(), "b".to_owned()), 1)]));
+        assert!(elsewhere.is_empty());
     }
 }

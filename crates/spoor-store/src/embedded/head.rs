@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use spoor_pipeline::otlp::ResourceSpans;
 
+use super::dependencies::{EdgeCounts, ParentRef, count_calls};
 use crate::model::{Interner, SpanRecord};
 use crate::query::{SpanFilter, operation_of};
 use crate::{Operation, TraceId};
@@ -122,24 +123,35 @@ impl Head {
         }
     }
 
-    /// Counts parent→child service edges of spans that started in `[start, end]`, where the
-    /// parent span is in the head too.
-    pub fn edges(&self, start: u64, end: u64, counts: &mut HashMap<(String, String), u64>) {
+    /// Counts the calls between services of child spans that started in `[start, end]` whose
+    /// parent span is in the head too, and lists in `elsewhere` those whose parent is not.
+    pub fn dependencies(&self, start: u64, end: u64, counts: &mut EdgeCounts, elsewhere: &mut Vec<ParentRef>) {
         if self.spans.is_empty() || self.max_time < start || self.min_time > end {
             return;
         }
+        let mut missing: HashMap<(TraceId, &[u8], &str), u64> = HashMap::new();
         for record in &self.spans {
             let span = &record.span;
             if span.parent_span_id.is_empty() || span.start_time_unix_nano < start || span.start_time_unix_nano > end {
                 continue;
             }
-            let parent = self.by_trace.get(&record.trace_id).and_then(|indexes| {
-                indexes.iter().map(|&i| &self.spans[i]).find(|candidate| candidate.span.span_id == span.parent_span_id)
-            });
-            if let Some(parent) = parent {
-                let key = (parent.resource.service.clone(), record.resource.service.clone());
-                *counts.entry(key).or_default() += 1;
+            let child = record.resource.service.as_str();
+            match self.span_service(&record.trace_id, &span.parent_span_id) {
+                Some(parent) => count_calls(counts, parent, child, 1),
+                None => *missing.entry((record.trace_id, &span.parent_span_id, child)).or_default() += 1,
             }
         }
+        elsewhere.extend(missing.into_iter().map(|((trace_id, parent_span_id, child), call_count)| ParentRef {
+            trace_id,
+            parent_span_id: parent_span_id.to_vec(),
+            child: child.to_owned(),
+            call_count,
+        }));
+    }
+
+    /// The service of span `span_id` of trace `trace_id`, if the head holds it.
+    pub fn span_service(&self, trace_id: &TraceId, span_id: &[u8]) -> Option<&str> {
+        let indexes = self.by_trace.get(trace_id)?;
+        indexes.iter().map(|&i| &self.spans[i]).find(|r| r.span.span_id == span_id).map(|r| r.resource.service.as_str())
     }
 }

@@ -10,9 +10,11 @@
 //! the process died in between). Reads merge head, frozen heads and blocks, pruning blocks by
 //! time, services and operations, the bloom filter and row-group trace-ID ranges. A
 //! background task cuts, compacts (merges small blocks of one `compaction_window`, dropping
-//! repeated span IDs) and applies the TTL.
+//! repeated span IDs) and applies the TTL. Dependencies count calls whose two spans ended up
+//! in different heads or blocks too (see `dependencies`).
 
 mod block;
+mod dependencies;
 mod head;
 mod wal;
 
@@ -34,6 +36,7 @@ use tokio::sync::{Mutex as AsyncMutex, Notify, RwLock as AsyncRwLock, watch};
 use tokio::task::JoinHandle;
 
 use self::block::{Block, BlockBuilder, BlockMeta, RawRow};
+use self::dependencies::{EdgeCounts, PendingCalls};
 use self::head::Head;
 use self::wal::Wal;
 use crate::model::{assemble_trace, dedupe_spans};
@@ -458,6 +461,38 @@ impl Inner {
         Ok(Some(assemble_trace(trace_id, records)))
     }
 
+    /// Calls between services of child spans that started in `[start, end]`, each counted once
+    /// wherever its parent and child spans are stored.
+    async fn dependencies(&self, start: u64, end: u64) -> Result<Vec<DependencyLink>, StoreError> {
+        let mut counts = EdgeCounts::new();
+        let mut pending = PendingCalls::default();
+        let blocks = {
+            // The live head, then frozen heads, then blocks: the order in which a cut moves
+            // spans, so that a cut running meanwhile cannot hide them from this query.
+            let live = lock_read(&self.head);
+            let frozen = self.frozen_heads();
+            let blocks = self.blocks();
+            let heads: Vec<&Head> = std::iter::once(&*live).chain(frozen.iter().map(|head| head.as_ref())).collect();
+            let mut elsewhere = Vec::new();
+            for head in &heads {
+                head.dependencies(start, end, &mut counts, &mut elsewhere);
+            }
+            for parent_ref in elsewhere.drain(..) {
+                pending.add(parent_ref, None);
+            }
+            for (index, block) in blocks.iter().enumerate() {
+                block.dependencies(start, end, &mut counts, &mut elsewhere);
+                for parent_ref in elsewhere.drain(..) {
+                    pending.add(parent_ref, Some(index));
+                }
+            }
+            pending.resolve_in_heads(&heads, &mut counts);
+            blocks
+        };
+        pending.resolve_in_blocks(&blocks, &self.objects, &mut counts).await?;
+        Ok(dependency_links(counts))
+    }
+
     async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StoreError> {
         let filter = SpanFilter::new(query);
         let mut hits = HashMap::new();
@@ -544,19 +579,11 @@ impl TraceStore for EmbeddedStore {
             .collect())
     }
 
-    /// Edges of child spans that started in the window. Blocks count per minute of start, so
-    /// the window's edges are minute-aligned there; a parent must be in the same head or block.
+    /// Calls between services, of child spans that started in the window. Blocks count per
+    /// minute of start, so the window is minute-aligned there.
     async fn dependencies(&self, end: u64, lookback: Duration) -> Result<Vec<DependencyLink>, StoreError> {
         let start = end.saturating_sub(u64::try_from(lookback.as_nanos()).unwrap_or(u64::MAX));
-        let mut counts = HashMap::new();
-        lock_read(&self.inner.head).edges(start, end, &mut counts);
-        for head in self.inner.frozen_heads() {
-            head.edges(start, end, &mut counts);
-        }
-        for block in self.inner.blocks() {
-            block.edges(start, end, &mut counts);
-        }
-        Ok(dependency_links(counts))
+        self.inner.dependencies(start, end).await
     }
 
     /// Stops the background task and syncs and closes the WAL. The head is not cut: replay
