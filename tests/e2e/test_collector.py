@@ -253,6 +253,53 @@ def test_bad_input_gets_protocol_errors_and_service_continues():
         s.kill()
 
 
+def test_shutdown_counts_what_it_could_not_deliver():
+    """SIGTERM with a down downstream: the receivers stop, the queues retry until they give up,
+    and every acknowledged span that was not delivered is counted in the log."""
+    ports, down = Ports(), free_port()
+    retry = "    retry_on_failure:\n      initial_interval: 200ms\n      max_interval: 400ms\n      max_elapsed_time: 2s"
+    config = f"""
+{otlp_receivers(ports.grpc, ports.http)}processors:
+  batch:
+    timeout: 100ms
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:{down}
+    tls:
+      insecure: true
+{retry}
+  otlphttp:
+    endpoint: http://127.0.0.1:{down}
+{retry}
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [otlp, otlphttp]
+  telemetry:
+    metrics:
+      address: 127.0.0.1:{ports.metrics}
+"""
+    s = Spoor([config], name="shutdown-undelivered").start([ports.grpc])
+    try:
+        assert send_spans("grpc", f"127.0.0.1:{ports.grpc}", 50, "undelivered").acknowledged == 50
+        retrying = [f'exporter={name} ' for name in ("otlp", "otlphttp")]
+        wait_until(lambda: all(any(mark in l and "will retry" in l for l in s.stderr().splitlines()) for mark in retrying),
+                   10, message="both exporters retrying")
+        started = time.monotonic()
+        assert s.terminate(timeout=30) == 0
+        assert time.monotonic() - started < 15, "shutdown waited past the retry limit"
+        log = s.stderr()
+        for exporter in ("otlp", "otlphttp"):
+            line = next((l for l in log.splitlines() if "could not be delivered during shutdown" in l
+                         and f'exporter="{exporter}"' in l), "")
+            assert "spans=50" in line, log[-3000:]
+        assert re.search(r"shutdown complete.*undelivered_spans=100", log), log[-3000:]
+    finally:
+        s.kill()
+
+
 def test_exporter_outage_loses_nothing():
     """B is down for 20 s while A receives; then B starts and gets every span exactly once."""
     b_ports, a_ports = Ports(), Ports()

@@ -1,7 +1,7 @@
 //! The collector's `sending_queue` and `retry_on_failure` around any [`Exporter`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -181,6 +181,8 @@ struct Delivery {
     /// Set when the shutdown deadline has passed: retries stop and what is left is lost.
     abandon: watch::Receiver<bool>,
     abandon_sender: watch::Sender<bool>,
+    /// Set when shutdown starts: from then on, what is given up is reported as undelivered.
+    closing: AtomicBool,
     lost_spans: AtomicU64,
 }
 
@@ -200,6 +202,7 @@ impl QueuedExporter {
             metrics,
             abandon,
             abandon_sender,
+            closing: AtomicBool::new(false),
             lost_spans: AtomicU64::new(0),
         });
         if !queue.enabled {
@@ -310,8 +313,10 @@ impl QueuedExporter {
     }
 
     /// Closes the queue and delivers what it holds, retrying until `timeout`. Returns the
-    /// number of acknowledged spans that could not be delivered.
+    /// number of acknowledged spans given up from then on: abandoned at the deadline, out of
+    /// retries, or refused for good by the destination.
     pub async fn shutdown(&self, timeout: Duration) -> u64 {
+        self.inner.closing.store(true, Ordering::Relaxed);
         self.sender.lock().await.take();
         let workers: Vec<_> = self.workers.lock().await.drain(..).collect();
         let mut waiting = futures::future::join_all(workers);
@@ -347,7 +352,6 @@ impl Delivery {
             // `max_elapsed_time` or at the shutdown deadline.
             if *abandon.borrow() {
                 self.give_up(spans, "shutdown deadline passed");
-                self.lost_spans.fetch_add(spans, Ordering::Relaxed);
                 return false;
             }
             let (message, hint) = match self.exporter.export(&batch).await {
@@ -382,6 +386,9 @@ impl Delivery {
 
     fn give_up(&self, spans: u64, reason: &str) {
         self.metrics.send_failed.inc_by(spans);
+        if self.closing.load(Ordering::Relaxed) {
+            self.lost_spans.fetch_add(spans, Ordering::Relaxed);
+        }
         tracing::error!(exporter = %self.name, spans, reason, "exporting failed, dropping data");
     }
 }

@@ -271,8 +271,9 @@ impl Service {
             receiver.shutdown().await;
             tracing::debug!(receiver = %id, "receiver stopped");
         }
+        let mut lost = 0;
         for batcher in &self.batchers {
-            batcher.shutdown().await;
+            lost += batcher.shutdown().await;
         }
         let drains = self.exporters.values().map(|exporter| async move {
             let lost = exporter.shutdown(SHUTDOWN_TIMEOUT).await;
@@ -280,12 +281,12 @@ impl Service {
                 tracing::error!(
                     exporter = exporter.name(),
                     spans = lost,
-                    "acknowledged spans could not be delivered before the shutdown deadline"
+                    "acknowledged spans could not be delivered during shutdown"
                 );
             }
             lost
         });
-        let lost: u64 = futures::future::join_all(drains).await.into_iter().sum();
+        lost += futures::future::join_all(drains).await.into_iter().sum::<u64>();
         for query in &mut self.query {
             query.shutdown().await;
         }

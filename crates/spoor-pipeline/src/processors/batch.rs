@@ -97,7 +97,7 @@ pub struct BatchProcessor {
     /// Asked too before admitting: a full store or queue downstream refuses here, not later.
     next: Arc<dyn TracesConsumer>,
     metrics: ProcessorMetrics,
-    worker: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    worker: tokio::sync::Mutex<Option<JoinHandle<u64>>>,
     closing: tokio::sync::watch::Sender<bool>,
 }
 
@@ -123,6 +123,7 @@ impl BatchProcessor {
             received: 0,
             sent: 0,
             waiters: VecDeque::new(),
+            lost: 0,
         };
         let worker = tokio::spawn(worker.run(queue, closed));
         Self {
@@ -138,10 +139,12 @@ impl BatchProcessor {
     }
 
     /// Stops taking data, flushes everything held, and returns when it has been passed on.
-    pub async fn shutdown(&self) {
+    /// Returns the number of acknowledged spans it could not pass on.
+    pub async fn shutdown(&self) -> u64 {
         let _ = self.closing.send(true);
-        if let Some(worker) = self.worker.lock().await.take() {
-            let _ = worker.await;
+        match self.worker.lock().await.take() {
+            Some(worker) => worker.await.unwrap_or(0),
+            None => 0,
         }
     }
 
@@ -197,10 +200,18 @@ struct Batcher {
     received: u64,
     sent: u64,
     waiters: VecDeque<Waiter>,
+    /// Acknowledged spans that could not be passed on.
+    lost: u64,
 }
 
 impl Batcher {
-    async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Queued>, mut closed: tokio::sync::watch::Receiver<bool>) {
+    /// Batches until the processor closes, and returns the acknowledged spans it could not
+    /// pass on.
+    async fn run(
+        mut self,
+        mut queue: mpsc::UnboundedReceiver<Queued>,
+        mut closed: tokio::sync::watch::Receiver<bool>,
+    ) -> u64 {
         let timeout = self.config.timeout;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
@@ -247,6 +258,7 @@ impl Batcher {
             }
         }
         self.send_all().await;
+        self.lost
     }
 
     /// Adds a request to the pending batch and returns its queue permit.
@@ -289,7 +301,14 @@ impl Batcher {
             Ok(()) => {
                 self.metrics.outgoing.inc_by(spans);
             }
-            Err(err) => tracing::error!(processor = %self.name, spans, error = %err, "batch could not be passed on"),
+            Err(err) => {
+                tracing::error!(processor = %self.name, spans, error = %err, "batch could not be passed on");
+                // Without waiters these spans were acknowledged on receipt; with them, their
+                // senders are told and retry.
+                if self.waiters.is_empty() {
+                    self.lost += spans;
+                }
+            }
         }
         self.sent += spans;
         self.answer_waiters(result);
