@@ -1,6 +1,6 @@
 //! spoor-query owns the query service of the `jaeger_query` extension: Jaeger v2.20.0's HTTP
 //! API (`/api/*` and `/api/v3/*`, default port 16686) and its gRPC `jaeger.api_v2` and
-//! `jaeger.api_v3` query services with reflection (default port 16685), over any
+//! `jaeger.api_v3` query services with reflection limited to those two (default port 16685), over any
 //! [`TraceStore`]. Jaeger's JSON and proto models come from spoor-jaeger; storage stays behind
 //! the trait. The web UI, embedded from `ui/dist`, is served on the HTTP port under `base_path`.
 
@@ -12,6 +12,7 @@ mod grpc;
 mod http;
 mod http_v3;
 pub mod params;
+mod reflection;
 mod service;
 mod ui;
 
@@ -108,26 +109,14 @@ impl QueryServer {
     }
 
     fn grpc_router(&self) -> Result<tonic::transport::server::Router, QueryServerError> {
-        let descriptors = spoor_jaeger::proto::FILE_DESCRIPTOR_SET;
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(descriptors)
-            .build_v1()
-            .map_err(|e| QueryServerError::Reflection(e.to_string()))?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(descriptors)
-            .build_v1alpha()
-            .map_err(|e| QueryServerError::Reflection(e.to_string()))?;
+        let reflection = reflection::services(spoor_jaeger::proto::FILE_DESCRIPTOR_SET)?;
         let v2 = spoor_jaeger::proto::api_v2::query_service_server::QueryServiceServer::new(grpc::QueryServiceV2 {
             svc: self.service.clone(),
         });
         let v3 = spoor_jaeger::proto::api_v3::query_service_server::QueryServiceServer::new(grpc::QueryServiceV3 {
             svc: self.service.clone(),
         });
-        Ok(tonic::transport::Server::builder()
-            .add_service(v2)
-            .add_service(v3)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha))
+        Ok(tonic::transport::Server::builder().add_routes(reflection).add_service(v2).add_service(v3))
     }
 
     /// The bound HTTP address, once started.

@@ -412,6 +412,53 @@ async fn grpc_api_v2_and_v3() {
     server.shutdown().await;
 }
 
+/// Reflection on the query port lists the two query services, and knows nothing
+/// of the collector, sampling and Zipkin services that share spoor-jaeger's descriptor set.
+#[tokio::test]
+async fn grpc_reflection_lists_only_the_query_services() {
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let mut server = serve(memory_store(), "").await;
+    let endpoint = format!("http://{}", server.grpc_addr().unwrap());
+    let channel = tonic::transport::Channel::from_shared(endpoint).unwrap().connect().await.unwrap();
+
+    let list = reflect(&channel, MessageRequest::ListServices(String::new())).await.unwrap();
+    let MessageResponse::ListServicesResponse(list) = list else { panic!("not a service list: {list:?}") };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(names, ["jaeger.api_v2.QueryService", "jaeger.api_v3.QueryService"]);
+    for symbol in ["jaeger.api_v2.QueryService", "jaeger.api_v3.QueryService"] {
+        let files = reflect(&channel, MessageRequest::FileContainingSymbol(symbol.into())).await.unwrap();
+        assert!(matches!(files, MessageResponse::FileDescriptorResponse(_)), "{symbol}: {files:?}");
+    }
+    for symbol in ["jaeger.api_v2.CollectorService", "jaeger.api_v2.SamplingManager", "zipkin.proto3.SpanService"] {
+        let missing = reflect(&channel, MessageRequest::FileContainingSymbol(symbol.into())).await;
+        let code = match missing {
+            Err(status) => status.code() as i32,
+            Ok(MessageResponse::ErrorResponse(error)) => error.error_code,
+            Ok(other) => panic!("{symbol} is served by reflection: {other:?}"),
+        };
+        assert_eq!(code, tonic::Code::NotFound as i32, "{symbol}");
+    }
+    server.shutdown().await;
+}
+
+/// One gRPC reflection (v1) request and its response.
+async fn reflect(
+    channel: &tonic::transport::Channel,
+    message: tonic_reflection::pb::v1::server_reflection_request::MessageRequest,
+) -> Result<tonic_reflection::pb::v1::server_reflection_response::MessageResponse, tonic::Status> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+
+    let request = ServerReflectionRequest { host: String::new(), message_request: Some(message) };
+    let mut client = ServerReflectionClient::new(channel.clone());
+    let mut responses = client.server_reflection_info(tokio_stream::iter([request])).await?.into_inner();
+    let response = responses.message().await?.ok_or_else(|| tonic::Status::unknown("no response"))?;
+    Ok(response.message_response.unwrap())
+}
+
 fn hex_bytes(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
