@@ -58,12 +58,15 @@ class Spoor:
         self.stdout_path = self.workdir / "stdout.log"
         self.stderr_path = self.workdir / "stderr.log"
         self.env = {**os.environ, **(env or {})}
+        # Command-line arguments after the --config files, e.g. ["--data-dir", path].
+        self.extra_args: list[str] = []
         self.process: subprocess.Popen | None = None
 
     def start(self, wait_ports: list[int] = ()) -> "Spoor":
         args = [str(binary())]
         for path in self.config_paths:
             args += ["--config", str(path)]
+        args += self.extra_args
         self.process = subprocess.Popen(
             args,
             stdout=self.stdout_path.open("wb"),

@@ -236,6 +236,28 @@ def test_parquet_blocks_readable_by_pyarrow(tmp_path):
         spoor.kill()
 
 
+def test_data_dir_overrides_a_literal_path(tmp_path):
+    """--data-dir wins over the config's literal `path:`: the WAL and the Parquet blocks land
+    under --data-dir, and nothing under the configured path."""
+    ports = Ports()
+    configured, flag = tmp_path / "configured", tmp_path / "flag"
+    spoor = Spoor([backend_config(ports, "embedded", configured, extra_embedded="          block_duration: 1s\n")], name="data-dir")
+    spoor.extra_args = ["--data-dir", str(flag)]
+    spoor.start([ports.otlp_grpc, ports.query])
+    try:
+        client = send_traces(f"127.0.0.1:{ports.otlp_grpc}", traces=20, service="data-dir-service")
+        assert len(client.acknowledged_traces) == 20
+        wait_until(lambda: list(flag.rglob("*.parquet")), 30, message="a parquet block under --data-dir")
+        assert list(flag.rglob("*.wal")), sorted(flag.rglob("*"))
+        assert not configured.exists() or not any(p.is_file() for p in configured.rglob("*"))
+        assert "--data-dir overrides the embedded backend's path" in spoor.stderr()
+        trace_id = sorted(client.acknowledged_traces)[0]
+        response = requests.get(f"http://127.0.0.1:{ports.query}/api/traces/{trace_id}", timeout=10)
+        assert response.status_code == 200 and len(response.json()["data"][0]["spans"]) == 2
+    finally:
+        spoor.kill()
+
+
 def test_damaged_wal_still_starts(tmp_path):
     """Flipped bytes in the last record and a torn record after it: the store starts, logs the
     damage, and keeps every intact record."""

@@ -8,7 +8,7 @@ mod logging;
 mod service;
 mod storage;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -33,7 +33,8 @@ struct Cli {
     #[arg(long = "config", global = true, value_name = "FILE")]
     config: Vec<PathBuf>,
 
-    /// Where the built-in config keeps its data (sets SPOOR_DATA_DIR); default ./spoor-data.
+    /// Where the embedded trace storage keeps its data, overriding every embedded backend's
+    /// `path` (each in DIR/<backend> when there are several); default ./spoor-data.
     #[arg(long = "data-dir", global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
@@ -60,20 +61,19 @@ fn main() -> ExitCode {
     // One TLS crypto provider for the whole process, whatever features the dependencies enable.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    if let Some(dir) = &cli.data_dir {
-        // SAFETY: set before any other thread exists; the config expands ${env:SPOOR_DATA_DIR}.
-        unsafe { std::env::set_var("SPOOR_DATA_DIR", dir) };
-    }
     match cli.command {
         Some(Command::Config(ConfigCommand::Default)) => {
             print!("{DEFAULT_CONFIG}");
             ExitCode::SUCCESS
         }
         Some(Command::Validate) => match load(&cli.config).and_then(|config| components::Components::decode(&config)) {
-            Ok(_) => ExitCode::SUCCESS,
+            Ok(mut components) => {
+                set_data_dir(&mut components, cli.data_dir.as_deref());
+                ExitCode::SUCCESS
+            }
             Err(err) => fail(&err),
         },
-        None => run(&cli.config),
+        None => run(&cli.config, cli.data_dir.as_deref()),
     }
 }
 
@@ -84,12 +84,29 @@ fn load(paths: &[PathBuf]) -> Result<spoor_config::Config, spoor_config::ConfigE
     spoor_config::load_files(paths)
 }
 
+/// Applies `--data-dir` to every embedded backend, and says so: a config's literal `path` is
+/// overridden, never silently kept.
+fn set_data_dir(components: &mut components::Components, data_dir: Option<&Path>) {
+    let Some(dir) = data_dir else { return };
+    let storage = components.extensions.values_mut().filter_map(|extension| match extension {
+        components::ExtensionConfig::JaegerStorage(storage) => Some(storage),
+        _ => None,
+    });
+    let moved = storage::relocate_embedded(storage, dir);
+    if moved.is_empty() {
+        tracing::warn!(data_dir = %dir.display(), "--data-dir has no effect: no embedded trace storage is configured");
+    }
+    for (backend, path) in moved {
+        tracing::info!(backend, path = %path.display(), "--data-dir overrides the embedded backend's path");
+    }
+}
+
 fn fail(err: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: invalid configuration: {err}");
     ExitCode::from(1)
 }
 
-fn run(paths: &[PathBuf]) -> ExitCode {
+fn run(paths: &[PathBuf], data_dir: Option<&Path>) -> ExitCode {
     let config = match load(paths) {
         Ok(config) => config,
         Err(err) => return fail(&err),
@@ -97,10 +114,11 @@ fn run(paths: &[PathBuf]) -> ExitCode {
     if let Err(err) = logging::init(&config.service.telemetry.logs) {
         return fail(&err);
     }
-    let components = match components::Components::decode(&config) {
+    let mut components = match components::Components::decode(&config) {
         Ok(components) => components,
         Err(err) => return fail(&err),
     };
+    set_data_dir(&mut components, data_dir);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {

@@ -2,6 +2,7 @@
 //! `jaeger_storage_exporter` that writes a pipeline into one of them, and the backends' start.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -48,6 +49,28 @@ impl BackendConfig {
             (Some(_), Some(_)) => Err("configure only one of: memory, embedded".to_owned()),
         }
     }
+}
+
+/// `--data-dir`: moves every embedded backend's data under `dir`, whatever `path` the config
+/// gives. A single embedded backend uses `dir` itself; with several, each gets `dir/<backend>`
+/// so that no two share a WAL. Returns each backend moved with its new path.
+pub fn relocate_embedded<'a>(
+    extensions: impl IntoIterator<Item = &'a mut StorageExtensionConfig>,
+    dir: &Path,
+) -> Vec<(String, PathBuf)> {
+    let mut embedded: Vec<(&String, &mut EmbeddedConfig)> = extensions
+        .into_iter()
+        .flat_map(|extension| extension.backends.iter_mut())
+        .filter_map(|(name, backend)| backend.embedded.as_mut().map(|config| (name, config)))
+        .collect();
+    let shared = embedded.len() > 1;
+    embedded
+        .iter_mut()
+        .map(|(name, config)| {
+            config.path = if shared { dir.join(name.as_str()) } else { dir.to_path_buf() };
+            (name.to_string(), config.path.clone())
+        })
+        .collect()
 }
 
 /// `exporters.jaeger_storage_exporter`.
@@ -98,5 +121,48 @@ impl Exporter for StorageExporter {
 
     fn has_room(&self) -> bool {
         self.store.has_room()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extension(backends: &[(&str, BackendConfig)]) -> StorageExtensionConfig {
+        StorageExtensionConfig {
+            backends: backends.iter().map(|(name, backend)| (name.to_string(), backend.clone())).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn embedded(path: &str) -> BackendConfig {
+        BackendConfig { embedded: Some(EmbeddedConfig::with_path(path)), memory: None }
+    }
+
+    fn memory() -> BackendConfig {
+        BackendConfig { memory: Some(MemoryConfig::default()), embedded: None }
+    }
+
+    #[test]
+    fn data_dir_overrides_a_literal_path() {
+        let mut storage = extension(&[("main", embedded("/var/lib/elsewhere")), ("cache", memory())]);
+        let moved = relocate_embedded([&mut storage], Path::new("/data"));
+        assert_eq!(moved, vec![("main".to_owned(), PathBuf::from("/data"))]);
+        assert_eq!(storage.backends["main"].embedded.as_ref().unwrap().path, Path::new("/data"));
+        assert!(storage.backends["cache"].embedded.is_none());
+    }
+
+    #[test]
+    fn several_embedded_backends_get_a_directory_each() {
+        let mut first = extension(&[("a", embedded("x"))]);
+        let mut second = extension(&[("b", embedded("x"))]);
+        let moved = relocate_embedded([&mut first, &mut second], Path::new("/data"));
+        assert_eq!(moved, vec![("a".to_owned(), PathBuf::from("/data/a")), ("b".to_owned(), PathBuf::from("/data/b"))]);
+    }
+
+    #[test]
+    fn nothing_to_move_without_an_embedded_backend() {
+        let mut storage = extension(&[("cache", memory())]);
+        assert!(relocate_embedded([&mut storage], Path::new("/data")).is_empty());
     }
 }
