@@ -1,5 +1,5 @@
 //! The `memory_limiter` processor: refuses new data while the process uses more memory than
-//! the soft limit (limit minus spike). Usage is jemalloc's exact count of allocated bytes, and
+//! the soft limit (limit minus spike), and above the hard limit also hands freed memory back. Usage is jemalloc's exact count of allocated bytes, and
 //! of resident pages, since freed pages it still holds are RSS too: above the soft limit they
 //! are handed back to the kernel first. It is read at most every few milliseconds on the
 //! request path and every `check_interval` in the background.
@@ -81,10 +81,43 @@ struct Gauge {
     epoch: Instant,
 }
 
+/// Where usage stands against the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pressure {
+    Normal,
+    /// Above the soft limit: new data is refused.
+    Soft,
+    /// Above the hard limit: refused, and memory is released.
+    Hard,
+}
+
+impl MemoryLimits {
+    fn pressure(&self, usage: u64) -> Pressure {
+        if usage > self.hard {
+            Pressure::Hard
+        } else if usage > self.soft {
+            Pressure::Soft
+        } else {
+            Pressure::Normal
+        }
+    }
+}
+
 impl Gauge {
     fn check(&self) -> bool {
-        let usage = self.usage();
-        let refusing = usage > self.limits.soft;
+        let mut usage = self.usage();
+        let pressure = self.limits.pressure(usage);
+        if pressure == Pressure::Hard {
+            // As the Go collector forces a GC: hand every freed page back, then read again.
+            memory::release_free_memory();
+            tracing::warn!(
+                usage_mib = usage / MIB,
+                hard_limit_mib = self.limits.hard / MIB,
+                "memory usage is above the hard limit, released free memory"
+            );
+            usage = self.usage();
+        }
+        let refusing = pressure != Pressure::Normal;
         let was_refusing = self.refusing.swap(refusing, Ordering::Relaxed);
         if refusing != was_refusing {
             let mib = usage / MIB;
@@ -221,6 +254,15 @@ mod tests {
         let limits = cfg.limits(Some(1000 * MIB)).unwrap();
         assert_eq!(limits.hard, 750 * MIB);
         assert_eq!(limits.soft, 600 * MIB);
+    }
+
+    #[test]
+    fn pressure_is_soft_above_limit_minus_spike_and_hard_above_limit() {
+        let limits = config(100, 30).limits(None).unwrap();
+        assert_eq!(limits.pressure(70 * MIB), Pressure::Normal);
+        assert_eq!(limits.pressure(70 * MIB + 1), Pressure::Soft);
+        assert_eq!(limits.pressure(100 * MIB), Pressure::Soft);
+        assert_eq!(limits.pressure(100 * MIB + 1), Pressure::Hard);
     }
 
     #[test]
