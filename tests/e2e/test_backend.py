@@ -258,6 +258,25 @@ def test_data_dir_overrides_a_literal_path(tmp_path):
         spoor.kill()
 
 
+def test_retention_deletes_expired_blocks(tmp_path):
+    """Blocks whose spans are older than `ttl` are deleted, and their traces are gone."""
+    retention = "          ttl: 2s\n          block_duration: 1s\n          maintenance_interval: 200ms\n"
+    spoor, ports, api = start_backend(tmp_path, "embedded", extra_embedded=retention)
+    try:
+        client = send_traces(f"127.0.0.1:{ports.otlp_grpc}", traces=5, service="retention-service")
+        assert len(client.acknowledged_traces) == 5
+        trace_id = sorted(client.acknowledged_traces)[0]
+        assert requests.get(f"{api}/api/traces/{trace_id}", timeout=10).status_code == 200
+        data = tmp_path / "data"
+        wait_until(lambda: list(data.rglob("*.parquet")), 20, interval=0.05, message="a parquet block")
+        wait_until(lambda: not list(data.rglob("*.parquet")), 30, message="expired blocks deleted")
+        for trace_id in client.acknowledged_traces:
+            response = requests.get(f"{api}/api/traces/{trace_id}", timeout=10)
+            assert response.status_code == 404, (trace_id, response.text[:200])
+    finally:
+        spoor.kill()
+
+
 def test_damaged_wal_still_starts(tmp_path):
     """Flipped bytes in the last record and a torn record after it: the store starts, logs the
     damage, and keeps every intact record."""
