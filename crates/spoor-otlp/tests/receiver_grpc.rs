@@ -86,7 +86,7 @@ async fn valid_messages_are_kept_undecoded_and_bad_ones_are_internal() {
     assert!(harness.consumer.batches.lock().unwrap()[0].is_encoded());
     assert_eq!(harness.consumer.all_spans(), request(3).resource_spans[0].scope_spans[0].spans);
 
-    // As tonic's prost codec answered: undecodable is Internal, with prost's message.
+    // Undecodable is InvalidArgument, with prost's message.
     let mut bad_utf8 = request(1);
     bad_utf8.resource_spans[0].scope_spans[0].spans[0].name = "name~".to_owned();
     let mut bytes = bad_utf8.encode_to_vec();
@@ -94,7 +94,7 @@ async fn valid_messages_are_kept_undecoded_and_bad_ones_are_internal() {
     bytes[at] = 0xff;
     for message in [bytes, b"\x0a\x05\x12".to_vec()] {
         let status = export_raw(&harness, message).await.unwrap_err();
-        assert_eq!(status.code(), Code::Internal, "{status:?}");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
         assert!(status.message().contains("failed to decode Protobuf message"), "{status:?}");
     }
     assert_eq!(harness.consumer.spans(), 3);

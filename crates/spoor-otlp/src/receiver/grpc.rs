@@ -37,8 +37,9 @@ struct GrpcTraceService {
 impl GrpcTraceService {
     /// One `Export` call, given the request message's bytes (decompressed, size-checked).
     async fn export(&self, body: Bytes) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        // Undecodable is `Internal`, as tonic's prost codec (and gRPC-Go) say it.
-        let received = receive_protobuf(body).map_err(|err| Status::internal(err.to_string()))?;
+        // Undecodable is bad data the sender must not retry: `InvalidArgument`, as the OTLP
+        // spec asks of bad data (tonic's prost codec and gRPC-Go would say `Internal`).
+        let received = receive_protobuf(body).map_err(|err| Status::invalid_argument(err.to_string()))?;
         let partial_success = export_received(&self.observer, self.next.as_ref(), received).await.map_err(status_of)?;
         Ok(Response::new(ExportTraceServiceResponse { partial_success }))
     }
