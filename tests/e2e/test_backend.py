@@ -277,6 +277,22 @@ def test_retention_deletes_expired_blocks(tmp_path):
         spoor.kill()
 
 
+def block_trace_ids(data: Path) -> set[str]:
+    """The trace IDs in the Parquet blocks under a data dir."""
+    import pyarrow.parquet as pq
+
+    import pyarrow as pa
+
+    ids = set()
+    for path in data.rglob("*.parquet"):
+        try:
+            column = pq.read_table(path, columns=["trace_id"]).column("trace_id")
+        except (OSError, pa.ArrowException):
+            continue  # compaction replaced the block since rglob listed it
+        ids |= {bytes(v).hex() for v in column.to_pylist()}
+    return ids
+
+
 def test_damaged_wal_still_starts(tmp_path):
     """Flipped bytes in the last record and a torn record after it: the store starts, logs the
     damage, and keeps every intact record."""
@@ -309,11 +325,13 @@ def test_damaged_wal_still_starts(tmp_path):
 
 
 def test_grafana_jaeger_datasource_calls(tmp_path):
-    """The calls Grafana's Jaeger data source makes, in its forms (reference doc section 1)."""
-    spoor, ports, api = start_backend(tmp_path, "embedded")
+    """The calls Grafana's Jaeger data source makes, in its forms (reference doc section 1).
+    Trace by ID runs against a Parquet block: the head ignores the time range, a block does not."""
+    spoor, ports, api = start_backend(tmp_path, "embedded", extra_embedded="          block_duration: 1s\n")
     try:
         client = send_traces(f"127.0.0.1:{ports.otlp_grpc}", traces=5, service="grafana-service")
         trace_id = sorted(client.acknowledged_traces)[0]
+        wait_until(lambda: trace_id in block_trace_ids(tmp_path / "data"), 30, message="the trace in a parquet block")
         headers = {"Accept-Encoding": "gzip, deflate, br, zstd"}
         services = requests.get(f"{api}/api/services", headers=headers, timeout=10)
         assert services.status_code == 200 and "grafana-service" in services.json()["data"]
@@ -340,10 +358,16 @@ def test_grafana_jaeger_datasource_calls(tmp_path):
         traces = search.json()["data"]
         assert len(traces) == 5 and all(trace["spans"] for trace in traces)
         now_ms = now_us // 1000
-        by_id = requests.get(
-            f"{api}/api/traces/{trace_id}", params={"start": now_ms - 3600_000, "end": now_ms + 1000}, timeout=10
-        )
-        assert by_id.status_code == 200 and len(by_id.json()["data"][0]["spans"]) == 2
+        for unit, now in (("ms", now_ms), ("µs", now_us)):
+            per_second = 1000 if unit == "ms" else 10**6
+            params = {"start": now - 3600 * per_second, "end": now + per_second}
+            by_id = requests.get(f"{api}/api/traces/{trace_id}", params=params, timeout=10)
+            assert by_id.status_code == 200, (unit, by_id.text[:200])
+            assert len(by_id.json()["data"][0]["spans"]) == 2, unit
+        # The block does apply the range: an hour that ends before the trace misses it, so the
+        # calls above would fail if milliseconds were read as microseconds.
+        earlier = {"start": now_ms - 7200_000, "end": now_ms - 3600_000}
+        assert requests.get(f"{api}/api/traces/{trace_id}", params=earlier, timeout=10).status_code == 404
         deps = requests.get(f"{api}/api/dependencies", params={"endTs": now_ms, "lookback": 3600_000}, timeout=10)
         assert deps.status_code == 200 and isinstance(deps.json()["data"], list)
         missing = requests.get(f"{api}/api/traces/{'f' * 32}", timeout=10)
