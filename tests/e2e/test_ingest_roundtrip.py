@@ -1,13 +1,16 @@
 """Issue 5: round-trip fidelity per ingest protocol.
 
 One spoor process takes the `jaeger` (gRPC, Thrift HTTP, agent UDP compact and binary), `zipkin`
-and `otlp` receivers into the memory store behind `jaeger_query`. Each protocol gets one
-hand-built trace, read back with `GET /api/traces/{id}` and compared with the Jaeger JSON that
-Jaeger v2 shows for that input. The expected JSON follows collector-contrib's translators
+(v2 JSON and protobuf, v1 JSON and Thrift) and `otlp` receivers into the memory store behind
+`jaeger_query`. Each protocol gets one hand-built trace, read back with `GET /api/traces/{id}` and
+compared with the Jaeger JSON that Jaeger v2 shows for that input. Thrift is encoded with the
+Python `thrift` library and the types generated from testdata/idl/thrift (`jaeger_thrift`).
+Real clients (jaeger-client over UDP, the OTel Zipkin JSON exporter) are read back the same way. The expected JSON follows collector-contrib's translators
 (`pkg/translator/jaeger`, `pkg/translator/zipkin`) and Jaeger v2's query path
 (`ProtoFromTraces` after the standard adjusters):
 
-- Jaeger protocols: tags keep their types (BINARY stays binary); `span.kind` round-trips;
+- Jaeger protocols: tags keep their types (BINARY stays binary, and Jaeger's JSON shows it in
+  base64: `AP+A` for the non-UTF-8 bytes 00 ff 80); `span.kind` round-trips;
   `error=true` becomes the ERROR status, shown as `otel.status_code=ERROR` plus `error=true`,
   and `otel.status_code=ok` (matched case-insensitively) the OK status, shown as
   `otel.status_code=OK`; the process's `hostname` becomes `host.name` and `jaeger.version` becomes
@@ -18,10 +21,13 @@ Jaeger v2 shows for that input. The expected JSON follows collector-contrib's tr
   exporter's spelling, which contrib maps like `STATUS_CODE_OK`) gives OK; endpoints become
   `net.host.*`/`net.peer.*`/`peer.service`; an annotation `name|{json}|dropped` becomes a log
   with typed fields; an `otlp.link.N` tag becomes a FOLLOWS_FROM reference.
-- Zipkin v1: the endpoint of the core annotations is the process (`ipv4` and `port` as string
-  tags), `cs`/`sr` give the kind, other annotations are logs, `lc` becomes `component`, a numeric
-  `otel.status_code` sets the status, and an `error` binary annotation (any value) sets the ERROR
-  status and is dropped.
+- Zipkin v1: the endpoint of the core annotations is the process (`ipv4`, `ipv6` and `port` as
+  string tags), `cs`/`sr` give the kind, other annotations are logs, `lc` becomes `component`, a
+  numeric `otel.status_code` sets the status, and an `error` binary annotation (any value) sets
+  the ERROR status and is dropped. Thrift binary annotations keep their types, except that I16
+  and I32 read unsigned and BYTES become base64 text.
+- Jaeger's query-side adjusters run: a Zipkin shared span (a SERVER span reusing its CLIENT's
+  ID) gets a new ID under the client span, and a numeric `ip`/`peer.ipv4` shows dotted.
 - Jaeger v2 adds no `internal.span.format` tag (only v1's collector did).
 - The spans are sent with flags=1 (sampled) and `flags` is expected absent: contrib's
   translators dropped span flags until PR #49568 (merged 2026-07-08). Whether Jaeger v2.20.0
@@ -38,18 +44,23 @@ import base64
 import copy
 import json
 import socket
+import struct
 import time
 
 import pytest
 import requests
 
+import jaeger_thrift
+from jaeger_thrift import emit_batch_datagram, serialize, zipkin_v1_body
 from spoor import Spoor, backend_config, free_port, wait_until
 from test_jaeger_ingest import (
-    emit_batch_datagram,
+    BINARY,
+    EXPORTED_EVENT,
+    export_with_zipkin_json,
     free_udp_port,
     generate_stubs,
     jaeger_and_zipkin_receivers,
-    serialize,
+    report_with_jaeger_client,
 )
 
 
@@ -157,7 +168,6 @@ def now_micros() -> int:
 #   b (client, error): CHILD_OF a and FOLLOWS_FROM c.
 
 SPAN_A, SPAN_B, SPAN_C = 0x0A0A0A0A0A0A0A0A, 0x0B0B0B0B0B0B0B0B, 0x0C0C0C0C0C0C0C0C
-BINARY = b"\x01\x02\x7f"  # under 0x80: jaeger-client's Thrift code writes binary as a str
 
 
 def jaeger_expected(trace_id: str, service: str, start: int) -> dict:
@@ -185,7 +195,7 @@ def jaeger_expected(trace_id: str, service: str, start: int) -> dict:
 
 
 def thrift_batch(service: str, high: int, low: int, start: int):
-    from jaeger_client.thrift_gen.jaeger import ttypes as j
+    j = jaeger_thrift.jaeger
 
     def ref(kind, span_id):
         return j.SpanRef(refType=kind, traceIdLow=low, traceIdHigh=high, spanId=span_id)
@@ -199,7 +209,7 @@ def thrift_batch(service: str, high: int, low: int, start: int):
         span(SPAN_A, 0, "rt-root", 0, 5000, [
             s("str", "text"), j.Tag(key="bool", vType=j.TagType.BOOL, vBool=True),
             j.Tag(key="long", vType=j.TagType.LONG, vLong=-42), j.Tag(key="double", vType=j.TagType.DOUBLE, vDouble=1.5),
-            j.Tag(key="bin", vType=j.TagType.BINARY, vBinary=BINARY.decode()), s("span.kind", "server"),
+            j.Tag(key="bin", vType=j.TagType.BINARY, vBinary=BINARY), s("span.kind", "server"),
         ], logs=[j.Log(timestamp=start + 100, fields=[
             s("event", "retry"), j.Tag(key="backoff", vType=j.TagType.DOUBLE, vDouble=0.25),
             j.Tag(key="attempt", vType=j.TagType.LONG, vLong=2)])]),
@@ -306,12 +316,12 @@ def test_grpc_post_spans(backend, stubs):
 # Zipkin
 
 
-def test_zipkin_v2_json(backend):
-    _, ports = backend
-    trace_id, start = "7255555555555555000000000000000a", now_micros()
+def zipkin_v2_spans(trace_id: str, service: str, start: int) -> list[dict]:
+    """Zipkin v2 spans in the JSON model: a root server span with tags and annotations, a
+    client call that failed and links to the third, a producer span."""
     a, b, c = "000000000000000a", "000000000000000b", "000000000000000c"
-    local = {"serviceName": "rt-zipkin-v2", "ipv4": "10.0.0.7", "port": 8080}
-    spans = [
+    local = {"serviceName": service, "ipv4": "10.0.0.7", "port": 8080}
+    return [
         {"traceId": trace_id, "id": a, "kind": "SERVER", "name": "rt-root", "timestamp": start, "duration": 5000,
          "localEndpoint": local,
          "annotations": [{"timestamp": start + 100, "value": 'retry|{"attempt":2,"backoff":0.25,"reason":"timeout"}|0'},
@@ -324,11 +334,12 @@ def test_zipkin_v2_json(backend):
         {"traceId": trace_id, "id": c, "parentId": a, "kind": "PRODUCER", "name": "rt-send", "timestamp": start + 500,
          "duration": 300, "localEndpoint": local, "tags": {"host.name": "rt-host", "otel.status_code": "Ok"}},
     ]
-    response = requests.post(f"http://127.0.0.1:{ports.zipkin}/api/v2/spans", data=json.dumps(spans),
-                             headers={"Content-Type": "application/json"}, timeout=5)
-    assert response.status_code == 202, response.text
+
+
+def zipkin_v2_expected(trace_id: str, service: str, start: int) -> dict:
+    a, b, c = "000000000000000a", "000000000000000b", "000000000000000c"
     host = [tag("net.host.ip", "10.0.0.7"), tag("net.host.port", 8080)]
-    expected = {
+    return {
         "traceID": trace_id,
         "spans": [
             ui_span(trace_id, a, "rt-root", start, 5000, [
@@ -346,7 +357,91 @@ def test_zipkin_v2_json(backend):
             ui_span(trace_id, c, "rt-send", start + 500, 300, [*host, tag("span.kind", "producer"), tag("otel.status_code", "OK")],
                     references=[("CHILD_OF", a)]),
         ],
-        "processes": {"p1": {"serviceName": "rt-zipkin-v2", "tags": [tag("host.name", "rt-host")]}},
+        "processes": {"p1": {"serviceName": service, "tags": [tag("host.name", "rt-host")]}},
+        "warnings": None,
+    }
+
+
+def post_zipkin(ports: Ports, path: str, body: bytes, content_type: str):
+    response = requests.post(f"http://127.0.0.1:{ports.zipkin}{path}", data=body,
+                             headers={"Content-Type": content_type}, timeout=5)
+    assert response.status_code == 202, response.text
+
+
+def test_zipkin_v2_json(backend):
+    _, ports = backend
+    trace_id, service, start = "7255555555555555000000000000000a", "rt-zipkin-v2", now_micros()
+    post_zipkin(ports, "/api/v2/spans", json.dumps(zipkin_v2_spans(trace_id, service, start)).encode(), "application/json")
+    check(ports, zipkin_v2_expected(trace_id, service, start))
+
+
+def zipkin_proto_span(span: dict):
+    """One span of the JSON model as zipkin.proto's Span."""
+    import zipkin_pb2
+
+    def endpoint(e):
+        return zipkin_pb2.Endpoint(service_name=e["serviceName"], ipv4=socket.inet_aton(e["ipv4"]), port=e["port"])
+
+    proto = zipkin_pb2.Span(
+        trace_id=bytes.fromhex(span["traceId"]), id=bytes.fromhex(span["id"]),
+        parent_id=bytes.fromhex(span.get("parentId", "")), kind=zipkin_pb2.Span.Kind.Value(span["kind"]),
+        name=span["name"], timestamp=span["timestamp"], duration=span["duration"],
+        local_endpoint=endpoint(span["localEndpoint"]),
+        annotations=[zipkin_pb2.Annotation(timestamp=a["timestamp"], value=a["value"]) for a in span.get("annotations", [])],
+        tags=span["tags"],
+    )
+    if "remoteEndpoint" in span:
+        proto.remote_endpoint.CopyFrom(endpoint(span["remoteEndpoint"]))
+    return proto
+
+
+def test_zipkin_v2_protobuf(backend, stubs):
+    """The same spans as the JSON test, encoded by Google's protobuf runtime from zipkin.proto."""
+    _, ports = backend
+    import zipkin_pb2
+
+    trace_id, service, start = "7288888888888888000000000000000b", "rt-zipkin-proto", now_micros()
+    spans = [zipkin_proto_span(span) for span in zipkin_v2_spans(trace_id, service, start)]
+    post_zipkin(ports, "/api/v2/spans", zipkin_pb2.ListOfSpans(spans=spans).SerializeToString(), "application/x-protobuf")
+    check(ports, zipkin_v2_expected(trace_id, service, start))
+
+
+def test_zipkin_shared_span_ids(backend):
+    """Zipkin's shared span: the server side of an RPC reuses the client's span ID. Jaeger's
+    DeduplicateClientServerSpanIDs gives the server span the first unused ID counting from 1,
+    makes the shared ID its parent (CHILD_OF the client span), and moves the shared ID's other
+    children under the new ID."""
+    _, ports = backend
+    trace_id, start = "7299999999999999000000000000000c", now_micros()
+    root, shared, query = "00000000000000a1", "00000000000000b2", "00000000000000c3"
+    frontend, backend_service = {"serviceName": "rt-shared-frontend"}, {"serviceName": "rt-shared-backend"}
+
+    def span(span_id, parent, kind, name, offset, duration, local, **extra):
+        return {"traceId": trace_id, "id": span_id, "parentId": parent, "kind": kind, "name": name,
+                "timestamp": start + offset, "duration": duration, "localEndpoint": local, **extra}
+
+    spans = [
+        {"traceId": trace_id, "id": root, "kind": "SERVER", "name": "rt-page", "timestamp": start, "duration": 9000,
+         "localEndpoint": frontend},
+        span(shared, root, "CLIENT", "rt-rpc", 1000, 6000, frontend),
+        span(shared, root, "SERVER", "rt-rpc", 1500, 5000, backend_service, shared=True),
+        span(query, shared, "CLIENT", "rt-query", 2000, 1000, backend_service),
+    ]
+    post_zipkin(ports, "/api/v2/spans", json.dumps(spans).encode(), "application/json")
+    renamed = "0000000000000001"
+    kind = lambda k: [tag("span.kind", k)]
+    expected = {
+        "traceID": trace_id,
+        "spans": [
+            ui_span(trace_id, root, "rt-page", start, 9000, kind("server")),
+            ui_span(trace_id, shared, "rt-rpc", start + 1000, 6000, kind("client"), references=[("CHILD_OF", root)]),
+            ui_span(trace_id, renamed, "rt-rpc", start + 1500, 5000, kind("server"), process_id="p2",
+                    references=[("CHILD_OF", shared)]),
+            ui_span(trace_id, query, "rt-query", start + 2000, 1000, kind("client"), process_id="p2",
+                    references=[("CHILD_OF", renamed)]),
+        ],
+        "processes": {"p1": {"serviceName": "rt-shared-frontend", "tags": []},
+                      "p2": {"serviceName": "rt-shared-backend", "tags": []}},
         "warnings": None,
     }
     check(ports, expected)
@@ -389,6 +484,111 @@ def test_zipkin_v1_json(backend):
         "warnings": None,
     }
     check(ports, expected)
+
+
+def test_zipkin_v1_thrift(backend):
+    """The 128-bit case for Zipkin v1, with binary annotations of every Thrift type. As in
+    collector-contrib, I16 and I32 values are read unsigned and BYTES become a base64 string;
+    Jaeger's NormalizeIPAttributes then shows the numeric `peer.ipv4` dotted."""
+    _, ports = backend
+    from thrift.protocol import TBinaryProtocol
+
+    z = jaeger_thrift.zipkincore
+    high, low, start = 0x72AAAAAAAAAAAAAA, 0xD, now_micros()
+    host = z.Endpoint(ipv4=0x0A000009, port=9000, service_name="rt-zipkin-v1-thrift",
+                      ipv6=socket.inet_pton(socket.AF_INET6, "2001:db8::7"))
+
+    def annotation(offset, value):
+        return z.Annotation(timestamp=start + offset, value=value, host=host)
+
+    def binary(key, value: bytes, kind=z.AnnotationType.STRING):
+        return z.BinaryAnnotation(key=key, value=value, annotation_type=kind, host=host)
+
+    spans = [
+        z.Span(trace_id_high=high, trace_id=low, id=0xA, name="rt-root", timestamp=start, duration=5000,
+               annotations=[annotation(0, "sr"), annotation(100, "retry"), annotation(5000, "ss")],
+               binary_annotations=[
+                   binary("str", b"text"), binary("bool", b"\x01", z.AnnotationType.BOOL),
+                   binary("i16", struct.pack(">h", -7), z.AnnotationType.I16),
+                   binary("i32", struct.pack(">i", -42), z.AnnotationType.I32),
+                   binary("i64", struct.pack(">q", -42), z.AnnotationType.I64),
+                   binary("double", struct.pack(">d", 1.5), z.AnnotationType.DOUBLE),
+                   binary("bin", BINARY, z.AnnotationType.BYTES), binary("lc", b"rt-component"),
+                   binary("peer.ipv4", socket.inet_aton("192.168.0.1"), z.AnnotationType.I32),
+               ]),
+        z.Span(trace_id_high=high, trace_id=low, id=0xB, parent_id=0xA, name="rt-call", timestamp=start + 1000,
+               duration=2000, annotations=[annotation(1000, "cs"), annotation(3000, "cr")],
+               binary_annotations=[binary("error", b"connection refused"), binary("peer.service", b"db")]),
+    ]
+    post_zipkin(ports, "/api/v1/spans", zipkin_v1_body(spans, TBinaryProtocol.TBinaryProtocol), "application/x-thrift")
+    trace_id, a, b = trace_id_text(high, low), f"{0xA:016x}", f"{0xB:016x}"
+    expected = {
+        "traceID": trace_id,
+        "spans": [
+            ui_span(trace_id, a, "rt-root", start, 5000, [
+                tag("str", "text"), tag("bool", True), tag("i16", 2**16 - 7), tag("i32", 2**32 - 42), tag("i64", -42),
+                tag("double", 1.5), tag("bin", base64.b64encode(BINARY).decode()), tag("component", "rt-component"),
+                tag("peer.ipv4", "192.168.0.1"), tag("span.kind", "server"),
+            ], logs=[{"timestamp": start + 100, "fields": [tag("event", "retry")]}]),
+            ui_span(trace_id, b, "rt-call", start + 1000, 2000, [
+                tag("peer.service", "db"), tag("span.kind", "client"), tag("otel.status_code", "ERROR"), tag("error", True),
+            ], references=[("CHILD_OF", a)]),
+        ],
+        "processes": {"p1": {"serviceName": "rt-zipkin-v1-thrift", "tags": [
+            tag("ipv4", "10.0.0.9"), tag("ipv6", "2001:db8::7"), tag("port", "9000")]}},
+        "warnings": None,
+    }
+    check(ports, expected)
+
+
+# --------------------------------------------------------------------------------------------
+# Real clients, read back through the query API: their IDs and times are their own, so the
+# checks pick out kind, tags, logs and parent.
+
+
+def spans_by_name(trace: dict) -> dict:
+    return {span["operationName"]: span for span in trace["spans"]}
+
+
+def tags_of(span_or_process: dict) -> dict:
+    return {t["key"]: (t["type"], t["value"]) for t in span_or_process["tags"]}
+
+
+def test_jaeger_client_read_back(backend):
+    _, ports = backend
+    trace_id = report_with_jaeger_client("rt-jaeger-client", ports.compact, "rt-client-")
+    trace = fetch(ports, trace_id_text(0, trace_id), 2)
+    spans = spans_by_name(trace)
+    root, child = spans["rt-client-root"], spans["rt-client-child"]
+    assert root["references"] == []
+    assert child["references"] == [{"refType": "CHILD_OF", "traceID": trace["traceID"], "spanID": root["spanID"]}]
+    assert tags_of(root)["answer"] == ("int64", 42)
+    assert tags_of(root)["sampler.type"] == ("string", "const")
+    assert "span.kind" not in tags_of(root), "no kind given: unspecified, which Jaeger shows without a tag"
+    assert tags_of(child)["span.kind"] == ("string", "server")
+    assert root["logs"] == [{"timestamp": root["logs"][0]["timestamp"], "fields": [tag("event", "started"), tag("k", "v")]}]
+    assert root["startTime"] <= root["logs"][0]["timestamp"] <= root["startTime"] + root["duration"]
+    process = trace["processes"][root["processID"]]
+    assert process["serviceName"] == "rt-jaeger-client"
+    assert tags_of(process)["opencensus.exporterversion"] == ("string", "Jaeger-Python-4.8.0")
+    assert {"host.name", "ip"} <= tags_of(process).keys(), "hostname becomes host.name"
+
+
+def test_zipkin_exporter_read_back(backend):
+    _, ports = backend
+    trace_id = export_with_zipkin_json(f"http://127.0.0.1:{ports.zipkin}", "v2", "rt-zexp")
+    trace = fetch(ports, f"{trace_id:032x}", 2)
+    spans = spans_by_name(trace)
+    parent, child = spans["rt-zexp-parent"], spans["rt-zexp-child"]
+    assert parent["references"] == []
+    assert child["references"] == [{"refType": "CHILD_OF", "traceID": trace["traceID"], "spanID": parent["spanID"]}]
+    assert tags_of(parent)["span.kind"] == ("string", "server")
+    assert tags_of(child)["span.kind"] == ("string", "client")
+    assert tags_of(parent)["http.method"] == ("string", "GET")
+    assert tags_of(parent)["otel.scope.name"] == ("string", "e2e"), "otel.library.name becomes the scope"
+    assert parent["logs"] == [{"timestamp": parent["logs"][0]["timestamp"], "fields": [tag("event", EXPORTED_EVENT)]}]
+    assert child["logs"] == []
+    assert trace["processes"][parent["processID"]]["serviceName"] == "rt-zexp-svc"
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 """Issue 5: Jaeger and Zipkin ingest on every port, with real clients, plus remote sampling.
 
 The spans are observed through `jaeger receiver -> debug exporter (detailed)` and the receiver
-self-metrics, until the query API is part of the binary.
+self-metrics; test_ingest_roundtrip.py reads the same kinds of input back through the query API.
+Thrift is encoded with the Python `thrift` library and the types generated from
+testdata/idl/thrift (`jaeger_thrift`, `thrift_gen/`), not jaeger-client's bundled code.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -18,6 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
+import jaeger_thrift
+from jaeger_thrift import emit_batch_datagram, serialize
 from spoor import ROOT, SHARED, Spoor, free_port, metric, wait_until
 
 IDL = SHARED / "idl"
@@ -162,19 +167,21 @@ def accepted(ports: Ports, transport: str) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# Thrift, with the generated types that ship in jaeger-client
+# Thrift, with the Python `thrift` library and the types generated from testdata/idl/thrift
+
+# Bytes that are not UTF-8, to show they travel as binary and not as text.
+BINARY = b"\x00\xff\x80"
 
 
 def thrift_batch(service: str, names: list[str], trace_high: int = 0x1122334455667788):
-    from jaeger_client.thrift_gen.jaeger import ttypes as j
+    j = jaeger_thrift.jaeger
 
     tags = [
         j.Tag(key="str", vType=j.TagType.STRING, vStr="text"),
         j.Tag(key="long", vType=j.TagType.LONG, vLong=-42),
         j.Tag(key="double", vType=j.TagType.DOUBLE, vDouble=1.5),
         j.Tag(key="bool", vType=j.TagType.BOOL, vBool=True),
-        # jaeger-client's Thrift 0.9.3 code writes binary through writeString, so it takes a str.
-        j.Tag(key="bin", vType=j.TagType.BINARY, vBinary="\x01\x02"),
+        j.Tag(key="bin", vType=j.TagType.BINARY, vBinary=BINARY),
     ]
     spans = []
     for i, name in enumerate(names):
@@ -203,28 +210,6 @@ def thrift_batch(service: str, names: list[str], trace_high: int = 0x11223344556
     return j.Batch(process=process, spans=spans)
 
 
-def serialize(obj, protocol_class) -> bytes:
-    from thrift.transport import TTransport
-
-    buffer = TTransport.TMemoryBuffer()
-    obj.write(protocol_class(buffer))
-    return buffer.getvalue()
-
-
-def emit_batch_datagram(batch, protocol_class) -> bytes:
-    """An agent `emitBatch` oneway call, framed as the Agent client frames it."""
-    from jaeger_client.thrift_gen.agent import Agent
-    from thrift.Thrift import TMessageType
-    from thrift.transport import TTransport
-
-    buffer = TTransport.TMemoryBuffer()
-    protocol = protocol_class(buffer)
-    protocol.writeMessageBegin("emitBatch", TMessageType.ONEWAY, 1)
-    Agent.emitBatch_args(batch=batch).write(protocol)
-    protocol.writeMessageEnd()
-    return buffer.getvalue()
-
-
 def check_thrift_span(span: dict, service: str):
     assert span["resource"]["service.name"] == service
     assert span["resource"]["host.name"] == "build-node", "hostname becomes host.name"
@@ -234,7 +219,7 @@ def check_thrift_span(span: dict, service: str):
     assert attributes["long"] == ("Int", "-42")
     assert attributes["double"] == ("Double", "1.5")
     assert attributes["bool"] == ("Bool", "true")
-    assert attributes["bin"][0] == "Bytes"
+    assert attributes["bin"] == ("Bytes", base64.b64encode(BINARY).decode()), "the debug exporter prints bytes as base64"
     assert "span.kind" not in attributes and "error" not in attributes
     assert span["Kind"] == "Client"
     assert span["Trace ID"] == "11223344556677880102030405060708"
@@ -264,28 +249,36 @@ def test_tekton_thrift_over_http():
         spoor.kill()
 
 
+def report_with_jaeger_client(service: str, compact_port: int, prefix: str) -> int:
+    """Python jaeger-client, with its default UDP reporter and a const sampler, reports a root
+    span (a tag and a log) and a server child as `<prefix>root` and `<prefix>child`; returns
+    the 64-bit trace ID."""
+    from jaeger_client import Config
+
+    tracer = Config(
+        config={
+            "sampler": {"type": "const", "param": 1},
+            "local_agent": {"reporting_host": "127.0.0.1", "reporting_port": compact_port},
+            "logging": False,
+        },
+        service_name=service,
+        validate=True,
+    ).new_tracer()
+    with tracer.start_span(f"{prefix}root") as root:
+        root.set_tag("answer", 42)
+        root.log_kv({"event": "started", "k": "v"})
+        with tracer.start_span(f"{prefix}child", child_of=root) as child:
+            child.set_tag("span.kind", "server")
+    time.sleep(0.5)
+    tracer.close()
+    return root.trace_id
+
+
 def test_jaeger_client_udp_compact_and_binary():
     ports = Ports()
     spoor = start(ports)
     try:
-        from jaeger_client import Config
-
-        tracer = Config(
-            config={
-                "sampler": {"type": "const", "param": 1},
-                "local_agent": {"reporting_host": "127.0.0.1", "reporting_port": ports.compact},
-                "logging": False,
-            },
-            service_name="jaeger-client-app",
-            validate=True,
-        ).new_tracer()
-        with tracer.start_span("client-root") as root:
-            root.set_tag("answer", 42)
-            root.log_kv({"event": "started", "k": "v"})
-            with tracer.start_span("client-child", child_of=root) as child:
-                child.set_tag("span.kind", "server")
-        time.sleep(0.5)
-        tracer.close()
+        report_with_jaeger_client("jaeger-client-app", ports.compact, "client-")
         spans = {s["Name"]: s for s in spans_named(spoor, "client-", 2)}
         assert spans["client-root"]["resource"]["service.name"] == "jaeger-client-app"
         assert spans["client-root"]["attributes"]["answer"] == ("Int", "42")
@@ -323,30 +316,38 @@ def generate_stubs(tmp_path: Path) -> None:
     sys.path.insert(0, str(out))
 
 
+def one_span_request(name: str, service: str):
+    """A PostSpansRequest (stubs from generate_stubs) with one producer span tagged n=7."""
+    import collector_pb2
+    import model_pb2
+    from google.protobuf.duration_pb2 import Duration
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    start_time = Timestamp()
+    start_time.GetCurrentTime()
+    span = model_pb2.Span(
+        trace_id=bytes(range(16)), span_id=bytes(range(8)), operation_name=name,
+        start_time=start_time, duration=Duration(nanos=5000),
+        tags=[model_pb2.KeyValue(key="span.kind", v_type=model_pb2.STRING, v_str="producer"),
+              model_pb2.KeyValue(key="n", v_type=model_pb2.INT64, v_int64=7)],
+    )
+    batch = model_pb2.Batch(spans=[span], process=model_pb2.Process(service_name=service))
+    return collector_pb2.PostSpansRequest(batch=batch)
+
+
 def test_grpc_post_spans(tmp_path):
     generate_stubs(tmp_path)
     import grpc
     import collector_pb2
     import collector_pb2_grpc
     import model_pb2
-    from google.protobuf.timestamp_pb2 import Timestamp
-    from google.protobuf.duration_pb2 import Duration
 
     ports = Ports()
     spoor = start(ports)
     try:
-        start_time = Timestamp()
-        start_time.GetCurrentTime()
-        span = model_pb2.Span(
-            trace_id=bytes(range(16)), span_id=bytes(range(8)), operation_name="grpc-span",
-            start_time=start_time, duration=Duration(nanos=5000),
-            tags=[model_pb2.KeyValue(key="span.kind", v_type=model_pb2.STRING, v_str="producer"),
-                  model_pb2.KeyValue(key="n", v_type=model_pb2.INT64, v_int64=7)],
-        )
-        batch = model_pb2.Batch(spans=[span], process=model_pb2.Process(service_name="grpc-svc"))
         with grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:
             stub = collector_pb2_grpc.CollectorServiceStub(channel)
-            stub.PostSpans(collector_pb2.PostSpansRequest(batch=batch), timeout=10)
+            stub.PostSpans(one_span_request("grpc-span", "grpc-svc"), timeout=10)
             bad = model_pb2.Batch(spans=[model_pb2.Span(trace_id=b"\x01\x02", span_id=bytes(8))])
             with pytest.raises(grpc.RpcError) as error:
                 stub.PostSpans(collector_pb2.PostSpansRequest(batch=bad), timeout=10)
@@ -361,41 +362,62 @@ def test_grpc_post_spans(tmp_path):
         spoor.kill()
 
 
-def test_zipkin_clients(tmp_path):
-    generate_stubs(tmp_path)
-    import zipkin_pb2
+def export_with_zipkin_json(url: str, version: str, prefix: str) -> int:
+    """opentelemetry-exporter-zipkin-json sends `<prefix>-parent` (server, a tag and an event)
+    and `<prefix>-child` (client) of service `<prefix>-svc` to the zipkin receiver at `url`,
+    with Zipkin `version` "v1" or "v2"; returns the trace ID."""
     from opentelemetry import trace
-    from opentelemetry.exporter.zipkin.json import ZipkinExporter
     from opentelemetry.exporter.zipkin.encoder import Protocol
+    from opentelemetry.exporter.zipkin.json import ZipkinExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    protocol = Protocol(version)
+    # max_tag_value_length: the client's v1 encoder fails without one.
+    exporter = ZipkinExporter(version=protocol, endpoint=f"{url}/api/{version}/spans", max_tag_value_length=1024)
+    provider = TracerProvider(resource=Resource.create({"service.name": f"{prefix}-svc"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("e2e")
+    with tracer.start_as_current_span(f"{prefix}-parent", kind=trace.SpanKind.SERVER) as parent:
+        parent.set_attribute("http.method", "GET")
+        parent.add_event("cache-miss", {"key": "k1"})
+        with tracer.start_as_current_span(f"{prefix}-child", kind=trace.SpanKind.CLIENT):
+            pass
+    provider.shutdown()
+    return parent.get_span_context().trace_id
+
+
+# The OTel Python exporter writes an event as a JSON object; the collector keeps that text as the
+# event's name.
+EXPORTED_EVENT = '{"cache-miss": {"key": "k1"}}'
+
+
+def test_zipkin_clients(tmp_path):
+    generate_stubs(tmp_path)
+    import zipkin_pb2
 
     ports = Ports()
     spoor = start(ports)
     try:
         url = f"http://127.0.0.1:{ports.zipkin}"
-        for version, path, prefix in [(Protocol.V2, "/api/v2/spans", "zv2"), (Protocol.V1, "/api/v1/spans", "zv1")]:
-            # max_tag_value_length: the client's v1 encoder fails without one.
-            provider = TracerProvider(resource=Resource.create({"service.name": f"{prefix}-svc"}))
-            provider.add_span_processor(SimpleSpanProcessor(ZipkinExporter(version=version, endpoint=url + path, max_tag_value_length=1024)))
-            tracer = provider.get_tracer("e2e")
-            with tracer.start_as_current_span(f"{prefix}-parent", kind=trace.SpanKind.SERVER) as parent:
-                parent.set_attribute("http.method", "GET")
-                parent.add_event("cache-miss", {"key": "k1"})
-                with tracer.start_as_current_span(f"{prefix}-child", kind=trace.SpanKind.CLIENT):
-                    pass
-            provider.shutdown()
+        for version, prefix in [("v2", "zv2"), ("v1", "zv1")]:
+            export_with_zipkin_json(url, version, prefix)
         v2 = {s["Name"]: s for s in spans_named(spoor, "zv2-", 2)}
         assert v2["zv2-parent"]["Kind"] == "Server" and v2["zv2-child"]["Kind"] == "Client"
         assert v2["zv2-parent"]["resource"]["service.name"] == "zv2-svc"
         assert v2["zv2-parent"]["attributes"]["http.method"] == ("Str", "GET")
-        # The OTel Python exporter writes events as a JSON object; the collector keeps that text.
-        assert v2["zv2-parent"]["events"] == ['{"cache-miss": {"key": "k1"}}']
+        assert v2["zv2-parent"]["events"] == [EXPORTED_EVENT]
         assert v2["zv2-child"]["Parent ID"] == v2["zv2-parent"]["ID"]
         v1 = {s["Name"]: s for s in spans_named(spoor, "zv1-", 2)}
         assert v1["zv1-child"]["Parent ID"] == v1["zv1-parent"]["ID"]
         assert v1["zv1-parent"]["attributes"]["http.method"] == ("Str", "GET")
+        # The exporter's v1 encoder writes no core annotations (cs/sr), which are the only place
+        # v1 carries a kind: the kind is lost on the way, as it would be with the collector.
+        assert v1["zv1-parent"]["Kind"] == "Unspecified" and v1["zv1-child"]["Kind"] == "Unspecified"
+        assert "span.kind" not in v1["zv1-parent"]["attributes"]
+        assert v1["zv1-parent"]["events"] == [EXPORTED_EVENT], "annotations become events (Jaeger's logs)"
+        assert v1["zv1-child"]["events"] == []
 
         # Protobuf, from opentelemetry-exporter-zipkin-proto-http in its own venv (protobuf 3.x).
         client = ROOT / ".venv-zipkin-proto" / "bin" / "python"
@@ -405,7 +427,7 @@ def test_zipkin_clients(tmp_path):
         assert zph["zph-parent"]["Kind"] == "Server" and zph["zph-child"]["Kind"] == "Client"
         assert zph["zph-parent"]["resource"]["service.name"] == "zph-svc"
         assert zph["zph-parent"]["attributes"]["http.method"] == ("Str", "GET")
-        assert zph["zph-parent"]["events"] == ['{"cache-miss": {"key": "k1"}}']
+        assert zph["zph-parent"]["events"] == [EXPORTED_EVENT]
         assert zph["zph-child"]["Parent ID"] == zph["zph-parent"]["ID"]
         assert zph["zph-child"]["Status code"] == "Error"
 
@@ -474,9 +496,30 @@ def test_bad_input_on_every_port_is_refused_and_the_process_keeps_serving(tmp_pa
         body = serialize(thrift_batch("still-serving", ["still-serving"]), TBinaryProtocol.TBinaryProtocol)
         assert requests.post(thrift_url, data=body, headers={"Content-Type": "application/x-thrift"}, timeout=5).status_code == 202
         spans_named(spoor, "still-serving", 1)
+
+        # A request that does not decode is INTERNAL in tonic, as in grpc-go (Jaeger's collector):
+        # "grpc: error unmarshalling request".
+        assert grpc_refuses_garbage(ports, tmp_path) == "INTERNAL"
+        spans_named(spoor, "grpc-after-garbage", 1)
         assert spoor.process.poll() is None
     finally:
         spoor.kill()
+
+
+def grpc_refuses_garbage(ports: Ports, tmp_path: Path) -> str:
+    """Sends bytes that are no PostSpansRequest (a length-delimited field cut short) to 14250's
+    PostSpans, then a valid request on the same channel; returns the garbage's status code."""
+    generate_stubs(tmp_path)
+    import grpc
+    import collector_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:
+        # No serializers: the bytes go out as they are.
+        post_raw = channel.unary_unary("/jaeger.api_v2.CollectorService/PostSpans")
+        with pytest.raises(grpc.RpcError) as error:
+            post_raw(b"\x0a\xff\xff\xff", timeout=10)
+        collector_pb2_grpc.CollectorServiceStub(channel).PostSpans(one_span_request("grpc-after-garbage", "grpc-svc"), timeout=10)
+    return error.value.code().name
 
 
 STRATEGIES = {

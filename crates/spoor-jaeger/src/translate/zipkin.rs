@@ -8,8 +8,10 @@
 //!   `net.peer.port`; annotations become events; `otlp.link.N` tags become links;
 //! - with `parse_string_tags`, tag values that look like integers, floats or booleans are typed.
 //!
-//! Shared spans (`shared: true`, a server span that reuses its client's ID) are kept with
-//! their ID; Jaeger's query side tells the two apart, as it does for Zipkin data.
+//! Shared spans (`shared: true`, a server span that reuses its client's ID) are stored with that
+//! ID, as the collector does (the flag itself is dropped). The query side's
+//! `DeduplicateClientServerSpanIDs` adjuster ([`crate::model::adjust`]) then gives a SERVER span
+//! that has a CLIENT twin in the trace a new ID and makes the shared ID its parent.
 //! Unlike the collector, an annotation value with `|` that is not an OTel-encoded event stays
 //! the event name instead of failing the request.
 
