@@ -16,6 +16,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "storage conformance suite: N passed, M failed per backend (already built, about 3 s)"
+cargo test -p spoor-store --test conformance --locked -- --nocapture
+
 step "web UI: npm ci, typecheck and vitest (ui/dist's freshness is a cargo test)"
 (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent typecheck && npm test --silent)
 
