@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -118,6 +119,38 @@ def test_cli_basics():
     assert "validate" in run_spoor("--help").stdout
     default = run_spoor("config", "default")
     assert default.returncode == 0 and "pipelines:" in default.stdout
+
+
+def test_exporter_aliases_export_like_their_names():
+    """`otlp_grpc` and `otlp_http` are the collector's aliases of `otlp` and `otlphttp`."""
+    b_ports, a_ports = Ports(), Ports()
+    b = Spoor([sink_config(b_ports.grpc, b_ports.http, b_ports.metrics, "basic")], name="b-alias").start([b_ports.grpc])
+    a = Spoor([f"""
+{otlp_receivers(a_ports.grpc, a_ports.http)}processors:
+  batch:
+    timeout: 50ms
+exporters:
+  otlp_grpc/b:
+    endpoint: 127.0.0.1:{b_ports.grpc}
+    tls:
+      insecure: true
+  otlp_http/b:
+    endpoint: http://127.0.0.1:{b_ports.http}
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [otlp_grpc/b, otlp_http/b]
+"""], name="a-alias").start([a_ports.grpc])
+    try:
+        assert send_spans("grpc", f"127.0.0.1:{a_ports.grpc}", 20, "alias").acknowledged == 20
+        accepted = {transport: lambda t=transport: metric(b_ports.metrics, "otelcol_receiver_accepted_spans_total",
+                                                          transport=t) for transport in ("grpc", "http")}
+        wait_until(lambda: accepted["grpc"]() == 20 and accepted["http"]() == 20, 15, message="B got both copies")
+    finally:
+        a.kill()
+        b.kill()
 
 
 def test_seed_pipeline_end_to_end():
@@ -254,9 +287,10 @@ def test_bad_input_gets_protocol_errors_and_service_continues():
 
 
 def test_shutdown_counts_what_it_could_not_deliver():
-    """SIGTERM with a down downstream: the receivers stop, the queues retry until they give up,
-    and every acknowledged span that was not delivered is counted in the log."""
-    ports, down = Ports(), free_port()
+    """SIGTERM with a down downstream: health turns 503, the receivers stop, the queues retry
+    until they give up, and every acknowledged span that was not delivered is counted in the
+    log."""
+    ports, down, health = Ports(), free_port(), free_port()
     retry = "    retry_on_failure:\n      initial_interval: 200ms\n      max_interval: 400ms\n      max_elapsed_time: 2s"
     config = f"""
 {otlp_receivers(ports.grpc, ports.http)}processors:
@@ -271,7 +305,11 @@ exporters:
   otlphttp:
     endpoint: http://127.0.0.1:{down}
 {retry}
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:{health}
 service:
+  extensions: [health_check]
   pipelines:
     traces:
       receivers: [otlp]
@@ -281,14 +319,26 @@ service:
     metrics:
       address: 127.0.0.1:{ports.metrics}
 """
-    s = Spoor([config], name="shutdown-undelivered").start([ports.grpc])
+    s = Spoor([config], name="shutdown-undelivered").start([ports.grpc, health])
     try:
         assert send_spans("grpc", f"127.0.0.1:{ports.grpc}", 50, "undelivered").acknowledged == 50
         retrying = [f'exporter={name} ' for name in ("otlp", "otlphttp")]
         wait_until(lambda: all(any(mark in l and "will retry" in l for l in s.stderr().splitlines()) for mark in retrying),
                    10, message="both exporters retrying")
+        assert requests.get(f"http://127.0.0.1:{health}/", timeout=5).status_code == 200
         started = time.monotonic()
-        assert s.terminate(timeout=30) == 0
+        s.process.send_signal(signal.SIGTERM)
+        # The queues retry for up to 2 s: meanwhile health says the collector is not available.
+        def unavailable():
+            try:
+                response = requests.get(f"http://127.0.0.1:{health}/", timeout=5)
+            except requests.ConnectionError:
+                return None
+            # A Response is falsy for a 5xx, so hand back its body.
+            return response.status_code == 503 and response.json()
+        stopping = wait_until(unavailable, 5, interval=0.05, message="health 503 while stopping")
+        assert stopping["status"] == "Server not available"
+        assert s.process.wait(timeout=30) == 0
         assert time.monotonic() - started < 15, "shutdown waited past the retry limit"
         log = s.stderr()
         for exporter in ("otlp", "otlphttp"):

@@ -481,6 +481,55 @@ pub(crate) mod tests {
         assert_eq!(metrics.queue_size.get(), 0);
     }
 
+    /// Answers "retry after `hint`" once, then delivers; records when each attempt came.
+    struct Throttling {
+        hint: Duration,
+        attempts: std::sync::Mutex<Vec<Instant>>,
+    }
+
+    #[async_trait]
+    impl Exporter for Throttling {
+        async fn export(&self, _: &TraceBatch) -> Result<(), ExportError> {
+            let mut attempts = self.attempts.lock().unwrap();
+            attempts.push(Instant::now());
+            if attempts.len() == 1 {
+                return Err(ExportError::Retryable { message: "429".into(), retry_after: Some(self.hint) });
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_server_retry_after_outlasts_a_shorter_backoff() {
+        let hint = Duration::from_millis(300);
+        let throttling = Arc::new(Throttling { hint, attempts: Default::default() });
+        let metrics = Telemetry::new().exporter("test");
+        let queue = QueueSettings { num_consumers: 1, ..Default::default() };
+        let exporter = QueuedExporter::new("test".into(), throttling.clone(), &queue, fast_retry(), metrics.clone());
+        exporter.enqueue(Arc::new(sample_batch(1, 4))).await.unwrap();
+        assert_eq!(exporter.shutdown(Duration::from_secs(5)).await, 0);
+        let attempts = throttling.attempts.lock().unwrap().clone();
+        assert_eq!(attempts.len(), 2);
+        assert!(attempts[1] - attempts[0] >= hint, "retried after {:?}", attempts[1] - attempts[0]);
+        assert_eq!(metrics.sent.get(), 4);
+    }
+
+    #[tokio::test]
+    async fn without_a_queue_enqueue_delivers_before_it_returns() {
+        let flaky = Arc::new(Flaky { failures: AtomicUsize::new(2), permanent: false, delivered: AtomicU64::new(0) });
+        let queue = QueueSettings { enabled: false, ..Default::default() };
+        let metrics = Telemetry::new().exporter("test");
+        let exporter = QueuedExporter::new("test".into(), flaky.clone(), &queue, fast_retry(), metrics);
+        exporter.enqueue(Arc::new(sample_batch(1, 7))).await.unwrap();
+        assert_eq!(flaky.delivered(), 7, "delivered, after two retries, before enqueue returned");
+        assert!(exporter.try_enqueue(Arc::new(sample_batch(1, 1))).is_err(), "no queue, so never room to queue");
+
+        let broken = Arc::new(Flaky { failures: AtomicUsize::new(1), permanent: true, delivered: AtomicU64::new(0) });
+        let queue = QueueSettings { enabled: false, ..Default::default() };
+        let exporter = QueuedExporter::new("test".into(), broken, &queue, fast_retry(), Telemetry::new().exporter("t"));
+        assert!(exporter.enqueue(Arc::new(sample_batch(1, 3))).await.is_err(), "the sender hears of the failure");
+    }
+
     #[tokio::test]
     async fn permanent_errors_are_not_retried() {
         let flaky = Arc::new(Flaky { failures: AtomicUsize::new(1), permanent: true, delivered: AtomicU64::new(0) });
