@@ -179,6 +179,27 @@ fn traces_data(traces: Vec<ServedTrace>) -> BoxStream<opentelemetry_proto::tonic
     Box::pin(futures::stream::iter(items))
 }
 
+/// api_v3's `TraceQueryParameters` as a store query, and whether raw traces were asked for.
+fn v3_query(q: Option<api_v3::TraceQueryParameters>) -> Result<(TraceQuery, bool), Status> {
+    let q = q.ok_or_else(|| Status::invalid_argument("missing query"))?;
+    let (Some(min), Some(max)) =
+        (timestamp_nanos(q.start_time_min.as_ref()), timestamp_nanos(q.start_time_max.as_ref()))
+    else {
+        return Err(Status::invalid_argument("start time min and max are required parameters"));
+    };
+    let query = TraceQuery {
+        service_name: q.service_name,
+        operation_name: Some(q.operation_name).filter(|o| !o.is_empty()),
+        attributes: q.attributes.into_iter().collect(),
+        start_time_min: Some(min),
+        start_time_max: Some(max),
+        duration_min: duration_of(q.duration_min.as_ref()),
+        duration_max: duration_of(q.duration_max.as_ref()),
+        search_depth: q.search_depth.max(0) as usize,
+    };
+    Ok((query, q.raw_traces))
+}
+
 #[tonic::async_trait]
 impl api_v3::query_service_server::QueryService for QueryServiceV3 {
     type GetTraceStream = BoxStream<opentelemetry_proto::tonic::trace::v1::TracesData>;
@@ -203,23 +224,8 @@ impl api_v3::query_service_server::QueryService for QueryServiceV3 {
         &self,
         request: Request<api_v3::FindTracesRequest>,
     ) -> Result<Response<Self::FindTracesStream>, Status> {
-        let q = request.into_inner().query.ok_or_else(|| Status::invalid_argument("missing query"))?;
-        let (Some(min), Some(max)) =
-            (timestamp_nanos(q.start_time_min.as_ref()), timestamp_nanos(q.start_time_max.as_ref()))
-        else {
-            return Err(Status::invalid_argument("start time min and max are required parameters"));
-        };
-        let query = TraceQuery {
-            service_name: q.service_name,
-            operation_name: Some(q.operation_name).filter(|o| !o.is_empty()),
-            attributes: q.attributes.into_iter().collect(),
-            start_time_min: Some(min),
-            start_time_max: Some(max),
-            duration_min: duration_of(q.duration_min.as_ref()),
-            duration_max: duration_of(q.duration_max.as_ref()),
-            search_depth: q.search_depth.max(0) as usize,
-        };
-        let traces = self.svc.find_traces(&query, q.raw_traces).await.map_err(internal)?;
+        let (query, raw) = v3_query(request.into_inner().query)?;
+        let traces = self.svc.find_traces(&query, raw).await.map_err(internal)?;
         Ok(Response::new(traces_data(traces)))
     }
 
@@ -264,10 +270,14 @@ impl api_v3::query_service_server::QueryService for QueryServiceV3 {
         }))
     }
 
+    /// All summaries in one chunk, as Jaeger's handler sends them; none is an empty stream.
     async fn find_trace_summaries(
         &self,
-        _request: Request<api_v3::FindTraceSummariesRequest>,
+        request: Request<api_v3::FindTraceSummariesRequest>,
     ) -> Result<Response<Self::FindTraceSummariesStream>, Status> {
-        Err(Status::unimplemented("FindTraceSummaries is not implemented"))
+        let (query, raw) = v3_query(request.into_inner().query)?;
+        let summaries = self.svc.find_trace_summaries(&query, raw).await.map_err(internal)?;
+        let chunks = (!summaries.is_empty()).then_some(Ok(api_v3::FindTraceSummariesResponse { summaries }));
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
     }
 }

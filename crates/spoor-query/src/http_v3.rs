@@ -1,6 +1,6 @@
 //! Jaeger's api_v3 over HTTP (`/api/v3/*`, grpc-gateway style), as Jaeger v2.20.0's
-//! `apiv3/http_gateway.go` serves it: OTLP/JSON wrapped in `{"result": ...}`, errors as
-//! `{"error":{"httpCode":...,"message":...}}`.
+//! `apiv3/http_gateway.go` serves it: OTLP/JSON wrapped in `{"result": ...}`, trace summaries as
+//! `{"summaries": [...]}`, errors as `{"error":{"httpCode":...,"message":...}}`.
 
 use axum::Router;
 use axum::body::Body;
@@ -15,11 +15,13 @@ use spoor_store::TraceQuery;
 use crate::http::AppState;
 use crate::params::{QueryParams, parse_go_bool, parse_go_duration, parse_go_int, to_std_duration};
 use crate::service::ServedTrace;
+use crate::summary;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v3/traces/{trace_id}", get(get_trace))
         .route("/api/v3/traces", get(find_traces))
+        .route("/api/v3/trace-summaries", get(find_trace_summaries))
         .route("/api/v3/services", get(services))
         .route("/api/v3/operations", get(operations))
 }
@@ -142,6 +144,20 @@ async fn find_traces(State(svc): State<AppState>, RawQuery(raw): RawQuery) -> Re
     };
     match svc.find_traces(&query, raw).await {
         Ok(traces) => traces_response(&traces),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// `/api/v3/trace-summaries`: the same `query.*` parameters as `/api/v3/traces`. No match is
+/// an empty response (`{}`), not a 404: a summary list, like the service list, may be empty.
+async fn find_trace_summaries(State(svc): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+    let q = QueryParams::parse(raw.as_deref());
+    let (query, raw) = match parse_find_query(&q) {
+        Ok(p) => p,
+        Err(bad) => return bad.into_response(),
+    };
+    match svc.find_trace_summaries(&query, raw).await {
+        Ok(summaries) => json(StatusCode::OK, "application/json", summary::summaries_json(&summaries).to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }

@@ -14,6 +14,7 @@ mod http_v3;
 pub mod params;
 mod reflection;
 mod service;
+mod summary;
 mod ui;
 
 use std::net::SocketAddr;

@@ -5,8 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spoor_jaeger::model::adjust;
+use spoor_jaeger::proto::api_v3::TraceSummary;
 use spoor_pipeline::otlp::ResourceSpans;
 use spoor_store::{DependencyLink, Operation, StoreError, TraceId, TraceQuery, TraceStore};
+
+use crate::summary;
 
 /// One trace ready to serve: its ID and OTLP spans, adjusted unless raw traces were asked for.
 #[derive(Debug, Clone)]
@@ -38,6 +41,11 @@ impl QueryService {
     pub async fn find_traces(&self, query: &TraceQuery, raw: bool) -> Result<Vec<ServedTrace>, StoreError> {
         let traces = self.store.find_traces(query).await?;
         Ok(traces.into_iter().filter_map(|t| prepare(t.trace_id, t.resource_spans, raw)).collect())
+    }
+
+    /// The summaries of the traces [`QueryService::find_traces`] finds, in the same order.
+    pub async fn find_trace_summaries(&self, query: &TraceQuery, raw: bool) -> Result<Vec<TraceSummary>, StoreError> {
+        Ok(self.find_traces(query, raw).await?.iter().map(summary::summarize).collect())
     }
 
     pub async fn services(&self) -> Result<Vec<String>, StoreError> {

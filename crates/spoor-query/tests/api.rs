@@ -335,6 +335,62 @@ async fn api_v3_trace_matches_snapshot() {
     server.shutdown().await;
 }
 
+/// The trace of the FindTraceSummaries snapshot: trace 1, two `frontend` spans from 1000 s to
+/// 1001 s, the root `HTTP GET /`, and one span in error.
+async fn summary_store() -> Arc<MemoryStore> {
+    let store = memory_store();
+    let second = 1_000_000_000;
+    let mut root = span(1, 1, 0, "HTTP GET /", 2, 0, 0, vec![]);
+    let mut child = span(1, 2, 1, "SELECT", 3, 0, 0, vec![]);
+    for (span, start, end) in
+        [(&mut root, 1000 * second, 1001 * second), (&mut child, 1000 * second + 10, 1000 * second + 20)]
+    {
+        span.trace_id = hex_bytes("00000000000000000000000000000001");
+        (span.start_time_unix_nano, span.end_time_unix_nano) = (start, end);
+    }
+    child.status = Some(Status { code: 2, ..Default::default() });
+    store.write(&TraceBatch::new(vec![resource_spans("frontend", vec![root, child])])).await.unwrap();
+    store
+}
+
+#[tokio::test]
+async fn api_v3_trace_summaries_match_snapshot() {
+    use spoor_jaeger::proto::api_v3;
+    let mut server = serve(summary_store().await, "").await;
+    let query = "query.service_name=frontend&query.start_time_min=1970-01-01T00:00:00Z&query.start_time_max=2100-01-01T00:00:00Z&query.search_depth=10";
+    let (status, body) = get(&server, &format!("/api/v3/trace-summaries?{query}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body), json(&fixture("apiv3-snapshots/FindTraceSummaries.json")));
+
+    let (status, body) =
+        get(&server, &format!("/api/v3/trace-summaries?{}", query.replace("frontend", "nobody"))).await;
+    assert_eq!((status, json(&body)), (200, serde_json::json!({})));
+    let (status, body) = get(&server, "/api/v3/trace-summaries?query.service_name=frontend").await;
+    assert_eq!(status, 400);
+    assert_eq!(json(&body)["error"]["httpCode"], 400);
+
+    let endpoint = format!("http://{}", server.grpc_addr().unwrap());
+    let mut v3 = api_v3::query_service_client::QueryServiceClient::connect(endpoint).await.unwrap();
+    let timestamp = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+    let request = api_v3::FindTraceSummariesRequest {
+        query: Some(api_v3::TraceQueryParameters {
+            service_name: "frontend".into(),
+            start_time_min: timestamp(1),
+            start_time_max: timestamp(4_102_444_800),
+            ..Default::default()
+        }),
+    };
+    let mut stream = v3.find_trace_summaries(request).await.unwrap().into_inner();
+    let chunk = stream.message().await.unwrap().unwrap();
+    let summary = &chunk.summaries[..];
+    assert_eq!(summary.len(), 1);
+    assert_eq!(summary[0].trace_id, "00000000000000000000000000000001");
+    assert_eq!((summary[0].span_count, summary[0].error_span_count), (2, 1));
+    assert_eq!(summary[0].root_operation_name, "HTTP GET /");
+    assert!(stream.message().await.unwrap().is_none());
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn api_v3_services_and_operations_match_snapshots() {
     let store = memory_store();
