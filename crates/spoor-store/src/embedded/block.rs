@@ -1203,6 +1203,8 @@ pub(crate) fn merge_blocks(inputs: Vec<Bytes>, builder: &mut BlockBuilder) -> Re
 
 #[cfg(test)]
 mod tests {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
     use super::*;
 
     #[test]
@@ -1246,6 +1248,30 @@ mod tests {
             builder.push(row).unwrap();
         }
         builder.finish("test".to_owned(), 0, 0).unwrap().1
+    }
+
+    #[test]
+    fn row_groups_hold_whole_traces_and_their_meta_ranges_match_the_file() {
+        // 3 spans a trace, enough traces for three row groups.
+        let traces = (ROW_GROUP_SPANS * 5 / 2 / 3) as u128;
+        let mut builder = BlockBuilder::new().unwrap();
+        for trace in 0..traces {
+            for span in 1..=3u8 {
+                builder.push(RawRow { trace_id: (trace * 7919).to_be_bytes(), ..row(span, span - 1, "a") }).unwrap();
+            }
+        }
+        let (bytes, meta) = builder.finish("test".to_owned(), 0, 0).unwrap();
+        assert_eq!(meta.row_groups.len(), 3);
+        assert_eq!(meta.row_groups.iter().map(|group| group.spans).sum::<u64>(), traces as u64 * 3);
+        for pair in meta.row_groups.windows(2) {
+            assert!(pair[0].max_trace_id < pair[1].min_trace_id, "a trace split across row groups");
+        }
+        let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
+        let file_groups = reader.metadata().row_groups();
+        assert_eq!(file_groups.len(), meta.row_groups.len());
+        for (file_group, group) in file_groups.iter().zip(&meta.row_groups) {
+            assert_eq!(file_group.num_rows() as u64, group.spans);
+        }
     }
 
     #[test]
