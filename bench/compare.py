@@ -483,24 +483,27 @@ def sink_check(row: dict) -> str:
 
 
 def tables(bench: Bench) -> str:
+    """The report's tables; a part of the plan that did not run (`--only`) has none."""
     out = []
-    out.append("| server | pipeline | protocol | concurrency | spans/s | CPU s per M spans | peak RSS MiB | "
-               "p99 ms | sink = acknowledged | load avg |")
-    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in bench.throughput:
-        out.append(f"| {r['server']} | {r['pipeline']} | {r['protocol']} | {r['concurrency']} | "
-                   f"{r['spans_per_sec']:,.0f} | {r['cpu_s_per_m']:.2f} | {r['peak_rss_mib']:.1f} | {r['p99']:.1f} | "
-                   f"{sink_check(r)} | {r['load']} |")
-    out.append("")
-    out.append(f"At a fixed {bench.plan.rate:,} spans/s (concurrency 4, {bench.plan.rate_duration:g} s):")
-    out.append("")
-    out.append("| server | pipeline | protocol | spans/s | CPU % of one core | RSS MiB | peak RSS MiB | p50 ms | "
-               "p99 ms | load avg |")
-    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in bench.fixed:
-        out.append(f"| {r['server']} | {r['pipeline']} | {r['protocol']} | {r['spans_per_sec']:,.0f} | "
-                   f"{r['cpu_pct']:.1f} | {r['rss_mib']:.1f} | {r['peak_rss_mib']:.1f} | {r['p50']:.2f} | "
-                   f"{r['p99']:.2f} | {r['load']} |")
+    if bench.throughput:
+        out.append("| server | pipeline | protocol | concurrency | spans/s | CPU s per M spans | peak RSS MiB | "
+                   "p99 ms | sink = acknowledged | load avg |")
+        out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for r in bench.throughput:
+            out.append(f"| {r['server']} | {r['pipeline']} | {r['protocol']} | {r['concurrency']} | "
+                       f"{r['spans_per_sec']:,.0f} | {r['cpu_s_per_m']:.2f} | {r['peak_rss_mib']:.1f} | {r['p99']:.1f} | "
+                       f"{sink_check(r)} | {r['load']} |")
+    if bench.fixed:
+        out.append("")
+        out.append(f"At a fixed {bench.plan.rate:,} spans/s (concurrency 4, {bench.plan.rate_duration:g} s):")
+        out.append("")
+        out.append("| server | pipeline | protocol | spans/s | CPU % of one core | RSS MiB | peak RSS MiB | p50 ms | "
+                   "p99 ms | load avg |")
+        out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for r in bench.fixed:
+            out.append(f"| {r['server']} | {r['pipeline']} | {r['protocol']} | {r['spans_per_sec']:,.0f} | "
+                       f"{r['cpu_pct']:.1f} | {r['rss_mib']:.1f} | {r['peak_rss_mib']:.1f} | {r['p50']:.2f} | "
+                       f"{r['p99']:.2f} | {r['load']} |")
     if bench.overload:
         out.append("")
         out.append(f"Overload: {bench.plan.overload_concurrency} workers in a closed loop (gRPC on 8 connections), "
@@ -514,9 +517,13 @@ def tables(bench: Bench) -> str:
             out.append(f"| {r['server']} | {r['pipeline']} | {r['protocol']} | {r['spans_per_sec']:,.0f} | {r['ok']:,} | "
                        f"{statuses(r['by_status'])} | {r['cpu_pct']:.1f} | {r['rss_mib']:.1f} | "
                        f"{r['peak_rss_mib']:.1f} | {r['p99']:.1f} | {r['load']} |")
-    if bench.rotel:
+    if not bench.rotel:
         out.append("")
-        out.append("Ratios spoor/rotel (throughput: higher is better for spoor; CPU, RSS, p99: lower is better):")
+        out.append("rotel was skipped (it could not be installed from PyPI): no ratios.")
+        return "\n".join(out)
+    out.append("")
+    out.append("Ratios spoor/rotel (throughput: higher is better for spoor; CPU, RSS, p99: lower is better):")
+    if bench.throughput:
         out.append("")
         out.append("| run | spans/s | CPU s per M spans | peak RSS | p99 |")
         out.append("| --- | --- | --- | --- | --- |")
@@ -526,6 +533,7 @@ def tables(bench: Bench) -> str:
             out.append(f"| {pipeline}, {protocol}, concurrency {concurrency}, max rate | "
                        f"{ratio(s['spans_per_sec'], r['spans_per_sec'])} | {ratio(s['cpu_s_per_m'], r['cpu_s_per_m'])} | "
                        f"{ratio(s['peak_rss_mib'], r['peak_rss_mib'])} | {ratio(s['p99'], r['p99'])} |")
+    if bench.fixed:
         fixed = {(r["server"], r["pipeline"], r["protocol"]): r for r in bench.fixed}
         out.append("")
         out.append(f"| run at {bench.plan.rate:,} spans/s | CPU % | RSS | p99 |")
@@ -534,18 +542,15 @@ def tables(bench: Bench) -> str:
             s, r = fixed[("spoor", pipeline, protocol)], fixed[("rotel", pipeline, protocol)]
             out.append(f"| {pipeline}, {protocol} | {ratio(s['cpu_pct'], r['cpu_pct'])} | "
                        f"{ratio(s['rss_mib'], r['rss_mib'])} | {ratio(s['p99'], r['p99'])} |")
-        if bench.overload:
-            over = {(r["server"], r["pipeline"], r["protocol"]): r for r in bench.overload}
-            out.append("")
-            out.append("| overload run | acknowledged spans/s | peak RSS |")
-            out.append("| --- | --- | --- |")
-            for pipeline, protocol in bench.plan.overload:
-                s, r = over[("spoor", pipeline, protocol)], over[("rotel", pipeline, protocol)]
-                out.append(f"| {pipeline}, {protocol} | {ratio(s['spans_per_sec'], r['spans_per_sec'])} | "
-                           f"{ratio(s['peak_rss_mib'], r['peak_rss_mib'])} |")
-    else:
+    if bench.overload:
+        over = {(r["server"], r["pipeline"], r["protocol"]): r for r in bench.overload}
         out.append("")
-        out.append("rotel was skipped (it could not be installed from PyPI): no ratios.")
+        out.append("| overload run | acknowledged spans/s | peak RSS |")
+        out.append("| --- | --- | --- |")
+        for pipeline, protocol in bench.plan.overload:
+            s, r = over[("spoor", pipeline, protocol)], over[("rotel", pipeline, protocol)]
+            out.append(f"| {pipeline}, {protocol} | {ratio(s['spans_per_sec'], r['spans_per_sec'])} | "
+                       f"{ratio(s['peak_rss_mib'], r['peak_rss_mib'])} |")
     return "\n".join(out)
 
 
