@@ -71,6 +71,8 @@ class Ports:
 def test_seed_config_validates():
     result = run_spoor("validate", "--config", str(SEED_CONFIG))
     assert result.returncode == 0, result.stderr
+    # The seed's `logging` exporter is deprecated, and validate says so as a run does.
+    assert result.stderr.count("deprecated") == 1, result.stderr
 
 
 def test_misspelt_key_names_path_and_line(tmp_path):

@@ -66,15 +66,29 @@ fn main() -> ExitCode {
             print!("{DEFAULT_CONFIG}");
             ExitCode::SUCCESS
         }
-        Some(Command::Validate) => match load(&cli.config).and_then(|config| components::Components::decode(&config)) {
-            Ok(mut components) => {
-                set_data_dir(&mut components, cli.data_dir.as_deref());
-                ExitCode::SUCCESS
-            }
-            Err(err) => fail(&err),
+        Some(Command::Validate) => match prepare(&cli.config, cli.data_dir.as_deref()) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(code) => code,
         },
-        None => run(&cli.config, cli.data_dir.as_deref()),
+        None => match prepare(&cli.config, cli.data_dir.as_deref()) {
+            Ok((config, components)) => run(config, components),
+            Err(code) => code,
+        },
     }
+}
+
+/// Loads and checks the config, starts the log it configures (so that `validate` prints the
+/// same warnings as a run), and decodes the components. On error, says why and gives the exit
+/// code.
+fn prepare(
+    paths: &[PathBuf],
+    data_dir: Option<&Path>,
+) -> Result<(spoor_config::Config, components::Components), ExitCode> {
+    let config = load(paths).map_err(|err| fail(&err))?;
+    logging::init(&config.service.telemetry.logs).map_err(|err| fail(&err))?;
+    let mut components = components::Components::decode(&config).map_err(|err| fail(&err))?;
+    set_data_dir(&mut components, data_dir);
+    Ok((config, components))
 }
 
 fn load(paths: &[PathBuf]) -> Result<spoor_config::Config, spoor_config::ConfigError> {
@@ -106,19 +120,7 @@ fn fail(err: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::from(1)
 }
 
-fn run(paths: &[PathBuf], data_dir: Option<&Path>) -> ExitCode {
-    let config = match load(paths) {
-        Ok(config) => config,
-        Err(err) => return fail(&err),
-    };
-    if let Err(err) = logging::init(&config.service.telemetry.logs) {
-        return fail(&err);
-    }
-    let mut components = match components::Components::decode(&config) {
-        Ok(components) => components,
-        Err(err) => return fail(&err),
-    };
-    set_data_dir(&mut components, data_dir);
+fn run(config: spoor_config::Config, components: components::Components) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
