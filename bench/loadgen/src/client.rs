@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HOST};
 use http::uri::PathAndQuery;
-use http::{Method, Request, Uri};
+use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -97,6 +97,12 @@ impl Outcome {
         Self { key, ok: false, rejected_spans: 0 }
     }
 
+    /// Whether the server refused the request for lack of room (gRPC `UNAVAILABLE` or
+    /// `RESOURCE_EXHAUSTED`, HTTP 429 or 503): a client should back off before sending again.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self.key, StatusKey::Grpc(8 | 14) | StatusKey::Http(429 | 503))
+    }
+
     /// Whether the connection itself failed, so a retry right away would spin.
     pub fn is_connection_failure(&self) -> bool {
         matches!(self.key, StatusKey::ConnectError | StatusKey::TransportError | StatusKey::SendError)
@@ -131,6 +137,22 @@ fn parse_http_uri(endpoint: &str) -> anyhow::Result<Uri> {
         bail!("endpoint '{endpoint}' has no host");
     }
     Ok(uri)
+}
+
+/// An `http://` base URL, with the `host:port` to connect to and the Host header to send.
+pub(crate) struct HttpBase {
+    pub uri: Uri,
+    pub connect_to: String,
+    pub host: String,
+}
+
+impl HttpBase {
+    pub(crate) fn parse(endpoint: &str) -> anyhow::Result<Self> {
+        let uri = parse_http_uri(endpoint)?;
+        let authority = uri.authority().context("endpoint has no host")?.clone();
+        let port = authority.port_u16().unwrap_or(80);
+        Ok(Self { connect_to: format!("{}:{port}", authority.host()), host: authority.to_string(), uri })
+    }
 }
 
 /// Opens `count` HTTP/2 channels to a gRPC endpoint, failing if the server cannot be reached.
@@ -260,19 +282,17 @@ impl HttpTarget {
     /// `endpoint` is the base URL; the API's path (`/v1/traces`, `/api/traces`,
     /// `/api/v2/spans`) is appended unless it is already there.
     pub fn parse(endpoint: &str, api: HttpApi, gzip: bool) -> anyhow::Result<Self> {
-        let base = parse_http_uri(endpoint)?;
-        let authority = base.authority().context("endpoint has no host")?.clone();
-        let port = authority.port_u16().unwrap_or(80);
-        let base_path = base.path().trim_end_matches('/');
+        let base = HttpBase::parse(endpoint)?;
+        let base_path = base.uri.path().trim_end_matches('/');
         let path =
             if base_path.ends_with(api.path()) { base_path.to_owned() } else { format!("{base_path}{}", api.path()) };
         let uri = Uri::builder()
             .scheme("http")
-            .authority(authority.as_str())
+            .authority(base.host.as_str())
             .path_and_query(path)
             .build()
             .context("cannot build the request URI")?;
-        Ok(Self { authority: format!("{}:{port}", authority.host()), host: authority.to_string(), uri, api, gzip })
+        Ok(Self { authority: base.connect_to, host: base.host, uri, api, gzip })
     }
 
     pub fn uri(&self) -> &Uri {
@@ -295,73 +315,87 @@ impl HttpTarget {
 /// HTTP sender with its own HTTP/1.1 connection, reopened after errors.
 pub struct HttpSender {
     target: HttpTarget,
-    timeout: Duration,
-    connection: Option<SendRequest<Full<Bytes>>>,
+    connection: HttpConnection,
 }
 
 impl HttpSender {
     /// Connects right away so that an unreachable endpoint fails the run at start.
     pub async fn connect(target: HttpTarget, timeout: Duration) -> anyhow::Result<Self> {
-        let connection = open_connection(&target.authority)
-            .await
-            .with_context(|| format!("cannot connect to {}", target.authority))?;
-        Ok(Self { target, timeout, connection: Some(connection) })
+        let connection = HttpConnection::open(&target.authority, timeout).await?;
+        Ok(Self { target, connection })
     }
 
     pub async fn send(&mut self, body: Bytes) -> Outcome {
-        match tokio::time::timeout(self.timeout, self.export(body)).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                // The connection still has a request in flight; start over on a new one.
-                self.connection = None;
-                Outcome::failed(StatusKey::Timeout)
-            }
-        }
-    }
-
-    async fn export(&mut self, body: Bytes) -> Outcome {
-        if self.connection.as_ref().is_none_or(|c| c.is_closed()) {
-            match open_connection(&self.target.authority).await {
-                Ok(connection) => self.connection = Some(connection),
-                Err(_) => {
-                    self.connection = None;
-                    return Outcome::failed(StatusKey::ConnectError);
-                }
-            }
-        }
-        let Some(connection) = self.connection.as_mut() else {
-            return Outcome::failed(StatusKey::ConnectError);
-        };
         let Ok(request) = self.target.request(body) else {
             return Outcome::failed(StatusKey::TransportError);
         };
-        let outcome = exchange(connection, request, self.target.api).await;
-        if outcome.key == StatusKey::TransportError {
-            self.connection = None;
+        match self.connection.exchange(request).await {
+            Err(key) => Outcome::failed(key),
+            Ok((status, _)) if !status.is_success() => Outcome::failed(StatusKey::Http(status.as_u16())),
+            Ok((status, body)) => {
+                // Only OTLP answers with a body that can report rejected spans.
+                let response =
+                    (self.target.api == HttpApi::Otlp).then(|| ExportTraceServiceResponse::decode(body).ok()).flatten();
+                Outcome::ok(StatusKey::Http(status.as_u16()), response.as_ref())
+            }
         }
-        outcome
     }
 }
 
-async fn exchange(connection: &mut SendRequest<Full<Bytes>>, request: Request<Full<Bytes>>, api: HttpApi) -> Outcome {
-    if connection.ready().await.is_err() {
-        return Outcome::failed(StatusKey::TransportError);
+/// One HTTP/1.1 connection for one request at a time, opened again after a timeout or a
+/// transport error.
+pub struct HttpConnection {
+    /// `host:port` to connect to.
+    authority: String,
+    timeout: Duration,
+    connection: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl HttpConnection {
+    /// Connects right away so that an unreachable endpoint fails the run at start.
+    pub async fn open(authority: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let connection = open_connection(authority).await.with_context(|| format!("cannot connect to {authority}"))?;
+        Ok(Self { authority: authority.to_owned(), timeout, connection: Some(connection) })
     }
-    let Ok(response) = connection.send_request(request).await else {
-        return Outcome::failed(StatusKey::TransportError);
-    };
+
+    /// Sends `request` and reads the whole answer (even an error's, so that the connection can
+    /// be reused), within the timeout.
+    pub async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), StatusKey> {
+        match tokio::time::timeout(self.timeout, self.exchange_on_connection(request)).await {
+            Ok(result) => result,
+            Err(_) => {
+                // The connection still has a request in flight; start over on a new one.
+                self.connection = None;
+                Err(StatusKey::Timeout)
+            }
+        }
+    }
+
+    async fn exchange_on_connection(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Bytes), StatusKey> {
+        if self.connection.as_ref().is_none_or(|c| c.is_closed()) {
+            self.connection = Some(open_connection(&self.authority).await.map_err(|_| StatusKey::ConnectError)?);
+        }
+        let connection = self.connection.as_mut().ok_or(StatusKey::ConnectError)?;
+        let result = exchange(connection, request).await;
+        if result.is_err() {
+            self.connection = None;
+        }
+        result
+    }
+}
+
+async fn exchange(
+    connection: &mut SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Result<(StatusCode, Bytes), StatusKey> {
+    connection.ready().await.map_err(|_| StatusKey::TransportError)?;
+    let response = connection.send_request(request).await.map_err(|_| StatusKey::TransportError)?;
     let status = response.status();
-    // Read the whole body even on errors so the connection can be reused.
-    let Ok(body) = response.into_body().collect().await else {
-        return Outcome::failed(StatusKey::TransportError);
-    };
-    let key = StatusKey::Http(status.as_u16());
-    if !status.is_success() {
-        return Outcome::failed(key);
-    }
-    // Only OTLP answers with a body that can report rejected spans.
-    let response = (api == HttpApi::Otlp).then(|| ExportTraceServiceResponse::decode(body.to_bytes()).ok()).flatten();
-    Outcome::ok(key, response.as_ref())
+    let body = response.into_body().collect().await.map_err(|_| StatusKey::TransportError)?;
+    Ok((status, body.to_bytes()))
 }
 
 async fn open_connection(authority: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {

@@ -1,13 +1,17 @@
 //! The `spoor-loadgen` command: parses and validates the CLI, then runs the generator or sink.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use spoor_loadgen::metrics::MetricsTarget;
+use spoor_loadgen::payload::{Format, SERVICES};
+use spoor_loadgen::query::{self, QueryConfig, QueryMode};
 use spoor_loadgen::runner::{self, Protocol, RunConfig, Transport};
 use spoor_loadgen::sink::{Sink, SinkConfig, SinkCount};
 
@@ -35,6 +39,13 @@ shared by all workers (open loop) and latency is measured from the scheduled tim
 a free worker counts; sends more than 1 s behind schedule are skipped and reported, and the
 summary says whether the target rate was reached.
 
+With --unique-traces (OTLP, no gzip), each send patches the pooled bytes so that its trace IDs
+are its own (derived from the send's number), and --spread-start moves its times back by an
+amount spread evenly over that window; --trace-ids-out lists the first trace of every
+acknowledged request, for `spoor-loadgen query`. --acknowledged-spans stops once that many spans
+are acknowledged, and --refused-backoff makes workers wait after a refusal (UNAVAILABLE,
+RESOURCE_EXHAUSTED, 429, 503) as an SDK's exporter would.
+
 Only plain http:// endpoints are supported. Exits 1 when no request succeeded, 2 on errors.
 
 Examples:
@@ -42,7 +53,10 @@ Examples:
   spoor-loadgen --protocol http --endpoint http://127.0.0.1:4318 --rate 50000 --json
   spoor-loadgen --protocol jaeger-udp-compact --endpoint 127.0.0.1:6831 --metrics 127.0.0.1:8888
   spoor-loadgen --protocol zipkin-proto --endpoint http://127.0.0.1:9411 --duration 10s
-  spoor-loadgen sink --grpc 127.0.0.1:4317 --http 127.0.0.1:4318";
+  spoor-loadgen sink --grpc 127.0.0.1:4317 --http 127.0.0.1:4318
+  spoor-loadgen --unique-traces --spread-start 4h --trace-ids-out ids.txt --acknowledged-spans 1000000
+  spoor-loadgen query --mode by-id --ids ids.txt --requests 1000
+  spoor-loadgen query --mode search --ids ids.txt --tag http.status_code=500 --duration 30s";
 
 /// Trace load generator (OTLP, Jaeger, Zipkin) and counting OTLP sink for spoor.
 #[derive(Parser, Debug)]
@@ -66,6 +80,15 @@ enum Command {
     /// GET /count on the HTTP port returns {"spans":N,"requests":M}; POST /reset returns the
     /// count and zeroes it. Runs until Ctrl-C, SIGTERM or --exit-after.
     Sink(SinkArgs),
+    /// Time Jaeger HTTP API queries: traces by ID, or searches by service and tags.
+    ///
+    /// by-id looks up GET /api/traces/{id} for the traces a load run listed with
+    /// --trace-ids-out, and for a share of random IDs that must get 404. search asks
+    /// GET /api/traces?service=S&tags={..}&start=..&end=..&limit=N with a random service of the
+    /// generator's and a random window inside the time range the listed traces cover. Every
+    /// answer is checked; the summary gives latency, the count by status and the errors
+    /// (answers that were not the expected one). Exits 1 when no answer was the expected one.
+    Query(QueryArgs),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -124,6 +147,79 @@ struct RunArgs {
     /// The `receiver` label to read with --metrics [default: otlp, jaeger or zipkin, by protocol].
     #[arg(long, value_name = "ID", requires = "metrics")]
     metrics_receiver: Option<String>,
+    /// Give every send trace IDs of its own, derived from its number, instead of repeating the
+    /// pool's every --pool-size requests (OTLP only, without gzip).
+    #[arg(long)]
+    unique_traces: bool,
+    /// With --unique-traces: move each send's times back by up to this, spread evenly over the
+    /// window and the same for the same send, e.g. 4h.
+    #[arg(long, value_name = "D", requires = "unique_traces", value_parser = humantime::parse_duration)]
+    spread_start: Option<Duration>,
+    /// With --unique-traces: write the first trace (ID and start) of every acknowledged request
+    /// to this file, for `spoor-loadgen query --ids`.
+    #[arg(long, value_name = "FILE", requires = "unique_traces")]
+    trace_ids_out: Option<PathBuf>,
+    /// Stop once this many measured spans are acknowledged (the last requests in flight may add
+    /// up to one request per worker).
+    #[arg(long, value_name = "SPANS", value_parser = clap::value_parser!(u64).range(1..))]
+    acknowledged_spans: Option<u64>,
+    /// Wait this long after a request the server refused for lack of room before sending again.
+    #[arg(long, value_name = "D", default_value = "0s", value_parser = humantime::parse_duration)]
+    refused_backoff: Duration,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct QueryArgs {
+    /// Base URL of the Jaeger query service (with its base path, if any).
+    #[arg(long, default_value = "http://127.0.0.1:16686")]
+    url: String,
+    /// by-id: GET /api/traces/{id}; search: GET /api/traces?service=..&tags=..
+    #[arg(long, value_enum)]
+    mode: QueryMode,
+    /// The trace list a load run wrote with --trace-ids-out (by-id needs it; search picks its
+    /// windows in the time range it covers).
+    #[arg(long, value_name = "FILE")]
+    ids: Option<PathBuf>,
+    /// by-id: the share of lookups for random IDs that no run sent, which must get 404.
+    #[arg(long, default_value_t = 0.1, value_parser = parse_share)]
+    unknown: f64,
+    /// search: a service to search (repeat for several, picked at random) [default: the
+    /// generator's services].
+    #[arg(long = "service", value_name = "NAME")]
+    services: Vec<String>,
+    /// search: a tag the spans must have, as key=value (repeat: all must match).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    tags: Vec<(String, String)>,
+    /// search: the length of each search's time window.
+    #[arg(long, default_value = "1h", value_parser = parse_positive_duration)]
+    window: Duration,
+    /// search without --ids: pick windows inside the last this long.
+    #[arg(long, default_value = "4h", value_parser = parse_positive_duration)]
+    lookback: Duration,
+    /// search: the `limit` parameter, in traces.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    limit: u32,
+    /// Concurrent workers, each with one HTTP/1.1 connection and one request in flight.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    concurrency: u32,
+    /// How long to measure, after warmup [default: 10s unless --requests].
+    #[arg(long, value_parser = parse_positive_duration)]
+    duration: Option<Duration>,
+    /// Number of measured requests (stops at whichever of this and --duration is first).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
+    /// Time to query before measuring.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    /// Per-request timeout.
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration)]
+    timeout: Duration,
+    /// Seed for the IDs, services and windows picked.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -160,6 +256,20 @@ fn parse_rate(value: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_share(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!("'{value}' is not a number from 0 to 1")),
+    }
+}
+
+fn parse_tag(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((key, tag_value)) if !key.is_empty() => Ok((key.to_owned(), tag_value.to_owned())),
+        _ => Err(format!("'{value}' is not key=value")),
+    }
+}
+
 fn parse_positive_duration(value: &str) -> Result<Duration, String> {
     match humantime::parse_duration(value) {
         Ok(duration) if !duration.is_zero() => Ok(duration),
@@ -174,10 +284,13 @@ impl RunArgs {
         let endpoint = self.endpoint.unwrap_or_else(|| protocol.default_endpoint().to_owned());
         // Agent clients fill each datagram; a long request split into full datagrams does that.
         let default_spans = if protocol.transport() == Transport::Udp { 1000 } else { 100 };
-        let duration = match (self.duration, self.requests) {
-            (None, None) => Some(Duration::from_secs(10)),
-            (duration, _) => duration,
+        let duration = match (self.duration, self.requests, self.acknowledged_spans) {
+            (None, None, None) => Some(Duration::from_secs(10)),
+            (duration, _, _) => duration,
         };
+        if self.unique_traces && (protocol.format() != Format::Otlp || self.compression != CompressionArg::None) {
+            bail!("--unique-traces patches OTLP bodies: use --protocol grpc or http, without --compression");
+        }
         let metrics = match &self.metrics {
             Some(url) => {
                 let (receiver, transport) = protocol.metric_labels();
@@ -201,6 +314,11 @@ impl RunArgs {
             pool_size: self.pool_size as usize,
             seed: self.seed,
             metrics,
+            unique_traces: self.unique_traces,
+            spread_start: self.spread_start.unwrap_or_default(),
+            trace_ids_out: self.trace_ids_out,
+            acknowledged_spans: self.acknowledged_spans,
+            refused_backoff: self.refused_backoff,
         })
     }
 }
@@ -210,6 +328,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Sink(args)) => run_sink(args).await,
+        Some(Command::Query(args)) => run_query(args).await,
         None => run_load(cli.run).await,
     };
     result.unwrap_or_else(|error| {
@@ -221,16 +340,61 @@ async fn main() -> ExitCode {
 async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
     let json = args.json;
     let summary = runner::run(args.into_config()?).await?;
+    finish(&summary, json, summary.all_failed().then_some("no request succeeded"))
+}
+
+/// Prints a summary as text or as one JSON object; exits 1 with `failure` when there is one.
+fn finish<S: serde::Serialize + std::fmt::Display>(
+    summary: &S,
+    json: bool,
+    failure: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     if json {
-        println!("{}", serde_json::to_string(&summary)?);
+        println!("{}", serde_json::to_string(summary)?);
     } else {
         print!("{summary}");
     }
-    if summary.all_failed() {
-        eprintln!("spoor-loadgen: no request succeeded");
-        return Ok(ExitCode::from(1));
+    match failure {
+        Some(failure) => {
+            eprintln!("spoor-loadgen: {failure}");
+            Ok(ExitCode::from(1))
+        }
+        None => Ok(ExitCode::SUCCESS),
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+impl QueryArgs {
+    fn into_config(self) -> QueryConfig {
+        let services =
+            if self.services.is_empty() { SERVICES.iter().map(|s| s.to_string()).collect() } else { self.services };
+        let duration = match (self.duration, self.requests) {
+            (None, None) => Some(Duration::from_secs(10)),
+            (duration, _) => duration,
+        };
+        QueryConfig {
+            url: self.url,
+            mode: self.mode,
+            concurrency: self.concurrency as usize,
+            duration,
+            requests: self.requests,
+            warmup: self.warmup,
+            timeout: self.timeout,
+            ids_file: self.ids,
+            unknown_share: self.unknown,
+            services,
+            tags: self.tags.into_iter().collect::<BTreeMap<_, _>>(),
+            window: self.window,
+            lookback: self.lookback,
+            limit: self.limit,
+            seed: self.seed,
+        }
+    }
+}
+
+async fn run_query(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let json = args.json;
+    let summary = query::run(args.into_config()).await?;
+    finish(&summary, json, summary.nothing_answered().then_some("no query got the expected answer"))
 }
 
 async fn run_sink(args: SinkArgs) -> anyhow::Result<ExitCode> {

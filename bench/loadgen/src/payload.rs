@@ -9,7 +9,7 @@
 //! agent's UDP formats split a request into datagrams of as many spans as fit.
 
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::anyhow;
 use bytes::Bytes;
@@ -27,6 +27,8 @@ use rand::{Rng, SeedableRng};
 
 pub use crate::formats::Format;
 use crate::formats::encode_request;
+use crate::known::KnownTrace;
+use crate::stamp::{self, Marks};
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -55,6 +57,14 @@ pub struct Payload {
 #[derive(Debug)]
 pub struct PayloadPool {
     payloads: Vec<Payload>,
+    /// With `with_unique_traces`: where each payload's trace IDs and times lie.
+    unique: Option<UniqueTraces>,
+}
+
+#[derive(Debug)]
+struct UniqueTraces {
+    marks: Vec<Marks>,
+    spread: Duration,
 }
 
 impl PayloadPool {
@@ -70,12 +80,42 @@ impl PayloadPool {
                 payloads.push(Payload { body: Bytes::from(body), spans: encoded.spans, encoded_len });
             }
         }
-        Ok(Self { payloads })
+        Ok(Self { payloads, unique: None })
+    }
+
+    /// Gives every send trace IDs of its own and, with a `spread`, moves its times back by up
+    /// to `spread` (see `stamp`). The payloads must be OTLP and not compressed.
+    pub fn with_unique_traces(mut self, spread: Duration) -> anyhow::Result<Self> {
+        let marks = self
+            .payloads
+            .iter()
+            .map(|payload| Marks::find(&payload.body))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow!("cannot find the trace IDs in the requests: {e}"))?;
+        self.unique = Some(UniqueTraces { marks, spread });
+        Ok(self)
     }
 
     /// The payload for the `n`th send; wraps around the pool.
     pub fn get(&self, n: u64) -> &Payload {
-        &self.payloads[(n % self.payloads.len() as u64) as usize]
+        &self.payloads[self.index(n)]
+    }
+
+    /// The body of the `n`th send, and with unique traces, the first trace it carries.
+    pub fn body(&self, n: u64) -> (Bytes, Option<KnownTrace>) {
+        let index = self.index(n);
+        let body = &self.payloads[index].body;
+        match &self.unique {
+            None => (body.clone(), None),
+            Some(unique) => {
+                let turn = n / self.payloads.len() as u64;
+                stamp::stamp(body, &unique.marks[index], turn, stamp::shift_nanos(n, unique.spread))
+            }
+        }
+    }
+
+    fn index(&self, n: u64) -> usize {
+        (n % self.payloads.len() as u64) as usize
     }
 
     pub fn len(&self) -> usize {
@@ -118,7 +158,8 @@ fn unix_nanos_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
-const SERVICES: &[&str] =
+/// The services the generated requests come from, one per request in turn.
+pub const SERVICES: &[&str] =
     &["frontend", "checkout", "cart", "payment", "product-catalog", "shipping", "currency", "recommendation"];
 
 const SDK_LANGUAGES: &[(&str, &str)] =

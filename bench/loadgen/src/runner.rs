@@ -1,21 +1,19 @@
 //! The load run: workers that send pre-encoded requests, closed-loop or paced, and their stats.
 
-use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use hdrhistogram::Histogram;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::client::{
-    self, GrpcMethod, GrpcSender, HttpApi, HttpSender, HttpTarget, Outcome, Sender, StatusKey, UdpSender,
-};
+use crate::client::{self, GrpcMethod, GrpcSender, HttpApi, HttpSender, HttpTarget, Outcome, Sender, UdpSender};
+use crate::known::{self, KnownTrace};
 use crate::metrics::MetricsTarget;
 use crate::payload::{Format, PayloadConfig, PayloadPool};
-use crate::report::{RunInfo, ServerCount, Summary};
+use crate::report::{LatencyHistogram, RunInfo, ServerCount, StatusCounts, Summary, TraceList};
 
 /// An ingest protocol: what is encoded, how it is sent, and where by default.
 /// Command-line names are the variants in kebab case (`grpc`, `jaeger-udp-compact`, ...).
@@ -145,6 +143,16 @@ pub struct RunConfig {
     pub seed: u64,
     /// Read the server's accepted-spans counter before and after the measured window.
     pub metrics: Option<MetricsTarget>,
+    /// Trace IDs of its own for every send, and times moved back by up to `spread_start`
+    /// (`stamp`); OTLP without gzip only.
+    pub unique_traces: bool,
+    pub spread_start: Duration,
+    /// Write the first trace of every acknowledged request here (`known`).
+    pub trace_ids_out: Option<PathBuf>,
+    /// Stop once this many measured spans are acknowledged.
+    pub acknowledged_spans: Option<u64>,
+    /// How long a worker waits after the server refused a request for lack of room.
+    pub refused_backoff: Duration,
 }
 
 /// How long to wait, after the last send, for the server's count to stop moving.
@@ -153,7 +161,7 @@ const METRICS_SETTLE_LIMIT: Duration = Duration::from_secs(5);
 /// How far a paced run may fall behind before it gives up on the sends it missed.
 const MAX_LAG: Duration = Duration::from_secs(1);
 /// Pause after a connection failure so that a dead endpoint does not make workers spin.
-const CONNECTION_FAILURE_PAUSE: Duration = Duration::from_millis(10);
+pub(crate) const CONNECTION_FAILURE_PAUSE: Duration = Duration::from_millis(10);
 
 /// Builds the payloads, connects, runs the workers and summarises what they measured.
 pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
@@ -166,6 +174,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
         format: config.protocol.format(),
     })
     .context("cannot build the request pool")?;
+    let pool = if config.unique_traces { pool.with_unique_traces(config.spread_start)? } else { pool };
     let info = RunInfo {
         protocol: config.protocol.name(),
         endpoint: config.endpoint.clone(),
@@ -181,6 +190,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
         compression: if config.gzip && config.protocol.transport() != Transport::Udp { "gzip" } else { "none" },
         warmup_secs: config.warmup.as_secs_f64(),
         target_spans_per_sec: config.rate_spans_per_sec,
+        unique_traces: config.unique_traces,
+        spread_start_secs: config.unique_traces.then_some(config.spread_start.as_secs_f64()),
     };
     let senders = connect(&config, pool.max_body_len()).await?;
     // Read once before anything is sent, so that an unreachable metrics endpoint fails at start.
@@ -194,10 +205,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
     let measure_start = start + config.warmup;
     let plan = Arc::new(Plan {
         pool,
-        measure_start,
-        deadline: config.duration.map(|d| measure_start + d),
-        budget: config.requests.map(AtomicU64::new),
+        bounds: Bounds::new(measure_start, config.duration, config.requests),
         pacer: config.rate_spans_per_sec.map(|rate| Pacer::new(start, rate / spans_per_body, measure_start)),
+        acknowledged_target: config.acknowledged_spans,
+        acknowledged: AtomicU64::new(0),
+        list_traces: config.trace_ids_out.is_some(),
+        refused_backoff: config.refused_backoff,
     });
     // The count at the start of the measured window (right away without warmup).
     let window_start = config.metrics.clone().map(|metrics| {
@@ -221,6 +234,13 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
         total.merge(result.context("worker panicked")?);
     }
     let skipped = plan.pacer.as_ref().map_or(0, |p| p.skipped.load(Ordering::Relaxed));
+    let traces = match &config.trace_ids_out {
+        Some(path) => {
+            known::write_file(path, &total.traces)?;
+            Some(TraceList { file: path.display().to_string(), traces: total.traces.len() as u64 })
+        }
+        None => None,
+    };
     let elapsed = total.last_end.map_or(Duration::ZERO, |end| end.saturating_duration_since(measure_start));
     let server = match (&config.metrics, window_start) {
         (Some(metrics), Some(window_start)) => {
@@ -244,7 +264,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
         }
         _ => None,
     };
-    Ok(total.summarise(info, elapsed, skipped, server))
+    Ok(total.summarise(info, elapsed, skipped, server, traces))
 }
 
 async fn connect(config: &RunConfig, max_body_len: usize) -> anyhow::Result<Vec<Sender>> {
@@ -278,18 +298,20 @@ async fn connect(config: &RunConfig, max_body_len: usize) -> anyhow::Result<Vec<
     }
 }
 
-/// What every worker reads: the payloads and the bounds of the run.
-struct Plan {
-    pool: PayloadPool,
+/// When a run's workers measure and when they stop, shared by all of them.
+pub(crate) struct Bounds {
     /// Requests sent (or scheduled) before this are warmup and not measured.
     measure_start: Instant,
     deadline: Option<Instant>,
     /// Measured requests left to send, for `--requests`.
     budget: Option<AtomicU64>,
-    pacer: Option<Pacer>,
 }
 
-impl Plan {
+impl Bounds {
+    pub(crate) fn new(measure_start: Instant, duration: Option<Duration>, requests: Option<u64>) -> Self {
+        Self { measure_start, deadline: duration.map(|d| measure_start + d), budget: requests.map(AtomicU64::new) }
+    }
+
     fn past_deadline(&self, at: Instant) -> bool {
         self.deadline.is_some_and(|deadline| at >= deadline)
     }
@@ -299,6 +321,38 @@ impl Plan {
         self.budget.as_ref().is_none_or(|budget| {
             budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1)).is_ok()
         })
+    }
+
+    /// Whether a request sent at `at` is measured, or `None` when the run is over: past the
+    /// deadline, or out of measured requests.
+    pub(crate) fn admit(&self, at: Instant) -> Option<bool> {
+        if self.past_deadline(at) {
+            return None;
+        }
+        let measured = at >= self.measure_start;
+        if measured && !self.take_from_budget() {
+            return None;
+        }
+        Some(measured)
+    }
+}
+
+/// What every worker reads: the payloads and the bounds of the run.
+struct Plan {
+    pool: PayloadPool,
+    bounds: Bounds,
+    pacer: Option<Pacer>,
+    /// `--acknowledged-spans`: stop once `acknowledged` (measured spans) reaches it.
+    acknowledged_target: Option<u64>,
+    acknowledged: AtomicU64,
+    /// Keep the first trace of every acknowledged request, for `--trace-ids-out`.
+    list_traces: bool,
+    refused_backoff: Duration,
+}
+
+impl Plan {
+    fn enough_acknowledged(&self) -> bool {
+        self.acknowledged_target.is_some_and(|target| self.acknowledged.load(Ordering::Relaxed) >= target)
     }
 }
 
@@ -354,10 +408,10 @@ async fn run_worker(index: u64, workers: u64, mut sender: Sender, plan: Arc<Plan
     let mut stats = WorkerStats::new();
     // Workers start at different pool entries so concurrent bodies differ.
     let mut sequence = index;
-    loop {
+    while !plan.enough_acknowledged() {
         let scheduled = match &plan.pacer {
             Some(pacer) => {
-                let Some(due) = pacer.claim(plan.deadline) else {
+                let Some(due) = pacer.claim(plan.bounds.deadline) else {
                     break;
                 };
                 tokio::time::sleep_until(due).await;
@@ -365,23 +419,28 @@ async fn run_worker(index: u64, workers: u64, mut sender: Sender, plan: Arc<Plan
             }
             None => Instant::now(),
         };
-        if plan.past_deadline(scheduled) {
+        let Some(measured) = plan.bounds.admit(scheduled) else {
             break;
-        }
-        let measured = scheduled >= plan.measure_start;
-        if measured && !plan.take_from_budget() {
-            break;
-        }
+        };
         let payload = plan.pool.get(sequence);
+        let (body, first_trace) = plan.pool.body(sequence);
         sequence += workers;
-        let outcome = sender.send(payload.body.clone()).await;
+        let outcome = sender.send(body).await;
         let end = Instant::now();
         if measured {
             // Paced runs measure from the scheduled time, so a late send counts as latency.
             stats.record(&outcome, payload.spans, payload.body.len(), end - scheduled, end);
+            if outcome.ok {
+                plan.acknowledged.fetch_add(payload.spans.saturating_sub(outcome.rejected_spans), Ordering::Relaxed);
+            }
+        }
+        if let (true, true, Some(trace)) = (plan.list_traces, outcome.ok, first_trace) {
+            stats.traces.push(trace);
         }
         if outcome.is_connection_failure() {
             tokio::time::sleep(CONNECTION_FAILURE_PAUSE).await;
+        } else if outcome.is_refusal() && !plan.refused_backoff.is_zero() {
+            tokio::time::sleep(plan.refused_backoff).await;
         }
     }
     stats
@@ -391,13 +450,14 @@ async fn run_worker(index: u64, workers: u64, mut sender: Sender, plan: Arc<Plan
 pub(crate) struct WorkerStats {
     pub ok: u64,
     pub failed: u64,
-    pub by_status: HashMap<StatusKey, u64>,
+    pub by_status: StatusCounts,
     pub spans_sent: u64,
     pub spans_acknowledged: u64,
     pub bytes_sent: u64,
-    /// Microseconds.
-    pub latency: Histogram<u64>,
+    pub latency: LatencyHistogram,
     pub last_end: Option<Instant>,
+    /// The first trace of each acknowledged request, warmup included, with `--trace-ids-out`.
+    pub traces: Vec<KnownTrace>,
 }
 
 impl WorkerStats {
@@ -405,19 +465,18 @@ impl WorkerStats {
         Self {
             ok: 0,
             failed: 0,
-            by_status: HashMap::new(),
+            by_status: StatusCounts::default(),
             spans_sent: 0,
             spans_acknowledged: 0,
             bytes_sent: 0,
-            // 1 µs to 1 h at 3 significant digits; sizes are fixed, so creating it cannot fail.
-            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
-                .unwrap_or_else(|_| unreachable!("constant histogram bounds are valid")),
+            latency: LatencyHistogram::new(),
             last_end: None,
+            traces: Vec::new(),
         }
     }
 
     fn record(&mut self, outcome: &Outcome, spans: u64, bytes: usize, latency: Duration, end: Instant) {
-        *self.by_status.entry(outcome.key).or_default() += 1;
+        self.by_status.add(outcome.key);
         self.spans_sent += spans;
         self.bytes_sent += bytes as u64;
         if outcome.ok {
@@ -426,28 +485,27 @@ impl WorkerStats {
         } else {
             self.failed += 1;
         }
-        self.latency.saturating_record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1));
+        self.latency.record(latency);
         self.last_end = Some(end);
     }
 
     fn merge(&mut self, other: WorkerStats) {
         self.ok += other.ok;
         self.failed += other.failed;
-        for (key, count) in other.by_status {
-            *self.by_status.entry(key).or_default() += count;
-        }
+        self.by_status.merge(other.by_status);
         self.spans_sent += other.spans_sent;
         self.spans_acknowledged += other.spans_acknowledged;
         self.bytes_sent += other.bytes_sent;
-        // Both histograms have the same bounds, so adding cannot fail.
-        let _ = self.latency.add(&other.latency);
+        self.latency.merge(&other.latency);
         self.last_end = self.last_end.max(other.last_end);
+        self.traces.extend(other.traces);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::StatusKey;
 
     #[test]
     fn pacer_spaces_slots_evenly() {
@@ -489,6 +547,6 @@ mod tests {
         assert_eq!((stats.ok, stats.failed), (1, 1));
         assert_eq!(stats.spans_sent, 200);
         assert_eq!(stats.spans_acknowledged, 97);
-        assert_eq!(stats.by_status[&StatusKey::Http(503)], 1);
+        assert_eq!(stats.by_status.get(StatusKey::Http(503)), 1);
     }
 }

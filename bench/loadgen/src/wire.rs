@@ -1,8 +1,9 @@
-//! Counts the spans of an encoded `ExportTraceServiceRequest` without decoding it.
+//! Walks the protobuf framing of an encoded `ExportTraceServiceRequest` without decoding it.
 //!
-//! The sink only needs the count, so it walks the protobuf framing of the three outer levels
-//! (request → `ResourceSpans` → `ScopeSpans` → `Span`) and skips everything else. Malformed
-//! framing at those levels is an error, so truncated or garbled bodies are still refused.
+//! The sink only needs the count, so it walks the three outer levels (request →
+//! `ResourceSpans` → `ScopeSpans` → `Span`) and skips everything else. Malformed framing at
+//! those levels is an error, so truncated or garbled bodies are still refused. `stamp` walks
+//! into the spans to find where their trace IDs and times lie.
 
 use std::fmt;
 
@@ -26,22 +27,52 @@ const SCOPE_SPANS_SPANS: u64 = 2;
 /// Number of spans in an encoded `ExportTraceServiceRequest`.
 pub fn count_spans(request: &[u8]) -> Result<u64, WireError> {
     let mut spans = 0;
-    for_each_message_field(request, REQUEST_RESOURCE_SPANS, |resource_spans| {
-        for_each_message_field(resource_spans, RESOURCE_SPANS_SCOPE_SPANS, |scope_spans| {
-            for_each_message_field(scope_spans, SCOPE_SPANS_SPANS, |_span| {
-                spans += 1;
-                Ok(())
-            })
-        })
+    for_each_span(request, |_span| {
+        spans += 1;
+        Ok(())
     })?;
     Ok(spans)
 }
 
+/// Calls `visit` with the encoded bytes of every span of an `ExportTraceServiceRequest`.
+pub(crate) fn for_each_span<'a>(
+    request: &'a [u8],
+    mut visit: impl FnMut(&'a [u8]) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    for_each_message_field(request, REQUEST_RESOURCE_SPANS, |resource_spans| {
+        for_each_message_field(resource_spans, RESOURCE_SPANS_SCOPE_SPANS, |scope_spans| {
+            for_each_message_field(scope_spans, SCOPE_SPANS_SPANS, &mut visit)
+        })
+    })
+}
+
 /// Calls `visit` with the bytes of every length-delimited field numbered `wanted`.
 fn for_each_message_field<'a>(
-    mut buf: &'a [u8],
+    buf: &'a [u8],
     wanted: u64,
     mut visit: impl FnMut(&'a [u8]) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    for_each_field(buf, |field, value| match value {
+        FieldValue::Bytes(bytes) if field == wanted => visit(bytes),
+        _ => Ok(()),
+    })
+}
+
+/// A field's value as it lies in the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldValue<'a> {
+    Varint(u64),
+    /// The 8 bytes of a `fixed64`, `sfixed64` or `double`.
+    Fixed64(&'a [u8]),
+    /// The bytes of a length-delimited field (a message, string or bytes).
+    Bytes(&'a [u8]),
+    Fixed32(&'a [u8]),
+}
+
+/// Calls `visit` with the number and value of every field of one message, in order.
+pub(crate) fn for_each_field<'a>(
+    mut buf: &'a [u8],
+    mut visit: impl FnMut(u64, FieldValue<'a>) -> Result<(), WireError>,
 ) -> Result<(), WireError> {
     while !buf.is_empty() {
         let key = read_varint(&mut buf)?;
@@ -49,31 +80,29 @@ fn for_each_message_field<'a>(
         if field == 0 {
             return Err(WireError("field number 0"));
         }
-        match key & 7 {
-            0 => {
-                read_varint(&mut buf)?;
-            }
-            1 => buf = skip(buf, 8)?,
+        let value = match key & 7 {
+            0 => FieldValue::Varint(read_varint(&mut buf)?),
+            1 => FieldValue::Fixed64(take(&mut buf, 8)?),
             2 => {
                 let len = usize::try_from(read_varint(&mut buf)?).map_err(|_| WireError("length overflows"))?;
-                if len > buf.len() {
-                    return Err(WireError("length past end of buffer"));
-                }
-                let (value, rest) = buf.split_at(len);
-                if field == wanted {
-                    visit(value)?;
-                }
-                buf = rest;
+                FieldValue::Bytes(take(&mut buf, len)?)
             }
-            5 => buf = skip(buf, 4)?,
+            5 => FieldValue::Fixed32(take(&mut buf, 4)?),
             _ => return Err(WireError("unsupported wire type")),
-        }
+        };
+        visit(field, value)?;
     }
     Ok(())
 }
 
-fn skip(buf: &[u8], n: usize) -> Result<&[u8], WireError> {
-    buf.get(n..).ok_or(WireError("fixed field past end of buffer"))
+/// Splits the first `n` bytes off `buf`.
+fn take<'a>(buf: &mut &'a [u8], n: usize) -> Result<&'a [u8], WireError> {
+    if n > buf.len() {
+        return Err(WireError("field past end of buffer"));
+    }
+    let (value, rest) = buf.split_at(n);
+    *buf = rest;
+    Ok(value)
 }
 
 fn read_varint(buf: &mut &[u8]) -> Result<u64, WireError> {
