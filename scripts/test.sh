@@ -37,3 +37,6 @@ SPOOR_BENCH_PROFILE=debug ./bench/compare.sh --quick
 
 step "benchmark smoke: bench/ingest.sh --quick (every ingest protocol, debug binaries, no thresholds)"
 SPOOR_BENCH_PROFILE=debug ./bench/ingest.sh --quick
+
+step "benchmark smoke: bench/store.sh --quick (the embedded store through OTLP and the Jaeger API, debug binaries, no thresholds)"
+SPOOR_BENCH_PROFILE=debug ./bench/store.sh --quick
