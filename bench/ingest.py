@@ -45,6 +45,8 @@ PROTOCOLS = [
     ("jaeger-udp-binary", "jaeger_binary", "Jaeger agent UDP, binary Thrift"),
     ("zipkin-json", "zipkin", "Zipkin v2 JSON"),
     ("zipkin-proto", "zipkin", "Zipkin v2 protobuf"),
+    ("zipkin-v1-json", "zipkin", "Zipkin v1 JSON"),
+    ("zipkin-v1-thrift", "zipkin", "Zipkin v1 Thrift"),
 ]
 UDP = {"jaeger-udp-compact", "jaeger-udp-binary"}
 # UDP is also sent at this fraction of what the server accepted when flooded.

@@ -246,6 +246,10 @@ pub enum HttpApi {
     ZipkinJson,
     /// Zipkin v2 protobuf, `POST /api/v2/spans`.
     ZipkinProto,
+    /// Zipkin v1 JSON, `POST /api/v1/spans`.
+    ZipkinV1Json,
+    /// Zipkin v1 Thrift, `POST /api/v1/spans`.
+    ZipkinV1Thrift,
 }
 
 impl HttpApi {
@@ -254,14 +258,15 @@ impl HttpApi {
             HttpApi::Otlp => "/v1/traces",
             HttpApi::JaegerThrift => "/api/traces",
             HttpApi::ZipkinJson | HttpApi::ZipkinProto => "/api/v2/spans",
+            HttpApi::ZipkinV1Json | HttpApi::ZipkinV1Thrift => "/api/v1/spans",
         }
     }
 
     pub fn content_type(self) -> &'static str {
         match self {
             HttpApi::Otlp | HttpApi::ZipkinProto => "application/x-protobuf",
-            HttpApi::JaegerThrift => "application/x-thrift",
-            HttpApi::ZipkinJson => "application/json",
+            HttpApi::JaegerThrift | HttpApi::ZipkinV1Thrift => "application/x-thrift",
+            HttpApi::ZipkinJson | HttpApi::ZipkinV1Json => "application/json",
         }
     }
 }

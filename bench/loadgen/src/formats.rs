@@ -21,7 +21,8 @@ use serde_json::json;
 use spoor_jaeger::model::{ids, to_proto};
 use spoor_jaeger::proto::api_v2;
 use spoor_jaeger::thrift::generated::jaeger as jthrift;
-use spoor_jaeger::thrift::{Protocol as ThriftProtocol, encode};
+use spoor_jaeger::thrift::generated::zipkincore as zthrift;
+use spoor_jaeger::thrift::{Protocol as ThriftProtocol, ZipkinSpan, encode};
 use spoor_jaeger::translate::zipkin::proto as zproto;
 
 /// The largest agent datagram the tool sends: the agent's (and spoor's) default
@@ -45,6 +46,10 @@ pub enum Format {
     ZipkinJson,
     /// Zipkin v2 `ListOfSpans` protobuf (`POST /api/v2/spans`).
     ZipkinProto,
+    /// Zipkin v1 JSON array (`POST /api/v1/spans`).
+    ZipkinV1Json,
+    /// Zipkin v1 binary-protocol Thrift `list<Span>` (`POST /api/v1/spans`).
+    ZipkinV1Thrift,
 }
 
 /// One encoded body and the spans it holds.
@@ -80,6 +85,8 @@ pub fn encode_request(request: &ExportTraceServiceRequest, format: Format) -> Re
         Format::AgentBinary => agent_datagrams(request, ThriftProtocol::Binary),
         Format::ZipkinJson => one(serde_json::to_vec(&zipkin_json(request)).map_err(|e| e.to_string())?),
         Format::ZipkinProto => one(zipkin_proto(request).encode_to_vec()),
+        Format::ZipkinV1Json => one(serde_json::to_vec(&zipkin_v1_json(request)).map_err(|e| e.to_string())?),
+        Format::ZipkinV1Thrift => one(encode::zipkin_spans(&zipkin_v1_thrift(request)).map_err(|e| e.to_string())?),
     }
 }
 
@@ -423,4 +430,94 @@ pub fn zipkin_proto(request: &ExportTraceServiceRequest) -> zproto::ListOfSpans 
         })
         .collect();
     zproto::ListOfSpans { spans }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zipkin v1: the same spans, with the kind as the core annotations (`cs`/`cr`, `sr`/`ss`, ...)
+// and the tags as string binary annotations, each carrying the local endpoint.
+
+/// The core annotations that say a span's kind in v1: at its start, and for RPCs at its end.
+/// Messaging spans have one (`ms` sent, `mr` received).
+fn v1_core_annotations(kind: Option<&str>) -> (Option<&'static str>, Option<&'static str>) {
+    match kind {
+        Some("CLIENT") => (Some("cs"), Some("cr")),
+        Some("SERVER") => (Some("sr"), Some("ss")),
+        Some("PRODUCER") => (Some("ms"), None),
+        Some("CONSUMER") => (Some("mr"), None),
+        _ => (None, None),
+    }
+}
+
+/// The span's annotations in v1: the kind's core annotations, then its events.
+fn v1_annotations(span: &Zipkin) -> Vec<(u64, String)> {
+    let (start, end) = v1_core_annotations(span.kind);
+    let core = [(span.timestamp, start), (span.timestamp + span.duration, end)];
+    let core = core.into_iter().filter_map(|(timestamp, value)| Some((timestamp, value?.to_owned())));
+    core.chain(span.annotations.iter().cloned()).collect()
+}
+
+/// The Zipkin v1 JSON body: an array of spans.
+pub fn zipkin_v1_json(request: &ExportTraceServiceRequest) -> serde_json::Value {
+    let spans: Vec<serde_json::Value> = zipkin_spans(request)
+        .into_iter()
+        .map(|span| {
+            let endpoint = json!({ "serviceName": span.service });
+            let mut out = json!({
+                "traceId": hex(&span.trace_id),
+                "id": hex(&span.id),
+                "name": span.name,
+                "timestamp": span.timestamp,
+                "duration": span.duration,
+                "annotations": v1_annotations(&span)
+                    .into_iter()
+                    .map(|(timestamp, value)| json!({ "timestamp": timestamp, "value": value, "endpoint": endpoint }))
+                    .collect::<Vec<_>>(),
+                "binaryAnnotations": span
+                    .tags
+                    .iter()
+                    .map(|(key, value)| json!({ "key": key, "value": value, "endpoint": endpoint }))
+                    .collect::<Vec<_>>(),
+            });
+            if let Some(parent) = span.parent_id {
+                out["parentId"] = json!(hex(&parent));
+            }
+            out
+        })
+        .collect();
+    serde_json::Value::Array(spans)
+}
+
+/// The Zipkin v1 Thrift spans.
+pub fn zipkin_v1_thrift(request: &ExportTraceServiceRequest) -> Vec<ZipkinSpan> {
+    zipkin_spans(request)
+        .into_iter()
+        .map(|span| {
+            let host = || Some(zthrift::Endpoint::new(None::<i32>, None::<i16>, span.service.clone(), None::<Vec<u8>>));
+            let annotations = v1_annotations(&span)
+                .into_iter()
+                .map(|(timestamp, value)| zthrift::Annotation::new(timestamp as i64, value, host()))
+                .collect::<Vec<_>>();
+            let binary_annotations = span
+                .tags
+                .iter()
+                .map(|(key, value)| {
+                    let bytes = value.as_bytes().to_vec();
+                    zthrift::BinaryAnnotation::new(key.clone(), bytes, zthrift::AnnotationType::STRING, host())
+                })
+                .collect::<Vec<_>>();
+            let half = |bytes: &[u8]| i64::from_be_bytes(fixed(bytes));
+            ZipkinSpan::new(
+                half(&span.trace_id[8..]),
+                span.name,
+                i64::from_be_bytes(span.id),
+                span.parent_id.map(i64::from_be_bytes),
+                annotations,
+                binary_annotations,
+                None::<bool>,
+                span.timestamp as i64,
+                span.duration as i64,
+                half(&span.trace_id[..8]),
+            )
+        })
+        .collect()
 }

@@ -25,8 +25,8 @@ Protocols (default endpoint): grpc and http are OTLP (127.0.0.1:4317, :4318); ja
 api_v2 PostSpans (:14250); jaeger-thrift-http posts a binary Thrift Batch to /api/traces
 (:14268); jaeger-udp-compact and jaeger-udp-binary send agent emitBatch datagrams (:6831,
 :6832) of as many spans as fit in 65,000 bytes (requests of 1000 spans by default, split);
-zipkin-json and zipkin-proto post to /api/v2/spans (:9411). The same generated spans are
-converted to each encoding.
+zipkin-json and zipkin-proto post to /api/v2/spans, zipkin-v1-json and zipkin-v1-thrift to
+/api/v1/spans (:9411). The same generated spans are converted to each encoding.
 
 UDP has no answer: a datagram counts as acknowledged once the kernel takes it. Give --metrics
 (the server's Prometheus endpoint) to read what the server accepted over the measured window

@@ -35,6 +35,10 @@ pub enum Protocol {
     ZipkinJson,
     /// Zipkin v2 protobuf, `POST /api/v2/spans` (9411).
     ZipkinProto,
+    /// Zipkin v1 JSON, `POST /api/v1/spans` (9411).
+    ZipkinV1Json,
+    /// Zipkin v1 Thrift (a binary-protocol `list<Span>`), `POST /api/v1/spans` (9411).
+    ZipkinV1Thrift,
 }
 
 /// How a protocol's requests travel.
@@ -46,7 +50,7 @@ pub enum Transport {
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 8] = [
+    pub const ALL: [Protocol; 10] = [
         Protocol::Grpc,
         Protocol::Http,
         Protocol::JaegerGrpc,
@@ -55,6 +59,8 @@ impl Protocol {
         Protocol::JaegerUdpBinary,
         Protocol::ZipkinJson,
         Protocol::ZipkinProto,
+        Protocol::ZipkinV1Json,
+        Protocol::ZipkinV1Thrift,
     ];
 
     /// The name `--protocol` takes.
@@ -68,6 +74,8 @@ impl Protocol {
             Protocol::JaegerUdpBinary => "jaeger-udp-binary",
             Protocol::ZipkinJson => "zipkin-json",
             Protocol::ZipkinProto => "zipkin-proto",
+            Protocol::ZipkinV1Json => "zipkin-v1-json",
+            Protocol::ZipkinV1Thrift => "zipkin-v1-thrift",
         }
     }
 
@@ -80,6 +88,8 @@ impl Protocol {
             Protocol::JaegerUdpBinary => Format::AgentBinary,
             Protocol::ZipkinJson => Format::ZipkinJson,
             Protocol::ZipkinProto => Format::ZipkinProto,
+            Protocol::ZipkinV1Json => Format::ZipkinV1Json,
+            Protocol::ZipkinV1Thrift => Format::ZipkinV1Thrift,
         }
     }
 
@@ -91,6 +101,8 @@ impl Protocol {
             Protocol::JaegerThriftHttp => Transport::Http(HttpApi::JaegerThrift),
             Protocol::ZipkinJson => Transport::Http(HttpApi::ZipkinJson),
             Protocol::ZipkinProto => Transport::Http(HttpApi::ZipkinProto),
+            Protocol::ZipkinV1Json => Transport::Http(HttpApi::ZipkinV1Json),
+            Protocol::ZipkinV1Thrift => Transport::Http(HttpApi::ZipkinV1Thrift),
             Protocol::JaegerUdpCompact | Protocol::JaegerUdpBinary => Transport::Udp,
         }
     }
@@ -104,7 +116,9 @@ impl Protocol {
             Protocol::JaegerThriftHttp => "http://127.0.0.1:14268",
             Protocol::JaegerUdpCompact => "127.0.0.1:6831",
             Protocol::JaegerUdpBinary => "127.0.0.1:6832",
-            Protocol::ZipkinJson | Protocol::ZipkinProto => "http://127.0.0.1:9411",
+            Protocol::ZipkinJson | Protocol::ZipkinProto | Protocol::ZipkinV1Json | Protocol::ZipkinV1Thrift => {
+                "http://127.0.0.1:9411"
+            }
         }
     }
 
@@ -120,6 +134,8 @@ impl Protocol {
             Protocol::JaegerUdpBinary => ("jaeger", "udp_thrift_binary"),
             Protocol::ZipkinJson => ("zipkin", "http_v2_json"),
             Protocol::ZipkinProto => ("zipkin", "http_v2_proto"),
+            Protocol::ZipkinV1Json => ("zipkin", "http_v1_json"),
+            Protocol::ZipkinV1Thrift => ("zipkin", "http_v1_thrift"),
         }
     }
 }
