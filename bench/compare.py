@@ -26,7 +26,7 @@ from collections.abc import Callable
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -567,15 +567,16 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} CPUs, {mem_gib:.0f} GiB; {rustc}"
 
 
-def publish(report: str, problems: list[str], append: Callable[[], None] | None) -> None:
-    """Prints a run's report and its problems, and records it with `append` (None for a smoke
-    run, which writes nothing)."""
+def publish(report: str, problems: list[str], section: Callable[[], list[str]] | None) -> None:
+    """Prints a run's report and its problems, and appends the lines `section` makes to
+    bench/RESULTS.md (None for a smoke run, which writes nothing)."""
     print()
     print(report)
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
-    if append is not None:
-        append()
+    if section is not None:
+        with RESULTS.open("a") as f:
+            f.write("\n".join(section()))
         print(f"\nappended to {RESULTS.relative_to(ROOT)}")
 
 
@@ -608,12 +609,12 @@ def main() -> int:
         bench = Bench(plan, args.rotel or None, cpus, Path(tmp))
         bench.run()
     report = tables(bench)
-    publish(report, bench.problems, None if plan.quick else lambda: append_results(bench, report, rotel_version, cpus))
+    publish(report, bench.problems, None if plan.quick else lambda: results_section(bench, report, rotel_version, cpus))
     lost = [p for p in bench.problems if p.startswith("spoor")]
     return 1 if lost else 0
 
 
-def append_results(bench: Bench, report: str, rotel_version: str, cpus: Cpus) -> None:
+def results_section(bench: Bench, report: str, rotel_version: str, cpus: Cpus) -> list[str]:
     now = datetime.datetime.now(datetime.timezone.utc)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
@@ -635,8 +636,7 @@ def append_results(bench: Bench, report: str, rotel_version: str, cpus: Cpus) ->
         report,
         "",
     ]
-    with RESULTS.open("a") as f:
-        f.write("\n".join(text))
+    return text
 
 
 if __name__ == "__main__":

@@ -238,7 +238,7 @@ def machine() -> str:
     return f"{model}, nproc {os.cpu_count()}; {rustc}"
 
 
-def append_results(bench: Bench, report: str, argv: list[str]) -> None:
+def results_section(bench: Bench, report: str, argv: list[str]) -> list[str]:
     now = datetime.datetime.now(datetime.timezone.utc)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
@@ -273,8 +273,7 @@ def append_results(bench: Bench, report: str, argv: list[str]) -> None:
         report,
         "",
     ]
-    with RESULTS.open("a") as f:
-        f.write("\n".join(text))
+    return text
 
 
 def main() -> int:
@@ -298,7 +297,7 @@ def main() -> int:
         bench = Bench(plan, cpus, Path(tmp))
         bench.run()
     report = table(bench)
-    publish(report, bench.problems, None if plan.quick else lambda: append_results(bench, report, sys.argv[1:]))
+    publish(report, bench.problems, None if plan.quick else lambda: results_section(bench, report, sys.argv[1:]))
     return 1 if bench.problems else 0
 
 

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compare import (LOADGEN, PROFILE_DIR, RESULTS, ROOT, SPOOR, Cpus, cpu_seconds, free_port, loadavg, machine,
+from compare import (LOADGEN, PROFILE_DIR, ROOT, SPOOR, Cpus, cpu_seconds, free_port, loadavg, machine,
                      pick_cpus, publish, status_mib, stop, wait_for_port)
 
 TARGETS = {"ingest": 300_000, "bytes_per_span": 40.0, "by_id_p99": 5.0, "search_p99": 100.0}
@@ -342,7 +342,7 @@ def verdicts(bench: Bench) -> str:
             + (", ".join(k for k, v in met.items() if not v) or "none") + ".")
 
 
-def append_results(bench: Bench, table: str, argv: list[str]) -> None:
+def results_section(bench: Bench, table: str, argv: list[str]) -> list[str]:
     now = datetime.datetime.now(datetime.timezone.utc)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
@@ -380,8 +380,7 @@ def append_results(bench: Bench, table: str, argv: list[str]) -> None:
         verdicts(bench),
         "",
     ]
-    with RESULTS.open("a") as f:
-        f.write("\n".join(text))
+    return text
 
 
 def main() -> int:
@@ -411,7 +410,7 @@ def main() -> int:
         table = report(bench)
     table += "\n\n" + ("A smoke run: no target is judged." if plan.quick else verdicts(bench))
     problems = bench.results.problems
-    publish(table, problems, None if plan.quick else lambda: append_results(bench, report(bench), sys.argv[1:]))
+    publish(table, problems, None if plan.quick else lambda: results_section(bench, report(bench), sys.argv[1:]))
     return 1 if problems else 0
 
 

@@ -288,22 +288,28 @@ def test_bad_input_gets_protocol_errors_and_service_continues():
         s.kill()
 
 
+def forwarder(ports: Ports, downstream_grpc: int, retry: str) -> str:
+    """The start of a config: otlp receivers, a 100 ms batch, and an `otlp` exporter to
+    `downstream_grpc` with the `retry_on_failure` lines given; exporters may follow."""
+    return f"""
+{otlp_receivers(ports.grpc, ports.http)}processors:
+  batch:
+    timeout: 100ms
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:{downstream_grpc}
+    tls:
+      insecure: true
+{retry}"""
+
+
 def test_shutdown_counts_what_it_could_not_deliver():
     """SIGTERM with a down downstream: health turns 503, the receivers stop, the queues retry
     until they give up, and every acknowledged span that was not delivered is counted in the
     log."""
     ports, down, health = Ports(), free_port(), free_port()
     retry = "    retry_on_failure:\n      initial_interval: 200ms\n      max_interval: 400ms\n      max_elapsed_time: 2s"
-    config = f"""
-{otlp_receivers(ports.grpc, ports.http)}processors:
-  batch:
-    timeout: 100ms
-exporters:
-  otlp:
-    endpoint: 127.0.0.1:{down}
-    tls:
-      insecure: true
-{retry}
+    config = f"""{forwarder(ports, down, retry)}
   otlphttp:
     endpoint: http://127.0.0.1:{down}
 {retry}
@@ -356,16 +362,7 @@ def test_exporter_outage_loses_nothing():
     """B is down for 20 s while A receives; then B starts and gets every span exactly once."""
     b_ports, a_ports = Ports(), Ports()
     retry = "    retry_on_failure:\n      initial_interval: 1s\n      max_interval: 2s"
-    config_a = f"""
-{otlp_receivers(a_ports.grpc, a_ports.http)}processors:
-  batch:
-    timeout: 100ms
-exporters:
-  otlp:
-    endpoint: 127.0.0.1:{b_ports.grpc}
-    tls:
-      insecure: true
-{retry}
+    config_a = f"""{forwarder(a_ports, b_ports.grpc, retry)}
 service:
   pipelines:
     traces:

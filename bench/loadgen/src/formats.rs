@@ -363,23 +363,29 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The fields v1 and v2 JSON spans share: IDs, name and times.
+fn json_span(span: &Zipkin) -> serde_json::Value {
+    let mut out = json!({
+        "traceId": hex(&span.trace_id),
+        "id": hex(&span.id),
+        "name": span.name,
+        "timestamp": span.timestamp,
+        "duration": span.duration,
+    });
+    if let Some(parent) = span.parent_id {
+        out["parentId"] = json!(hex(&parent));
+    }
+    out
+}
+
 /// The Zipkin v2 JSON body: an array of spans.
 pub fn zipkin_json(request: &ExportTraceServiceRequest) -> serde_json::Value {
     let spans: Vec<serde_json::Value> = zipkin_spans(request)
         .into_iter()
         .map(|span| {
-            let mut out = json!({
-                "traceId": hex(&span.trace_id),
-                "id": hex(&span.id),
-                "name": span.name,
-                "timestamp": span.timestamp,
-                "duration": span.duration,
-                "localEndpoint": { "serviceName": span.service },
-                "tags": span.tags.into_iter().map(|(k, v)| (k, json!(v))).collect::<serde_json::Map<_, _>>(),
-            });
-            if let Some(parent) = span.parent_id {
-                out["parentId"] = json!(hex(&parent));
-            }
+            let mut out = json_span(&span);
+            out["localEndpoint"] = json!({ "serviceName": span.service });
+            out["tags"] = span.tags.into_iter().map(|(k, v)| (k, json!(v))).collect::<serde_json::Map<_, _>>().into();
             if let Some(kind) = span.kind {
                 out["kind"] = json!(kind);
             }
@@ -462,25 +468,16 @@ pub fn zipkin_v1_json(request: &ExportTraceServiceRequest) -> serde_json::Value 
         .into_iter()
         .map(|span| {
             let endpoint = json!({ "serviceName": span.service });
-            let mut out = json!({
-                "traceId": hex(&span.trace_id),
-                "id": hex(&span.id),
-                "name": span.name,
-                "timestamp": span.timestamp,
-                "duration": span.duration,
-                "annotations": v1_annotations(&span)
-                    .into_iter()
-                    .map(|(timestamp, value)| json!({ "timestamp": timestamp, "value": value, "endpoint": endpoint }))
-                    .collect::<Vec<_>>(),
-                "binaryAnnotations": span
-                    .tags
-                    .iter()
-                    .map(|(key, value)| json!({ "key": key, "value": value, "endpoint": endpoint }))
-                    .collect::<Vec<_>>(),
-            });
-            if let Some(parent) = span.parent_id {
-                out["parentId"] = json!(hex(&parent));
-            }
+            let mut out = json_span(&span);
+            out["annotations"] = v1_annotations(&span)
+                .into_iter()
+                .map(|(timestamp, value)| json!({ "timestamp": timestamp, "value": value, "endpoint": endpoint }))
+                .collect();
+            out["binaryAnnotations"] = span
+                .tags
+                .iter()
+                .map(|(key, value)| json!({ "key": key, "value": value, "endpoint": endpoint }))
+                .collect();
             out
         })
         .collect();

@@ -162,19 +162,23 @@ mod tests {
         assert!((160..=180).contains(&dropped), "enqueue_failed {dropped}");
     }
 
+    /// Whether consuming blocks (for 200 ms) before twenty batches have gone in.
+    async fn held_back_within_twenty_batches(fanout: &ExporterFanOut) -> bool {
+        for _ in 0..20 {
+            let sent = tokio::time::timeout(Duration::from_millis(200), fanout.consume(sample_batch(1, 10))).await;
+            if sent.is_err() {
+                return true;
+            }
+        }
+        false
+    }
+
     #[tokio::test]
     async fn a_blocking_exporter_holds_back_the_pipeline() {
         let (up, _) = queued("up", Flaky::healthy(), false);
         let (down, down_metrics) = queued("down", Flaky::down(), true);
         let fanout = ExporterFanOut::new(vec![up, down]);
-        let mut held_back = false;
-        for _ in 0..20 {
-            let sent = tokio::time::timeout(Duration::from_millis(200), fanout.consume(sample_batch(1, 10))).await;
-            if sent.is_err() {
-                held_back = true;
-                break;
-            }
-        }
+        let held_back = held_back_within_twenty_batches(&fanout).await;
         assert!(held_back, "a full blocking queue must hold the pipeline back");
         assert!(fanout.check_admission().is_err());
         assert_eq!(down_metrics.enqueue_failed.get(), 0);
@@ -185,14 +189,7 @@ mod tests {
         let (first, first_metrics) = queued("first", Flaky::down(), false);
         let (second, second_metrics) = queued("second", Flaky::down(), false);
         let fanout = ExporterFanOut::new(vec![first, second]);
-        let mut held_back = false;
-        for _ in 0..20 {
-            let sent = tokio::time::timeout(Duration::from_millis(200), fanout.consume(sample_batch(1, 10))).await;
-            if sent.is_err() {
-                held_back = true;
-                break;
-            }
-        }
+        let held_back = held_back_within_twenty_batches(&fanout).await;
         assert!(held_back, "with no room anywhere the pipeline must wait");
         assert!(fanout.check_admission().is_err());
         assert_eq!(first_metrics.enqueue_failed.get() + second_metrics.enqueue_failed.get(), 0);
