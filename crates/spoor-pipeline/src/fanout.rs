@@ -67,13 +67,7 @@ impl TracesConsumer for ExporterFanOut {
             full.retain(|&index| self.exporters[index].try_enqueue(batch.clone()).is_err());
         }
         for index in full {
-            let exporter = &self.exporters[index];
-            exporter.count_enqueue_failed(&batch);
-            tracing::warn!(
-                exporter = exporter.name(),
-                spans = batch.span_count(),
-                "sending queue is full, dropping the batch for this exporter; the pipeline's other exporters have it"
-            );
+            self.exporters[index].drop_for_full_queue(&batch);
         }
         first_error.map_or(Ok(()), Err)
     }

@@ -100,6 +100,9 @@ impl QueueSettings {
     }
 }
 
+/// How often a full queue that gives up batches says so in the log.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 /// The default of [`QueueSettings::max_size_mib`]: with the rest of the process this keeps a
 /// collector under overload below ~150 MiB.
 pub const DEFAULT_QUEUE_MAX_SIZE_MIB: usize = 32;
@@ -168,6 +171,11 @@ pub struct QueuedExporter {
     workers: Mutex<Vec<JoinHandle<()>>>,
     queue_enabled: bool,
     blocking: bool,
+    /// For [`Self::drop_for_full_queue`]'s log: spans dropped since its last line, and when
+    /// that was (ms since `created`, 0 for never).
+    dropped_unlogged: AtomicU64,
+    dropped_logged_at: AtomicU64,
+    created: Instant,
     /// KiB permits for `max_size_mib`; `None` when it is off.
     budget: Option<(Arc<Semaphore>, usize)>,
 }
@@ -213,6 +221,9 @@ impl QueuedExporter {
                 workers: Mutex::new(Vec::new()),
                 queue_enabled: false,
                 blocking: true,
+                dropped_unlogged: AtomicU64::new(0),
+                dropped_logged_at: AtomicU64::new(0),
+                created: Instant::now(),
                 budget: None,
             };
         }
@@ -232,6 +243,9 @@ impl QueuedExporter {
             workers: Mutex::new(workers),
             queue_enabled: true,
             blocking: queue.blocking,
+            dropped_unlogged: AtomicU64::new(0),
+            dropped_logged_at: AtomicU64::new(0),
+            created: Instant::now(),
             budget,
         }
     }
@@ -284,6 +298,27 @@ impl QueuedExporter {
     /// collector's `otelcol_exporter_enqueue_failed_spans`.
     pub fn count_enqueue_failed(&self, batch: &TraceBatch) {
         self.inner.metrics.enqueue_failed.inc_by(batch.span_count() as u64);
+    }
+
+    /// Gives up a batch because this exporter's queue is full while the pipeline's other
+    /// exporters took it: counted, and logged at most every [`DROP_LOG_INTERVAL`] with the
+    /// spans dropped since the last line, so that a down destination does not flood the log.
+    pub fn drop_for_full_queue(&self, batch: &TraceBatch) {
+        self.count_enqueue_failed(batch);
+        self.dropped_unlogged.fetch_add(batch.span_count() as u64, Ordering::Relaxed);
+        let now = self.created.elapsed().as_millis() as u64;
+        let last = self.dropped_logged_at.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= DROP_LOG_INTERVAL.as_millis() as u64;
+        if due
+            && self.dropped_logged_at.compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            let spans = self.dropped_unlogged.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                exporter = %self.name,
+                spans,
+                "sending queue is full, dropping data for this exporter; the pipeline's other exporters have it"
+            );
+        }
     }
 
     /// `sending_queue.blocking`: whether a full queue holds back the pipeline even when its
