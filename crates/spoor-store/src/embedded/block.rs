@@ -31,8 +31,10 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, FixedSizeBinaryBuilder, Int32Builder, StringBuilder, UInt64Builder};
+use arrow_array::types::Int32Type;
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, FixedSizeBinaryArray, Int32Array, RecordBatch, StringArray, UInt64Array,
+    Array, ArrayRef, BinaryArray, DictionaryArray, FixedSizeBinaryArray, Int32Array, RecordBatch, StringArray,
+    UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use base64::Engine as _;
@@ -73,11 +75,21 @@ pub(crate) const PARQUET_SUFFIX: &str = ".parquet";
 pub(crate) const META_SUFFIX: &str = ".meta.json";
 
 fn schema() -> SchemaRef {
+    schema_with_service_as(DataType::Utf8)
+}
+
+/// The schema a search reads with: `service_name` as dictionary keys, so that the first pass
+/// compares each distinct name once per batch instead of every row's string.
+fn search_schema() -> SchemaRef {
+    schema_with_service_as(DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)))
+}
+
+fn schema_with_service_as(service_name: DataType) -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("trace_id", DataType::FixedSizeBinary(16), false),
         Field::new("span_id", DataType::Binary, false),
         Field::new("parent_span_id", DataType::Binary, false),
-        Field::new("service_name", DataType::Utf8, false),
+        Field::new("service_name", service_name, false),
         Field::new("name", DataType::Utf8, false),
         Field::new("kind", DataType::Int32, false),
         Field::new("status_code", DataType::Int32, false),
@@ -658,6 +670,8 @@ pub(crate) struct Block {
     /// The meta's `unresolved_parents`, decoded, each with its Unix minute.
     parent_refs: Vec<(u64, ParentRef)>,
     reader_metadata: tokio::sync::OnceCell<ArrowReaderMetadata>,
+    /// The same footer, read with [`search_schema`].
+    search_metadata: std::sync::OnceLock<ArrowReaderMetadata>,
 }
 
 fn parse_trace_id(text: &str) -> Result<TraceId, StoreError> {
@@ -692,7 +706,14 @@ impl Block {
             .into_iter()
             .map(parse_parent_ref)
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Self { meta, bloom, row_group_ranges, parent_refs, reader_metadata: tokio::sync::OnceCell::new() })
+        Ok(Self {
+            meta,
+            bloom,
+            row_group_ranges,
+            parent_refs,
+            reader_metadata: tokio::sync::OnceCell::new(),
+            search_metadata: std::sync::OnceLock::new(),
+        })
     }
 
     pub fn parquet_path(&self) -> Path {
@@ -738,6 +759,17 @@ impl Block {
             })
             .await?;
         Ok(metadata.clone())
+    }
+
+    /// The footer with `service_name` read as a dictionary, for the first pass of a search.
+    async fn search_metadata(&self, store: &Arc<dyn ObjectStore>) -> Result<ArrowReaderMetadata, StoreError> {
+        if let Some(metadata) = self.search_metadata.get() {
+            return Ok(metadata.clone());
+        }
+        let plain = self.reader_metadata(store).await?;
+        let options = ArrowReaderOptions::new().with_schema(search_schema());
+        let metadata = ArrowReaderMetadata::try_new(plain.metadata().clone(), options)?;
+        Ok(self.search_metadata.get_or_init(|| metadata).clone())
     }
 
     /// The row groups whose trace-ID range holds `trace_id`.
@@ -910,7 +942,7 @@ impl Block {
         if row_groups.is_empty() {
             return Ok(Vec::new());
         }
-        let metadata = self.reader_metadata(store).await?;
+        let metadata = self.search_metadata(store).await?;
         // Only the columns the filter looks at; the others are passed to it as 0 or "".
         let needed = filter.fields_needed();
         let mut leaves = vec![COL_SERVICE_NAME, COL_START];
@@ -939,7 +971,12 @@ impl Block {
         // Where the next row is: an index into `group_rows` and a row in that group.
         let (mut group, mut row) = (0usize, 0usize);
         while let Some(batch) = stream.try_next().await? {
-            let service = column::<StringArray>(&batch, "service_name")?;
+            let service = column::<DictionaryArray<Int32Type>>(&batch, "service_name")?;
+            let names = service.values().as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+                StoreError::Other("block column service_name is not a dictionary of strings".to_owned())
+            })?;
+            let service_matches: Vec<bool> = (0..names.len()).map(|k| filter.matches_service(names.value(k))).collect();
+            let keys = service.keys();
             let name = if needed.name { Some(column::<StringArray>(&batch, "name")?) } else { None };
             let kind = if needed.kind { Some(column::<Int32Array>(&batch, "kind")?) } else { None };
             let status = if needed.status_code { Some(column::<Int32Array>(&batch, "status_code")?) } else { None };
@@ -954,7 +991,8 @@ impl Block {
                 };
                 let this_row = row;
                 row += 1;
-                if !filter.matches_service(service.value(i)) {
+                let key = usize::try_from(keys.value(i)).unwrap_or(usize::MAX);
+                if !service_matches.get(key).copied().unwrap_or(false) {
                     continue;
                 }
                 let span_start = start.value(i);

@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -47,6 +47,9 @@ use crate::{
 
 /// How often the background task checks whether the head is due to be cut.
 const CUT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How many result traces a search reads at once.
+const CONCURRENT_TRACE_READS: usize = 4;
 
 /// Sizes of what the store holds, for tests, benchmarks and self-metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -539,13 +542,13 @@ impl TraceStore for EmbeddedStore {
 
     async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>, StoreError> {
         let ids = self.inner.find_trace_ids(query).await?;
-        let mut traces = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(trace) = self.inner.get_trace(id, None).await? {
-                traces.push(trace);
-            }
-        }
-        Ok(traces)
+        // A few at once, in order: each read waits on its block's pages as much as it decodes.
+        let traces: Vec<Option<Trace>> = futures::stream::iter(ids)
+            .map(|id| self.inner.get_trace(id, None))
+            .buffered(CONCURRENT_TRACE_READS)
+            .try_collect()
+            .await?;
+        Ok(traces.into_iter().flatten().collect())
     }
 
     async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StoreError> {
