@@ -24,9 +24,9 @@ impl ExporterFanOut {
         Self { exporters }
     }
 
-    /// Waits until some exporter queues the batch, and returns which one did.
-    async fn enqueue_first(&self, batch: &SharedBatch) -> Result<usize, ConsumeError> {
-        let waiting = self.exporters.iter().map(|exporter| Box::pin(exporter.enqueue(batch.clone())));
+    /// Waits until one of `exporters` queues the batch, and returns its index there.
+    async fn enqueue_first(exporters: &[&Arc<QueuedExporter>], batch: &SharedBatch) -> Result<usize, ConsumeError> {
+        let waiting = exporters.iter().map(|exporter| Box::pin(exporter.enqueue(batch.clone())));
         let (result, index, _) = futures::future::select_all(waiting).await;
         result.map(|()| index)
     }
@@ -42,10 +42,10 @@ impl TracesConsumer for ExporterFanOut {
         // Blocking exporters are waited for, each in turn; a failure of one (shutdown) does
         // not keep the batch from the others, and the first failure is reported.
         let mut first_error = None;
-        let mut taken = vec![false; self.exporters.len()];
-        for (index, exporter) in self.exporters.iter().enumerate().filter(|(_, e)| e.is_blocking()) {
+        let mut any_taken = false;
+        for exporter in self.exporters.iter().filter(|e| e.is_blocking()) {
             match exporter.enqueue(batch.clone()).await {
-                Ok(()) => taken[index] = true,
+                Ok(()) => any_taken = true,
                 Err(err) => {
                     tracing::error!(exporter = exporter.name(), error = %err, "batch not queued");
                     first_error.get_or_insert(err);
@@ -53,21 +53,20 @@ impl TracesConsumer for ExporterFanOut {
             }
         }
         let mut full = Vec::new();
-        for (index, exporter) in self.exporters.iter().enumerate().filter(|(_, e)| !e.is_blocking()) {
+        for exporter in self.exporters.iter().filter(|e| !e.is_blocking()) {
             match exporter.try_enqueue(batch.clone()) {
-                Ok(()) => taken[index] = true,
-                Err(_) => full.push(index),
+                Ok(()) => any_taken = true,
+                Err(_) => full.push(exporter),
             }
         }
-        if !full.is_empty() && !taken.contains(&true) {
-            // Nobody had room: hold back the pipeline until the first queue frees up.
-            let first = self.enqueue_first(&batch).await?;
-            taken[first] = true;
-            full.retain(|&index| index != first);
-            full.retain(|&index| self.exporters[index].try_enqueue(batch.clone()).is_err());
+        if !any_taken && !full.is_empty() {
+            // Nobody had room: hold back the pipeline until the first full queue frees up.
+            let first = Self::enqueue_first(&full, &batch).await?;
+            full.remove(first);
+            full.retain(|exporter| exporter.try_enqueue(batch.clone()).is_err());
         }
-        for index in full {
-            self.exporters[index].drop_for_full_queue(&batch);
+        for exporter in full {
+            exporter.drop_for_full_queue(&batch);
         }
         first_error.map_or(Ok(()), Err)
     }

@@ -161,6 +161,32 @@ pub type SharedBatch = Arc<TraceBatch>;
 /// A queued batch and its share of the byte budget, given back once it is delivered or dropped.
 type Queued = (SharedBatch, Option<OwnedSemaphorePermit>);
 
+/// Spans a queue gave up for lack of room, said in the log at most every [`DROP_LOG_INTERVAL`].
+struct DropLog {
+    /// Spans given up since the last line.
+    unlogged: AtomicU64,
+    /// When the last line was written, in ms since `created`; 0 for never.
+    logged_at: AtomicU64,
+    created: Instant,
+}
+
+impl DropLog {
+    fn new() -> Self {
+        Self { unlogged: AtomicU64::new(0), logged_at: AtomicU64::new(0), created: Instant::now() }
+    }
+
+    /// Adds `spans`; returns the spans to log when a line is due.
+    fn add(&self, spans: u64) -> Option<u64> {
+        self.unlogged.fetch_add(spans, Ordering::Relaxed);
+        let now = self.created.elapsed().as_millis() as u64;
+        let last = self.logged_at.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= DROP_LOG_INTERVAL.as_millis() as u64;
+        let claimed =
+            due && self.logged_at.compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed).is_ok();
+        claimed.then(|| self.unlogged.swap(0, Ordering::Relaxed))
+    }
+}
+
 /// An exporter behind the collector's sending queue and retry. Enqueueing waits for room:
 /// a full queue holds back the pipeline, which makes receivers refuse, instead of dropping
 /// data that was already acknowledged.
@@ -171,11 +197,7 @@ pub struct QueuedExporter {
     workers: Mutex<Vec<JoinHandle<()>>>,
     queue_enabled: bool,
     blocking: bool,
-    /// For [`Self::drop_for_full_queue`]'s log: spans dropped since its last line, and when
-    /// that was (ms since `created`, 0 for never).
-    dropped_unlogged: AtomicU64,
-    dropped_logged_at: AtomicU64,
-    created: Instant,
+    drop_log: DropLog,
     /// KiB permits for `max_size_mib`; `None` when it is off.
     budget: Option<(Arc<Semaphore>, usize)>,
 }
@@ -221,9 +243,7 @@ impl QueuedExporter {
                 workers: Mutex::new(Vec::new()),
                 queue_enabled: false,
                 blocking: true,
-                dropped_unlogged: AtomicU64::new(0),
-                dropped_logged_at: AtomicU64::new(0),
-                created: Instant::now(),
+                drop_log: DropLog::new(),
                 budget: None,
             };
         }
@@ -243,9 +263,7 @@ impl QueuedExporter {
             workers: Mutex::new(workers),
             queue_enabled: true,
             blocking: queue.blocking,
-            dropped_unlogged: AtomicU64::new(0),
-            dropped_logged_at: AtomicU64::new(0),
-            created: Instant::now(),
+            drop_log: DropLog::new(),
             budget,
         }
     }
@@ -296,7 +314,7 @@ impl QueuedExporter {
 
     /// Counts a batch this exporter will never send because its queue was full, as the
     /// collector's `otelcol_exporter_enqueue_failed_spans`.
-    pub fn count_enqueue_failed(&self, batch: &TraceBatch) {
+    fn count_enqueue_failed(&self, batch: &TraceBatch) {
         self.inner.metrics.enqueue_failed.inc_by(batch.span_count() as u64);
     }
 
@@ -305,14 +323,7 @@ impl QueuedExporter {
     /// spans dropped since the last line, so that a down destination does not flood the log.
     pub fn drop_for_full_queue(&self, batch: &TraceBatch) {
         self.count_enqueue_failed(batch);
-        self.dropped_unlogged.fetch_add(batch.span_count() as u64, Ordering::Relaxed);
-        let now = self.created.elapsed().as_millis() as u64;
-        let last = self.dropped_logged_at.load(Ordering::Relaxed);
-        let due = last == 0 || now.saturating_sub(last) >= DROP_LOG_INTERVAL.as_millis() as u64;
-        if due
-            && self.dropped_logged_at.compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed).is_ok()
-        {
-            let spans = self.dropped_unlogged.swap(0, Ordering::Relaxed);
+        if let Some(spans) = self.drop_log.add(batch.span_count() as u64) {
             tracing::warn!(
                 exporter = %self.name,
                 spans,
@@ -563,6 +574,18 @@ pub(crate) mod tests {
         let queue = QueueSettings { enabled: false, ..Default::default() };
         let exporter = QueuedExporter::new("test".into(), broken, &queue, fast_retry(), Telemetry::new().exporter("t"));
         assert!(exporter.enqueue(Arc::new(sample_batch(1, 3))).await.is_err(), "the sender hears of the failure");
+    }
+
+    #[test]
+    fn the_drop_log_says_the_first_drop_then_holds_the_rest_for_the_next_line() {
+        let log = DropLog::new();
+        assert_eq!(log.add(5), Some(5));
+        assert_eq!(log.add(3), None);
+        assert_eq!(log.add(4), None);
+        // As if the interval had passed: the next line carries what was held back.
+        log.logged_at.store(1, Ordering::Relaxed);
+        let log = DropLog { created: Instant::now() - DROP_LOG_INTERVAL - Duration::from_millis(5), ..log };
+        assert_eq!(log.add(1), Some(8));
     }
 
     #[tokio::test]
