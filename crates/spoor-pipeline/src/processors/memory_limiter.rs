@@ -1,11 +1,12 @@
 //! The `memory_limiter` processor: refuses new data while the process uses more memory than
-//! the soft limit (limit minus spike), and above the hard limit also hands freed memory back. Usage is jemalloc's exact count of allocated bytes, and
-//! of resident pages, since freed pages it still holds are RSS too: above the soft limit they
-//! are handed back to the kernel first. It is read at most every few milliseconds on the
-//! request path and every `check_interval` in the background.
+//! the soft limit (limit minus spike). Usage is jemalloc's exact count of allocated bytes, and
+//! of resident pages, since freed pages it still holds are RSS too: above the soft limit (and so
+//! above the hard limit) they are handed back to the kernel before usage is judged, as the Go
+//! collector forces a GC. It is read at most every few milliseconds on the request path and
+//! every `check_interval` in the background; the log says when usage crosses either limit.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -76,19 +77,31 @@ impl MemoryLimiterConfig {
 /// Shared between the request path and the background ticker.
 struct Gauge {
     limits: MemoryLimits,
-    refusing: AtomicBool,
+    /// The [`Pressure`] of the last check.
+    pressure: AtomicU8,
     last_check_micros: AtomicU64,
     epoch: Instant,
 }
 
-/// Where usage stands against the limits.
+/// Where usage stands against the limits, after free memory has been handed back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Pressure {
-    Normal,
+    Normal = 0,
     /// Above the soft limit: new data is refused.
-    Soft,
-    /// Above the hard limit: refused, and memory is released.
-    Hard,
+    Soft = 1,
+    /// Above the hard limit, even with free memory handed back: refused, and said louder.
+    Hard = 2,
+}
+
+impl Pressure {
+    fn from_u8(value: u8) -> Self {
+        match value {
+            0 => Self::Normal,
+            1 => Self::Soft,
+            _ => Self::Hard,
+        }
+    }
 }
 
 impl MemoryLimits {
@@ -105,34 +118,30 @@ impl MemoryLimits {
 
 impl Gauge {
     fn check(&self) -> bool {
-        let mut usage = self.usage();
+        let usage = self.usage();
         let pressure = self.limits.pressure(usage);
-        if pressure == Pressure::Hard {
-            // As the Go collector forces a GC: hand every freed page back, then read again.
-            memory::release_free_memory();
-            tracing::warn!(
-                usage_mib = usage / MIB,
-                hard_limit_mib = self.limits.hard / MIB,
-                "memory usage is above the hard limit, released free memory"
-            );
-            usage = self.usage();
-        }
-        let refusing = pressure != Pressure::Normal;
-        let was_refusing = self.refusing.swap(refusing, Ordering::Relaxed);
-        if refusing != was_refusing {
-            let mib = usage / MIB;
-            if refusing {
-                tracing::warn!(
-                    usage_mib = mib,
+        let was = Pressure::from_u8(self.pressure.swap(pressure as u8, Ordering::Relaxed));
+        if pressure != was {
+            let usage_mib = usage / MIB;
+            match pressure {
+                Pressure::Hard => tracing::warn!(
+                    usage_mib,
+                    hard_limit_mib = self.limits.hard / MIB,
+                    "memory usage is above the hard limit even after releasing free memory, refusing data"
+                ),
+                Pressure::Soft if was == Pressure::Normal => tracing::warn!(
+                    usage_mib,
                     soft_limit_mib = self.limits.soft / MIB,
                     "memory usage is above the soft limit, refusing data"
-                );
-            } else {
-                tracing::info!(usage_mib = mib, "memory usage is back below the soft limit, accepting data");
+                ),
+                Pressure::Soft => {}
+                Pressure::Normal => {
+                    tracing::info!(usage_mib, "memory usage is back below the soft limit, accepting data");
+                }
             }
         }
         self.last_check_micros.store(self.epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
-        refusing
+        pressure != Pressure::Normal
     }
 
     /// Live allocations, exact; and the freed pages the allocator still holds, which count
@@ -155,7 +164,7 @@ impl Gauge {
         {
             return self.check();
         }
-        self.refusing.load(Ordering::Relaxed)
+        Pressure::from_u8(self.pressure.load(Ordering::Relaxed)) != Pressure::Normal
     }
 }
 
@@ -175,7 +184,7 @@ impl MemoryLimiter {
     ) -> Self {
         let gauge = Arc::new(Gauge {
             limits,
-            refusing: AtomicBool::new(false),
+            pressure: AtomicU8::new(Pressure::Normal as u8),
             last_check_micros: AtomicU64::new(0),
             epoch: Instant::now(),
         });
