@@ -132,7 +132,10 @@ pub struct TelemetryConfig {
 }
 
 /// The levels `service.telemetry.logs.level` takes, as the collector's zap names them.
-pub const LOG_LEVELS: [&str; 7] = ["debug", "info", "warn", "error", "dpanic", "panic", "fatal"];
+const LOG_LEVELS: [&str; 7] = ["debug", "info", "warn", "error", "dpanic", "panic", "fatal"];
+
+/// The levels `service.telemetry.metrics.level` takes; `none` turns the endpoint off.
+const METRICS_LEVELS: [&str; 4] = ["none", "basic", "normal", "detailed"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -204,7 +207,7 @@ impl MetricsConfig {
     /// The Prometheus pull addresses: every `readers[].pull` Prometheus exporter, else the old
     /// `address`, else `localhost:8888`. Empty when `level: none`.
     pub fn prometheus_addresses(&self) -> Vec<String> {
-        if self.level == "none" {
+        if self.level.eq_ignore_ascii_case("none") {
             return Vec::new();
         }
         let from_readers: Vec<String> = self
@@ -360,13 +363,16 @@ impl Config {
     fn check_telemetry(&self) -> Result<(), ConfigError> {
         let telemetry = &self.service.telemetry;
         let logs = &telemetry.logs;
+        // Levels are read in any case, as the collector does; zap's encoding names are exact.
         let checks = [
-            ("service.telemetry.logs.level", &logs.level, &LOG_LEVELS[..]),
-            ("service.telemetry.logs.encoding", &logs.encoding, &["console", "json"][..]),
-            ("service.telemetry.metrics.level", &telemetry.metrics.level, &["none", "basic", "normal", "detailed"][..]),
+            ("service.telemetry.logs.level", &logs.level, &LOG_LEVELS[..], true),
+            ("service.telemetry.logs.encoding", &logs.encoding, &["console", "json"][..], false),
+            ("service.telemetry.metrics.level", &telemetry.metrics.level, &METRICS_LEVELS[..], true),
         ];
-        for (path, value, allowed) in checks {
-            if !allowed.contains(&value.to_ascii_lowercase().as_str()) {
+        for (path, value, allowed, any_case) in checks {
+            let known =
+                allowed.iter().any(|name| if any_case { name.eq_ignore_ascii_case(value) } else { name == value });
+            if !known {
                 let message = format!("unknown value {value:?}, expected one of {}", allowed.join(", "));
                 return Err(self.document.error(path, message));
             }
@@ -453,6 +459,8 @@ mod tests {
         }
         let fine = format!("{SEED}  telemetry:\n    logs:\n      level: WARN\n      encoding: json\n");
         assert!(load(&fine).is_ok());
+        let shouting = format!("{SEED}  telemetry:\n    logs:\n      encoding: JSON\n");
+        assert_eq!(load(&shouting).unwrap_err().path, "service.telemetry.logs.encoding", "zap's encodings are exact");
     }
 
     #[test]
