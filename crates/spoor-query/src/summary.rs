@@ -2,12 +2,12 @@
 //! operation, time span, span and error counts, per-service breakdown) without its spans.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write;
 
 use spoor_jaeger::model::to_proto;
 use spoor_jaeger::proto::api_v3::{ServiceSummary, TraceSummary};
 use spoor_pipeline::otlp::{Span, status};
 
+use crate::params::hex;
 use crate::service::ServedTrace;
 
 /// One span with the service its resource names.
@@ -42,10 +42,7 @@ pub fn summarize(trace: &ServedTrace) -> TraceSummary {
         service.error_span_count += i32::from(is_error(s.span));
     }
     TraceSummary {
-        trace_id: trace.trace_id.iter().fold(String::with_capacity(32), |mut hex, b| {
-            let _ = write!(hex, "{b:02x}");
-            hex
-        }),
+        trace_id: hex(&trace.trace_id),
         root_service_name: root.map(|r| r.service.clone()).unwrap_or_default(),
         root_operation_name: root.map(|r| r.span.name.clone()).unwrap_or_default(),
         min_start_time_unix_nano: spans.iter().map(|s| s.span.start_time_unix_nano).min().unwrap_or_default(),

@@ -15,6 +15,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
+use crate::params::hex;
+
 #[derive(RustEmbed)]
 #[folder = "../../ui/dist"]
 #[exclude = "source.sha256"]
@@ -143,10 +145,6 @@ fn redirect(location: &str) -> Response {
 
 fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
