@@ -41,3 +41,28 @@ pub trait ClientAuthenticator: Send + Sync + 'static {
 
 pub type SharedServerAuthenticator = Arc<dyn ServerAuthenticator>;
 pub type SharedClientAuthenticator = Arc<dyn ClientAuthenticator>;
+
+/// The authenticator extensions the service built, by component id (`bearertokenauth/in`).
+#[derive(Clone, Default)]
+pub struct Authenticators {
+    server: std::collections::BTreeMap<String, SharedServerAuthenticator>,
+    client: std::collections::BTreeMap<String, SharedClientAuthenticator>,
+}
+
+impl Authenticators {
+    pub fn add_server(&mut self, id: impl Into<String>, authenticator: SharedServerAuthenticator) {
+        self.server.insert(id.into(), authenticator);
+    }
+
+    pub fn add_client(&mut self, id: impl Into<String>, authenticator: SharedClientAuthenticator) {
+        self.client.insert(id.into(), authenticator);
+    }
+
+    pub fn server(&self, id: &str) -> Result<SharedServerAuthenticator, String> {
+        self.server.get(id).cloned().ok_or_else(|| format!("authenticator {id:?} is not a configured server authenticator extension"))
+    }
+
+    pub fn client(&self, id: &str) -> Result<SharedClientAuthenticator, String> {
+        self.client.get(id).cloned().ok_or_else(|| format!("authenticator {id:?} is not a configured client authenticator extension"))
+    }
+}

@@ -1,5 +1,7 @@
-//! TLS settings in the collector's `configtls` shape, shared by the OTLP receiver (server side)
-//! and exporters (client side), and turned into rustls configs from PEM files or inline PEM.
+//! TLS settings in the collector's `configtls` shape, shared by every listener (server side)
+//! and the exporters (client side), and turned into rustls configs from PEM files or inline PEM.
+//! A server's files are read again while it runs ([`ServerTls`]), so a renewed certificate is
+//! served without a restart.
 //!
 //! Every config is built on the `ring` provider explicitly, so nothing depends on a
 //! process-wide default provider being installed.
@@ -39,7 +41,7 @@ pub struct TlsSettings {
     pub key_pem: Option<String>,
     /// Server only: PEM file of CAs that client certificates must chain to (mutual TLS).
     pub client_ca_file: Option<String>,
-    /// Server only: accepted for compatibility; certificates are read once at start.
+    /// Server only: read `client_ca_file` again when it changes (checked every second).
     pub client_ca_file_reload: bool,
     /// Client only: plaintext connection (no TLS at all).
     pub insecure: bool,
@@ -54,7 +56,8 @@ pub struct TlsSettings {
     pub cipher_suites: Vec<String>,
     /// Accepted for compatibility and ignored with a warning: rustls picks the curves.
     pub curve_preferences: Vec<String>,
-    /// Accepted for compatibility; certificates are read once at start.
+    /// Server only: how often the certificate, key and CA files are checked and, when they
+    /// changed, read again; never when unset.
     #[serde(with = "spoor_config::duration::option")]
     pub reload_interval: Option<Duration>,
 }
@@ -152,6 +155,11 @@ impl TlsSettings {
         }
     }
 
+    /// Checks `min_version`/`max_version` without reading any file.
+    pub fn check_versions(&self) -> Result<(), TlsError> {
+        self.protocol_versions().map(drop)
+    }
+
     fn protocol_versions(&self) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, TlsError> {
         let min = parse_version(self.min_version.as_deref(), 12)?;
         let max = parse_version(self.max_version.as_deref(), 13)?;
@@ -169,9 +177,6 @@ impl TlsSettings {
     fn warn_ignored(&self) {
         if !self.cipher_suites.is_empty() || !self.curve_preferences.is_empty() {
             tracing::warn!("tls: cipher_suites and curve_preferences are ignored; rustls chooses them");
-        }
-        if self.reload_interval.is_some() || self.client_ca_file_reload {
-            tracing::warn!("tls: certificate reloading is not supported; files are read once");
         }
     }
 }

@@ -7,8 +7,21 @@ use http::header::{
     HeaderMap, HeaderValue, ORIGIN, VARY,
 };
 use http::{Method, StatusCode};
+use serde::Deserialize;
 
-use super::config::CorsConfig;
+/// `cors`, as confighttp's (rs/cors underneath). Without `allowed_origins` it does nothing.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Origins allowed to send requests; `*` matches any, and one `*` inside an origin
+    /// (`https://*.example.com`) matches any run of characters there.
+    pub allowed_origins: Vec<String>,
+    /// Request headers allowed besides Accept, Accept-Language, Content-Type and
+    /// Content-Language; with none listed, X-Requested-With is allowed too; `*` allows all.
+    pub allowed_headers: Vec<String>,
+    /// `Access-Control-Max-Age` in seconds for preflight responses; 0 leaves it out.
+    pub max_age: u64,
+}
 
 /// Headers a browser may always send, as rs/cors allows them.
 const IMPLICIT_HEADERS: [&str; 5] = ["accept", "accept-language", "content-type", "content-language", "origin"];
@@ -47,7 +60,7 @@ impl OriginPattern {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Cors {
+pub struct Cors {
     origins: Vec<OriginPattern>,
     any_header: bool,
     headers: Vec<String>,
@@ -55,7 +68,7 @@ pub(crate) struct Cors {
 }
 
 /// What the CORS layer decided for one request.
-pub(crate) enum CorsOutcome {
+pub enum CorsOutcome {
     /// A preflight: answer it with these headers and 204, without running the handler.
     Preflight(HeaderMap),
     /// An ordinary request: run the handler and add these headers to its response.
@@ -150,7 +163,7 @@ impl Cors {
 }
 
 /// rs/cors answers preflights with 204 No Content.
-pub(crate) const PREFLIGHT_STATUS: StatusCode = StatusCode::NO_CONTENT;
+pub const PREFLIGHT_STATUS: StatusCode = StatusCode::NO_CONTENT;
 
 fn allow_origin(origin: &str, out: &mut HeaderMap) {
     // With credentials allowed, browsers need the origin echoed rather than `*`.
