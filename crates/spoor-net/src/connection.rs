@@ -56,9 +56,12 @@ impl ConnectionClock {
         InFlight(self.clone())
     }
 
-    /// Judges the connection at `now`; `closing_since` is when it was asked to close.
+    /// Judges the connection now; `closing_since` is when it was asked to close.
     pub fn verdict(&self, timeouts: &ConnectionTimeouts, closing_since: Option<Instant>) -> Verdict {
-        let now = Instant::now();
+        self.verdict_at(Instant::now(), timeouts, closing_since)
+    }
+
+    fn verdict_at(&self, now: Instant, timeouts: &ConnectionTimeouts, closing_since: Option<Instant>) -> Verdict {
         let changed = Duration::from_millis(self.changed_ms.load(Ordering::Relaxed));
         let quiet = now.duration_since(self.opened).saturating_sub(changed);
         let busy = self.in_flight.load(Ordering::Relaxed) > 0;
@@ -114,22 +117,24 @@ mod tests {
         max_age_grace: None,
     };
 
-    #[tokio::test(start_paused = true)]
-    async fn idle_connections_close_and_stuck_requests_are_cut() {
-        let clock = ConnectionClock::new();
-        assert_eq!(clock.verdict(&LIMITS, None), Verdict::Keep);
-        tokio::time::advance(Duration::from_secs(11)).await;
-        assert_eq!(clock.verdict(&LIMITS, None), Verdict::Close);
-        let request = clock.begin();
-        assert_eq!(clock.verdict(&LIMITS, None), Verdict::Keep);
-        tokio::time::advance(Duration::from_secs(6)).await;
-        assert_eq!(clock.verdict(&LIMITS, None), Verdict::Cut);
-        drop(request);
-        assert_eq!(clock.verdict(&LIMITS, None), Verdict::Keep);
+    fn after(clock: &ConnectionClock, seconds: u64) -> Instant {
+        clock.opened + Duration::from_secs(seconds)
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn age_and_grace() {
+    #[test]
+    fn idle_connections_close_and_stuck_requests_are_cut() {
+        let clock = ConnectionClock::new();
+        assert_eq!(clock.verdict_at(after(&clock, 1), &LIMITS, None), Verdict::Keep);
+        assert_eq!(clock.verdict_at(after(&clock, 11), &LIMITS, None), Verdict::Close);
+        let request = clock.begin();
+        assert_eq!(clock.verdict_at(after(&clock, 4), &LIMITS, None), Verdict::Keep);
+        assert_eq!(clock.verdict_at(after(&clock, 6), &LIMITS, None), Verdict::Cut);
+        drop(request);
+        assert_eq!(clock.verdict_at(after(&clock, 9), &LIMITS, None), Verdict::Keep);
+    }
+
+    #[test]
+    fn age_and_grace() {
         let limits = ConnectionTimeouts {
             idle: None,
             write: None,
@@ -138,11 +143,11 @@ mod tests {
         };
         let clock = ConnectionClock::new();
         let _busy = clock.begin();
-        tokio::time::advance(Duration::from_secs(31)).await;
-        assert_eq!(clock.verdict(&limits, None), Verdict::Close);
-        let since = Instant::now();
-        tokio::time::advance(Duration::from_secs(6)).await;
-        assert_eq!(clock.verdict(&limits, Some(since)), Verdict::Cut);
+        assert_eq!(clock.verdict_at(after(&clock, 29), &limits, None), Verdict::Keep);
+        assert_eq!(clock.verdict_at(after(&clock, 31), &limits, None), Verdict::Close);
+        let since = after(&clock, 31);
+        assert_eq!(clock.verdict_at(after(&clock, 35), &limits, Some(since)), Verdict::Close);
+        assert_eq!(clock.verdict_at(after(&clock, 37), &limits, Some(since)), Verdict::Cut);
         assert_eq!(ConnectionClock::tick(&limits), Duration::from_millis(500));
     }
 }

@@ -23,6 +23,8 @@ mod listen;
 mod problem;
 mod serve;
 mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tls;
 mod tls_reload;
 

@@ -10,4 +10,3 @@
 
 pub mod exporter;
 pub mod receiver;
-pub mod tls;

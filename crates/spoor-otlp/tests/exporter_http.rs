@@ -286,7 +286,7 @@ async fn slow_server_hits_the_timeout_as_retryable() {
 
 /// An HTTPS server: rustls over the same recording router.
 async fn start_tls_server(recorder: Recorder, cert_pem: &str, key_pem: &str) -> SocketAddr {
-    let settings = spoor_otlp::tls::TlsSettings {
+    let settings = spoor_net::tls::TlsSettings {
         cert_pem: Some(cert_pem.to_owned()),
         key_pem: Some(key_pem.to_owned()),
         ..Default::default()

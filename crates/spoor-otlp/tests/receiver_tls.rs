@@ -1,77 +1,15 @@
-//! TLS and mutual TLS on both transports, with certificates made at test time.
+//! TLS, mutual TLS and certificate reload on both transports, with certificates made at test
+//! time.
 
 mod receiver_common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use prost::Message;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use receiver_common::*;
+use spoor_net::testing::Pki;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
-
-struct Pki {
-    dir: PathBuf,
-    ca_pem: String,
-    client_pem: String,
-    client_key_pem: String,
-}
-
-impl Pki {
-    /// A CA, a server certificate for localhost/127.0.0.1 and a client certificate, all
-    /// written as PEM files into a fresh directory.
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "spoor-otlp-{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(DnType::CommonName, "spoor test ca");
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-
-        let leaf = |names: Vec<String>, common_name: &str| {
-            let key = KeyPair::generate().unwrap();
-            let mut params = CertificateParams::new(names).unwrap();
-            params.distinguished_name.push(DnType::CommonName, common_name);
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            (cert.pem(), key.serialize_pem())
-        };
-        let (server_pem, server_key_pem) = leaf(vec!["localhost".into(), "127.0.0.1".into()], "localhost");
-        let (client_pem, client_key_pem) = leaf(vec!["client".into()], "client");
-        let ca_pem = ca_cert.pem();
-        std::fs::write(dir.join("ca.pem"), &ca_pem).unwrap();
-        std::fs::write(dir.join("server.pem"), &server_pem).unwrap();
-        std::fs::write(dir.join("server.key"), &server_key_pem).unwrap();
-        Self { dir, ca_pem, client_pem, client_key_pem }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-
-    fn server_tls(&self, mutual: bool) -> serde_json::Value {
-        let mut tls = serde_json::json!({
-            "cert_file": self.path("server.pem"),
-            "key_file": self.path("server.key"),
-        });
-        if mutual {
-            tls["client_ca_file"] = self.path("ca.pem").into();
-        }
-        tls
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 async fn start_tls(pki: &Pki, mutual: bool) -> Harness {
     start(serde_json::json!({"protocols": {
@@ -187,4 +125,34 @@ async fn bad_certificate_paths_fail_start() {
     let consumer = std::sync::Arc::new(TestConsumer::default());
     let err = spoor_pipeline::Receiver::start(&mut receiver, consumer).await.unwrap_err();
     assert!(err.to_string().contains("/nonexistent/server.pem"), "{err}");
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_after_reload_interval() {
+    let old = Pki::new("reload-old");
+    let renewed = Pki::new("reload-new");
+    let mut tls = old.server_tls(false);
+    tls["reload_interval"] = "100ms".into();
+    let harness = start(serde_json::json!({"protocols": {
+        "grpc": {"endpoint": "127.0.0.1:0", "tls": tls.clone()},
+        "http": {"endpoint": "127.0.0.1:0", "tls": tls}
+    }}))
+    .await;
+    let send = |pki: &Pki| {
+        https_client(pki, &harness, false)
+            .post(https_url(&harness))
+            .header("content-type", "application/x-protobuf")
+            .body(request(1).encode_to_vec())
+            .send()
+    };
+    assert!(send(&old).await.unwrap().status().is_success());
+    assert!(send(&renewed).await.is_err(), "the renewed CA does not know the old certificate");
+
+    old.install_server_certificate_of(&renewed);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(send(&renewed).await.unwrap().status().is_success(), "the renewed certificate is served");
+    assert!(send(&old).await.is_err(), "the old certificate is no longer served");
+    grpc_client(&renewed, &harness, false).await.unwrap().export(request(1)).await.unwrap();
+    assert_eq!(harness.consumer.spans(), 3);
+    stop(harness).await;
 }

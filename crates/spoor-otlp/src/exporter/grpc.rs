@@ -29,7 +29,7 @@ use tonic::{Response, Status};
 
 use super::classify::classify_grpc_status;
 use super::{Compression, ExporterBuildError, deserialize_headers, reject_auth, user_agent};
-use crate::tls::TlsSettings;
+use spoor_net::tls::TlsSettings;
 
 /// Responses are tiny; this bounds what a misbehaving server can make us buffer.
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;

@@ -14,7 +14,7 @@ use spoor_pipeline::{ExportError, Exporter, TraceBatch};
 
 use super::classify::classify_http_status;
 use super::{Compression, ExporterBuildError, deserialize_headers, reject_auth, user_agent};
-use crate::tls::TlsSettings;
+use spoor_net::tls::TlsSettings;
 
 /// The collector reads at most this much of a response body.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;

@@ -9,19 +9,14 @@ use futures::future::BoxFuture;
 use prost::Message;
 use spoor_pipeline::otlp::ExportTraceServiceResponse;
 use spoor_pipeline::{ConsumeError, ReceiverObserver, TracesConsumer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder};
 use tonic::server::{NamedService, UnaryService};
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::config::GrpcServerConfig;
+use spoor_net::{GrpcServerSettings, RequestBody};
+
 use super::export::{export_received, receive_protobuf};
-use super::listen::tls_incoming;
 
 const GRPC_STATUS: &str = "grpc-status";
 const OUT_OF_RANGE: &str = "11";
@@ -155,19 +150,6 @@ pub(crate) fn status_of(err: ConsumeError) -> Status {
 /// too-large messages as `ResourceExhausted`, as gRPC-Go (and so the collector) does, where
 /// tonic says `OutOfRange`, which OTLP clients would retry.
 #[derive(Clone)]
-struct AdmissionLayer {
-    next: Arc<dyn TracesConsumer>,
-}
-
-impl<S> tower::Layer<S> for AdmissionLayer {
-    type Service = Admission<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Admission { inner, next: self.next.clone() }
-    }
-}
-
-#[derive(Clone)]
 struct Admission<S> {
     inner: S,
     next: Arc<dyn TracesConsumer>,
@@ -204,46 +186,23 @@ where
     }
 }
 
-/// Serves until `shutdown` flips, then stops accepting and lets in-flight calls finish.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    config: &GrpcServerConfig,
+/// The `TraceService` with admission control, for the server kit to serve.
+pub(crate) fn service(
+    settings: &GrpcServerSettings,
     next: Arc<dyn TracesConsumer>,
     observer: ReceiverObserver,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(), tonic::transport::Error> {
-    let max_message = config.max_recv_msg_size();
+) -> impl tower::Service<
+    http::Request<RequestBody>,
+    Response = http::Response<tonic::body::Body>,
+    Error = Infallible,
+    Future = BoxFuture<'static, Result<http::Response<tonic::body::Body>, Infallible>>,
+> + Clone
++ Send
++ Sync
++ 'static {
     let service = TraceServiceServer {
         service: Arc::new(GrpcTraceService { next: next.clone(), observer }),
-        max_decoding_message_size: max_message,
+        max_decoding_message_size: settings.max_recv_msg_size(),
     };
-
-    let mut server = Server::builder().tcp_nodelay(true);
-    if config.max_concurrent_streams > 0 {
-        server = server.max_concurrent_streams(config.max_concurrent_streams);
-    }
-    if let Some(params) = config.keepalive.as_ref().and_then(|k| k.server_parameters.as_ref()) {
-        server = server.http2_keepalive_interval(params.time).http2_keepalive_timeout(params.timeout);
-        if let Some(age) = params.max_connection_age {
-            server = server.max_connection_age(age);
-        }
-        if let Some(grace) = params.max_connection_age_grace {
-            server = server.max_connection_age_grace(grace);
-        }
-    }
-    let router = server.layer(AdmissionLayer { next }).add_service(service);
-    let signal = async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
-    };
-    match tls {
-        None => {
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-            router.serve_with_incoming_shutdown(incoming, signal).await
-        }
-        Some(acceptor) => {
-            let incoming = tls_incoming(listener, acceptor);
-            router.serve_with_incoming_shutdown(incoming, signal).await
-        }
-    }
+    Admission { inner: service, next }
 }

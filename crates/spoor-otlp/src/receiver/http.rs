@@ -7,26 +7,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use prost::Message;
+use spoor_net::{BoxError, ReadTimeout, RequestBody};
 use spoor_pipeline::otlp::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use spoor_pipeline::{ConsumeError, ReceiverObserver, TracesConsumer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 use tonic::Code;
 
 use super::body::{self, BodyError, Encoding};
-use super::config::HttpServerConfig;
-use super::cors::{Cors, CorsOutcome, PREFLIGHT_STATUS};
+use super::config::OtlpHttpConfig;
 use super::export::{Received, export_received, receive_protobuf};
 use super::json;
-use super::listen::{HANDSHAKE_TIMEOUT, accept_backoff};
 use super::status::{ErrorBody, RpcStatus};
 
 const PROTOBUF: &str = "application/x-protobuf";
@@ -35,7 +27,6 @@ const JSON: &str = "application/json";
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Bodies above this are decompressed and decoded off the async workers.
 const BLOCKING_DECODE_THRESHOLD: usize = 64 * 1024;
-const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
 type HttpResponse = Response<Full<Bytes>>;
 
@@ -45,69 +36,41 @@ pub(crate) struct HttpHandler {
     pub observer: ReceiverObserver,
     pub traces_path: String,
     pub body_limit: usize,
-    pub read_timeout: Option<Duration>,
     pub encodings: Vec<Encoding>,
-    pub cors: Option<Cors>,
-    pub response_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl HttpHandler {
-    pub fn new(config: &HttpServerConfig, next: Arc<dyn TracesConsumer>, observer: ReceiverObserver) -> Self {
-        let names: Vec<&str> = match &config.compression_algorithms {
+    pub fn new(config: &OtlpHttpConfig, next: Arc<dyn TracesConsumer>, observer: ReceiverObserver) -> Self {
+        let names: Vec<&str> = match &config.server.compression_algorithms {
             Some(names) => names.iter().map(String::as_str).collect(),
             None => Encoding::DEFAULT_NAMES.to_vec(),
         };
         let mut encodings: Vec<Encoding> = names.into_iter().filter_map(Encoding::parse).collect();
         // An uncompressed body is always readable, whatever the list says.
         encodings.push(Encoding::Identity);
-        let response_headers = config
-            .response_headers
-            .iter()
-            .filter_map(|(name, value)| {
-                Some((HeaderName::from_bytes(name.as_bytes()).ok()?, HeaderValue::from_str(value).ok()?))
-            })
-            .collect();
         Self {
             next,
             observer,
             traces_path: config.traces_url_path.clone(),
-            body_limit: config.body_limit(),
-            read_timeout: config.read_timeout,
+            body_limit: config.server.body_limit(),
             encodings,
-            cors: config.cors.as_ref().and_then(Cors::new),
-            response_headers,
         }
     }
 
+    /// Answers one request; the server kit has already done CORS, auth and the response
+    /// headers.
     pub async fn handle<B>(&self, request: Request<B>) -> HttpResponse
     where
         B: hyper::body::Body<Data = Bytes> + Send,
-        B::Error: std::error::Error + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
     {
-        let cors = self.cors.as_ref().map(|cors| cors.check(request.method(), request.headers()));
-        let mut response = match cors {
-            Some(CorsOutcome::Preflight(headers)) => {
-                let mut response = empty(PREFLIGHT_STATUS);
-                response.headers_mut().extend(headers);
-                response
-            }
-            Some(CorsOutcome::Decorate(headers)) => {
-                let mut response = self.route(request).await;
-                response.headers_mut().extend(headers);
-                response
-            }
-            None => self.route(request).await,
-        };
-        for (name, value) in &self.response_headers {
-            response.headers_mut().insert(name.clone(), value.clone());
-        }
-        response
+        self.route(request).await
     }
 
     async fn route<B>(&self, request: Request<B>) -> HttpResponse
     where
         B: hyper::body::Body<Data = Bytes> + Send,
-        B::Error: std::error::Error + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
     {
         if request.uri().path() != self.traces_path {
             return text(StatusCode::NOT_FOUND, "404 page not found\n".to_owned());
@@ -137,7 +100,7 @@ impl HttpHandler {
     ) -> Result<Option<ExportTracePartialSuccess>, Failure>
     where
         B: hyper::body::Body<Data = Bytes> + Send,
-        B::Error: std::error::Error + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
     {
         let encoding = self.encoding(request.headers())?;
         // Refuse before reading: under memory pressure the body is the allocation to avoid.
@@ -177,16 +140,12 @@ impl HttpHandler {
     async fn read_body<B>(&self, body: B) -> Result<Bytes, Failure>
     where
         B: hyper::body::Body<Data = Bytes> + Send,
-        B::Error: std::error::Error + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
     {
-        let collect = Limited::new(body, self.body_limit).collect();
-        let collected = match self.read_timeout {
-            Some(limit) => tokio::time::timeout(limit, collect).await.map_err(|_| Failure::Timeout)?,
-            None => collect.await,
-        };
-        match collected {
+        match Limited::new(body, self.body_limit).collect().await {
             Ok(collected) => Ok(collected.to_bytes()),
             Err(err) if err.is::<LengthLimitError>() => Err(self.too_large()),
+            Err(err) if err.is::<ReadTimeout>() => Err(Failure::Timeout),
             Err(err) => Err(Failure::BadRequest(format!("failed to read request body: {err}"))),
         }
     }
@@ -313,66 +272,22 @@ fn text(status: StatusCode, body: String) -> HttpResponse {
     response
 }
 
-fn empty(status: StatusCode) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = status;
-    response
-}
-
-/// Accepts connections until `shutdown` flips, then lets in-flight requests finish.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+/// The handler as a tower service, for the server kit to serve.
+pub(crate) fn service(
     handler: Arc<HttpHandler>,
-    read_header_timeout: Option<Duration>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(read_header_timeout.unwrap_or(DEFAULT_READ_HEADER_TIMEOUT));
-    let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => break,
-            accepted = listener.accept() => accepted,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(err) => {
-                accept_backoff(&err).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let watcher = graceful.watcher();
-        let builder = builder.clone();
+) -> impl tower::Service<
+    Request<RequestBody>,
+    Response = HttpResponse,
+    Error = Infallible,
+    Future = impl Future<Output = Result<HttpResponse, Infallible>> + Send,
+> + Clone
++ Send
++ Sync
++ 'static {
+    tower::service_fn(move |request: Request<RequestBody>| {
         let handler = handler.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let handler = handler.clone();
-                async move { Ok::<_, Infallible>(handler.handle(request).await) }
-            });
-            match tls {
-                None => {
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(connection).await;
-                }
-                Some(acceptor) => {
-                    let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await else {
-                        return;
-                    };
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(connection).await;
-                }
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
+        async move { Ok::<_, Infallible>(handler.handle(request).await) }
+    })
 }
 
 #[cfg(test)]

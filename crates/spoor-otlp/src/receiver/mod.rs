@@ -19,31 +19,26 @@
 
 mod body;
 mod config;
-mod cors;
 mod export;
 mod grpc;
 mod http;
 mod json;
-mod listen;
 mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use spoor_pipeline::{Receiver, ReceiverObserver, ServerTasks, StartError, Telemetry, TracesConsumer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
+use spoor_net::auth::Authenticators;
+use spoor_net::{ConfigProblem, Listener, Server};
+use spoor_pipeline::{Receiver, ReceiverObserver, StartError, Telemetry, TracesConsumer};
 
 pub use self::body::Encoding;
 pub use self::config::{
-    ConfigProblem, CorsConfig, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_MAX_RECV_MSG_SIZE_MIB,
-    DEFAULT_MAX_REQUEST_BODY_SIZE, DEFAULT_TRACES_URL_PATH, GrpcKeepalive, GrpcServerConfig, HttpServerConfig,
-    KeepaliveEnforcementPolicy, KeepaliveServerParameters, OtlpReceiverConfig, Protocols,
+    DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_TRACES_URL_PATH, OtlpHttpConfig, OtlpReceiverConfig,
+    Protocols,
 };
 pub use self::http::DEFAULT_RETRY_AFTER;
-use crate::tls::TlsSettings;
 
 /// The component type name, as in the collector.
 pub const TYPE_NAME: &str = "otlp";
@@ -59,14 +54,9 @@ pub struct OtlpReceiver {
     id: String,
     config: OtlpReceiverConfig,
     telemetry: Telemetry,
+    authenticators: Authenticators,
     local_addrs: LocalAddrs,
-    running: Option<ServerTasks>,
-}
-
-/// A listener bound during `start`, before any server task runs.
-struct Bound {
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    servers: Vec<Server>,
 }
 
 impl OtlpReceiver {
@@ -74,7 +64,20 @@ impl OtlpReceiver {
     /// `otlp/2`) used as the `receiver` label of the self-metrics.
     pub fn new(id: impl Into<String>, config: OtlpReceiverConfig, telemetry: Telemetry) -> Result<Self, ConfigProblem> {
         config.validate()?;
-        Ok(Self { id: id.into(), config, telemetry, local_addrs: LocalAddrs::default(), running: None })
+        Ok(Self {
+            id: id.into(),
+            config,
+            telemetry,
+            authenticators: Authenticators::default(),
+            local_addrs: LocalAddrs::default(),
+            servers: Vec::new(),
+        })
+    }
+
+    /// The authenticator extensions that `auth.authenticator` may name.
+    pub fn with_authenticators(mut self, authenticators: Authenticators) -> Self {
+        self.authenticators = authenticators;
+        self
     }
 
     pub fn config(&self) -> &OtlpReceiverConfig {
@@ -84,80 +87,54 @@ impl OtlpReceiver {
     pub fn local_addrs(&self) -> LocalAddrs {
         self.local_addrs
     }
-
-    async fn bind(
-        &self,
-        endpoint: &str,
-        tls: Option<&TlsSettings>,
-        alpn: &[&[u8]],
-        transport: &str,
-    ) -> Result<Bound, StartError> {
-        let fail = |message: String| StartError(format!("{}: {transport} endpoint {endpoint}: {message}", self.id));
-        let tls = match tls {
-            Some(settings) => {
-                let config = settings.server_config(alpn).map_err(|err| fail(err.to_string()))?;
-                Some(TlsAcceptor::from(Arc::new(config)))
-            }
-            None => None,
-        };
-        let addr = config::resolve_endpoint(endpoint).await.map_err(fail)?;
-        let listener = listen::bind(addr).await.map_err(|err| fail(format!("cannot listen: {err}")))?;
-        Ok(Bound { listener, tls })
-    }
 }
 
 #[async_trait]
 impl Receiver for OtlpReceiver {
     async fn start(&mut self, next: Arc<dyn TracesConsumer>) -> Result<(), StartError> {
-        if self.running.is_some() {
+        if !self.servers.is_empty() {
             return Err(StartError(format!("{}: already started", self.id)));
         }
-        let protocols = self.config.protocols.clone();
+        let protocols = &self.config.protocols;
+        let fail = |transport: &str, err: spoor_net::ListenError| StartError(format!("{}: {transport} {err}", self.id));
         // Bind everything first, so a failure leaves nothing running.
         let grpc = match &protocols.grpc {
-            Some(grpc) => Some(self.bind(&grpc.endpoint, grpc.tls.as_ref(), &[b"h2"], "grpc").await?),
+            Some(settings) => Some(
+                Listener::grpc(settings, DEFAULT_GRPC_ENDPOINT, &self.authenticators)
+                    .await
+                    .map_err(|e| fail("grpc", e))?,
+            ),
             None => None,
         };
         let http = match &protocols.http {
-            Some(http) => Some(self.bind(&http.endpoint, http.tls.as_ref(), &[b"h2", b"http/1.1"], "http").await?),
+            Some(config) => Some(
+                Listener::http(&config.server, DEFAULT_HTTP_ENDPOINT, &self.authenticators)
+                    .await
+                    .map_err(|e| fail("http", e))?,
+            ),
             None => None,
         };
-        let (shutdown, watcher) = watch::channel(false);
-        let mut tasks = Vec::new();
-        let mut local_addrs = LocalAddrs::default();
-        if let (Some(bound), Some(config)) = (grpc, protocols.grpc) {
-            local_addrs.grpc = bound.listener.local_addr().ok();
-            tracing::info!(receiver = %self.id, endpoint = ?local_addrs.grpc, "starting gRPC server");
+        if let (Some(listener), Some(settings)) = (grpc, &protocols.grpc) {
+            self.local_addrs.grpc = Some(listener.local_addr());
+            tracing::info!(receiver = %self.id, endpoint = %listener.local_addr(), "starting gRPC server");
             let observer = ReceiverObserver::new(&self.telemetry, &self.id, "grpc");
-            let (next, watcher, id) = (next.clone(), watcher.clone(), self.id.clone());
-            tasks.push(tokio::spawn(async move {
-                let served = grpc::serve(bound.listener, bound.tls, &config, next, observer, watcher).await;
-                if let Err(err) = served {
-                    tracing::error!(receiver = %id, "gRPC server failed: {err}");
-                }
-            }));
+            let service = grpc::service(settings, next.clone(), observer);
+            self.servers.push(listener.serve(&format!("{} grpc", self.id), service));
         }
-        if let (Some(bound), Some(config)) = (http, protocols.http) {
-            local_addrs.http = bound.listener.local_addr().ok();
-            tracing::info!(receiver = %self.id, endpoint = ?local_addrs.http, "starting HTTP server");
+        if let (Some(listener), Some(config)) = (http, &protocols.http) {
+            self.local_addrs.http = Some(listener.local_addr());
+            tracing::info!(receiver = %self.id, endpoint = %listener.local_addr(), "starting HTTP server");
             let observer = ReceiverObserver::new(&self.telemetry, &self.id, "http");
-            let handler = Arc::new(http::HttpHandler::new(&config, next.clone(), observer));
-            tasks.push(tokio::spawn(http::serve(
-                bound.listener,
-                bound.tls,
-                handler,
-                config.read_header_timeout,
-                watcher.clone(),
-            )));
+            let handler = Arc::new(http::HttpHandler::new(config, next.clone(), observer));
+            self.servers.push(listener.serve(&format!("{} http", self.id), http::service(handler)));
         }
-        self.local_addrs = local_addrs;
-        self.running = Some(ServerTasks::new(shutdown, tasks));
         Ok(())
     }
 
     async fn shutdown(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.stop(&self.id).await;
+        for server in &mut self.servers {
+            server.shutdown().await;
         }
+        self.servers.clear();
     }
 }

@@ -95,9 +95,15 @@ impl Harness {
 
 /// Starts a receiver from `config` (a JSON value of the YAML shape).
 pub async fn start(config: serde_json::Value) -> Harness {
+    start_with(config, spoor_net::auth::Authenticators::default()).await
+}
+
+/// Starts a receiver whose `auth.authenticator` keys may name `authenticators`.
+pub async fn start_with(config: serde_json::Value, authenticators: spoor_net::auth::Authenticators) -> Harness {
     let config: OtlpReceiverConfig = serde_json::from_value(config).unwrap();
     let telemetry = Telemetry::new();
-    let mut receiver = OtlpReceiver::new("otlp", config, telemetry.clone()).unwrap();
+    let mut receiver =
+        OtlpReceiver::new("otlp", config, telemetry.clone()).unwrap().with_authenticators(authenticators);
     let consumer = Arc::new(TestConsumer::default());
     receiver.start(consumer.clone()).await.unwrap();
     let addrs = receiver.local_addrs();
