@@ -9,3 +9,6 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod auth;
+pub mod config_problem;
+
+pub use config_problem::ConfigProblem;

@@ -6,10 +6,17 @@
 //! their factories; the service builds each once and hands listeners and exporters an
 //! `Arc<dyn ServerAuthenticator>` or `Arc<dyn ClientAuthenticator>` by component id.
 
+mod bearer;
+mod secret;
+mod watched_file;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::{HeaderMap, HeaderName, HeaderValue};
+
+pub use bearer::{BearerTokenAuth, BearerTokenAuthConfig};
+pub use secret::Secret;
 
 /// Why a request was refused. The message goes back to the client, so it never contains the
 /// credentials that were sent or expected.
