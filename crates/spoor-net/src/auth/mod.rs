@@ -6,7 +6,10 @@
 //! their factories; the service builds each once and hands listeners and exporters an
 //! `Arc<dyn ServerAuthenticator>` or `Arc<dyn ClientAuthenticator>` by component id.
 
+mod basic;
 mod bearer;
+mod htpasswd;
+mod md5_crypt;
 mod secret;
 mod watched_file;
 
@@ -15,6 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+pub use basic::{BasicAuthClient, BasicAuthConfig, BasicAuthServer, BasicClientAuthConfig, HtpasswdConfig};
 pub use bearer::{BearerTokenAuth, BearerTokenAuthConfig};
 pub use secret::Secret;
 
