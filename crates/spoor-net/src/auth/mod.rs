@@ -10,6 +10,8 @@ mod basic;
 mod bearer;
 mod htpasswd;
 mod md5_crypt;
+mod oidc;
+mod registry;
 mod secret;
 mod watched_file;
 
@@ -20,6 +22,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub use basic::{BasicAuthClient, BasicAuthConfig, BasicAuthServer, BasicClientAuthConfig, HtpasswdConfig};
 pub use bearer::{BearerTokenAuth, BearerTokenAuthConfig};
+pub use oidc::{OidcAuthConfig, OidcAuthenticator, OidcProviderConfig};
+pub use registry::{AUTHENTICATOR_TYPES, Authenticator, AuthenticatorConfig, Authenticators, LookupError};
 pub use secret::Secret;
 
 /// Why a request was refused. The message goes back to the client, so it never contains the
