@@ -4,7 +4,14 @@
 //!
 //! Extensions of type `bearertokenauth`, `basicauth` and `oidc` are decoded and validated by
 //! their factories; the service builds each once and hands listeners and exporters an
-//! `Arc<dyn ServerAuthenticator>` or `Arc<dyn ClientAuthenticator>` by component id.
+//! `Arc<dyn ServerAuthenticator>` or `Arc<dyn ClientAuthenticator>` by component id:
+//! [`Authenticators::add`] decodes, validates and builds `extensions.<id>`, and
+//! [`Authenticators::server`] / [`Authenticators::client`] resolve an `auth.authenticator`.
+//!
+//! The config keys are collector-contrib's (`bearertokenauthextension`, `basicauthextension`,
+//! `oidcauthextension`), with `deny_unknown_fields`. Files named in a config (token file,
+//! client password files, OIDC `public_keys_file`) are reloaded when they change; the
+//! htpasswd file is read once, as in the collector. No `Debug` here prints a secret.
 
 mod basic;
 mod bearer;
