@@ -124,7 +124,7 @@ fn server_auth(
     auth: Option<&AuthSettings>,
     authenticators: &Authenticators,
 ) -> Result<Option<crate::auth::SharedServerAuthenticator>, String> {
-    auth.map(|auth| authenticators.server(auth.authenticator.trim())).transpose()
+    auth.map(|auth| authenticators.server(auth.authenticator.trim()).map_err(|err| err.to_string())).transpose()
 }
 
 async fn bind(endpoint: &str, policy: ConnectionPolicy, mut guard: RequestGuard) -> Result<Listener, ListenError> {

@@ -14,8 +14,8 @@ pub struct ConfigProblem {
 }
 
 impl ConfigProblem {
-    pub fn new(path: &str, message: impl Into<String>) -> Self {
-        Self { path: path.to_owned(), message: message.into() }
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), message: message.into() }
     }
 
     /// The same problem, seen from the block that holds this one (`protocols.http`).

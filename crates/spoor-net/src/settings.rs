@@ -278,7 +278,7 @@ fn check_tls(tls: Option<&TlsSettings>) -> Result<(), ConfigProblem> {
         ("tls.server_name_override", tls.server_name_override.is_some()),
     ];
     if let Some((key, _)) = client_only.iter().find(|(_, set)| *set) {
-        return Err(ConfigProblem::new(key, "is a client setting; a server does not use it"));
+        return Err(ConfigProblem::new(*key, "is a client setting; a server does not use it"));
     }
     tls.check_versions().map_err(|err| ConfigProblem::new("tls.min_version", err.0))
 }

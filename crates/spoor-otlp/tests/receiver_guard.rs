@@ -9,14 +9,15 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use prost::Message;
 use receiver_common::*;
-use spoor_net::auth::Authenticators;
+use spoor_net::auth::{Authenticator, Authenticators};
 use spoor_net::testing::FixedToken;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn authenticators() -> Authenticators {
     let mut authenticators = Authenticators::default();
-    authenticators.add_server("bearertokenauth/in", Arc::new(FixedToken("s3cret".to_owned())));
+    let fixed = Authenticator { server: Some(Arc::new(FixedToken("s3cret".to_owned()))), client: None };
+    authenticators.insert("bearertokenauth/in", fixed);
     authenticators
 }
 

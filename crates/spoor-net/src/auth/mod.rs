@@ -4,12 +4,34 @@
 //!
 //! Extensions of type `bearertokenauth`, `basicauth` and `oidc` are decoded and validated by
 //! their factories; the service builds each once and hands listeners and exporters an
-//! `Arc<dyn ServerAuthenticator>` or `Arc<dyn ClientAuthenticator>` by component id.
+//! `Arc<dyn ServerAuthenticator>` or `Arc<dyn ClientAuthenticator>` by component id:
+//! [`Authenticators::add`] decodes, validates and builds `extensions.<id>`, and
+//! [`Authenticators::server`] / [`Authenticators::client`] resolve an `auth.authenticator`.
+//!
+//! The config keys are collector-contrib's (`bearertokenauthextension`, `basicauthextension`,
+//! `oidcauthextension`), with `deny_unknown_fields`. Files named in a config (token file,
+//! client password files, OIDC `public_keys_file`) are reloaded when they change; the
+//! htpasswd file is read once, as in the collector. No `Debug` here prints a secret.
+
+mod basic;
+mod bearer;
+mod htpasswd;
+mod md5_crypt;
+mod oidc;
+mod registry;
+mod secret;
+mod watched_file;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::{HeaderMap, HeaderName, HeaderValue};
+
+pub use basic::{BasicAuthClient, BasicAuthConfig, BasicAuthServer, BasicClientAuthConfig, HtpasswdConfig};
+pub use bearer::{BearerTokenAuth, BearerTokenAuthConfig};
+pub use oidc::{OidcAuthConfig, OidcAuthenticator, OidcProviderConfig};
+pub use registry::{AUTHENTICATOR_TYPES, Authenticator, AuthenticatorConfig, Authenticators, LookupError};
+pub use secret::Secret;
 
 /// Why a request was refused. The message goes back to the client, so it never contains the
 /// credentials that were sent or expected.
@@ -41,34 +63,3 @@ pub trait ClientAuthenticator: Send + Sync + 'static {
 
 pub type SharedServerAuthenticator = Arc<dyn ServerAuthenticator>;
 pub type SharedClientAuthenticator = Arc<dyn ClientAuthenticator>;
-
-/// The authenticator extensions the service built, by component id (`bearertokenauth/in`).
-#[derive(Clone, Default)]
-pub struct Authenticators {
-    server: std::collections::BTreeMap<String, SharedServerAuthenticator>,
-    client: std::collections::BTreeMap<String, SharedClientAuthenticator>,
-}
-
-impl Authenticators {
-    pub fn add_server(&mut self, id: impl Into<String>, authenticator: SharedServerAuthenticator) {
-        self.server.insert(id.into(), authenticator);
-    }
-
-    pub fn add_client(&mut self, id: impl Into<String>, authenticator: SharedClientAuthenticator) {
-        self.client.insert(id.into(), authenticator);
-    }
-
-    pub fn server(&self, id: &str) -> Result<SharedServerAuthenticator, String> {
-        self.server
-            .get(id)
-            .cloned()
-            .ok_or_else(|| format!("authenticator {id:?} is not a configured server authenticator extension"))
-    }
-
-    pub fn client(&self, id: &str) -> Result<SharedClientAuthenticator, String> {
-        self.client
-            .get(id)
-            .cloned()
-            .ok_or_else(|| format!("authenticator {id:?} is not a configured client authenticator extension"))
-    }
-}
