@@ -1,3 +1,4 @@
+//! Deprecated: the listeners move to the spoor-net kit; this goes once the last user has moved.
 //! Listening on the collector's `host:port` endpoints, and a small HTTP server for the
 //! extensions and self-metrics.
 

@@ -9,6 +9,7 @@ use spoor_jaeger::receiver::{JaegerReceiverConfig, ZipkinReceiverConfig};
 use spoor_jaeger::sampling::RemoteSamplingConfig;
 use spoor_otlp::exporter::{OtlpGrpcExporterConfig, OtlpHttpExporterConfig};
 use spoor_otlp::receiver::OtlpReceiverConfig;
+use spoor_net::auth::{AUTHENTICATOR_TYPES, AuthenticatorConfig};
 use spoor_pipeline::exporters::debug::DebugConfig;
 use spoor_pipeline::extensions::health_check::HealthCheckConfig;
 use spoor_pipeline::processors::batch::BatchConfig;
@@ -59,6 +60,7 @@ impl ExporterConfig {
 }
 
 pub enum ExtensionConfig {
+    Authenticator(Box<AuthenticatorConfig>),
     HealthCheck(HealthCheckConfig),
     RemoteSampling(Box<RemoteSamplingConfig>),
     JaegerStorage(StorageExtensionConfig),
@@ -77,7 +79,8 @@ const RECEIVER_TYPES: &[&str] = &["jaeger", "nop", "otlp", "zipkin"];
 const PROCESSOR_TYPES: &[&str] = &["batch", "memory_limiter"];
 const EXPORTER_TYPES: &[&str] =
     &["debug", "jaeger_storage_exporter", "logging", "nop", "otlp", "otlp_grpc", "otlp_http", "otlphttp"];
-const EXTENSION_TYPES: &[&str] = &["health_check", "jaeger_query", "jaeger_storage", "remote_sampling"];
+const EXTENSION_TYPES: &[&str] =
+    &["basicauth", "bearertokenauth", "health_check", "jaeger_query", "jaeger_storage", "oidc", "remote_sampling"];
 
 impl Components {
     pub fn decode(config: &Config) -> Result<Self, ConfigError> {
@@ -244,7 +247,18 @@ impl<'a> Decoder<'a> {
 
     fn extension(&self, raw: &RawComponent) -> Result<ExtensionConfig, ConfigError> {
         match raw.id.type_name() {
-            "health_check" => Ok(ExtensionConfig::HealthCheck(self.decode(raw)?)),
+            "health_check" => {
+                let config: HealthCheckConfig = self.decode(raw)?;
+                config.validate().map_err(|problem| self.at(raw, &problem.path, problem.message))?;
+                Ok(ExtensionConfig::HealthCheck(config))
+            }
+            type_name if AUTHENTICATOR_TYPES.contains(&type_name) => {
+                let config = AuthenticatorConfig::decode(type_name, &raw.value)
+                    .map_err(|problem| self.at(raw, &problem.path, problem.message))?
+                    .ok_or_else(|| self.unknown_type(raw, EXTENSION_TYPES))?;
+                config.validate().map_err(|problem| self.at(raw, &problem.path, problem.message))?;
+                Ok(ExtensionConfig::Authenticator(Box::new(config)))
+            }
             "remote_sampling" => {
                 let config: RemoteSamplingConfig = self.decode(raw)?;
                 config.validate().map_err(|(key, message)| self.at(raw, &key, message))?;

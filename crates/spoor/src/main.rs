@@ -121,6 +121,12 @@ fn fail(err: &dyn std::fmt::Display) -> ExitCode {
 }
 
 fn run(config: spoor_config::Config, components: components::Components) -> ExitCode {
+    // As the Go runtime does: idle sockets on one port must not use up the descriptors that
+    // the other listeners need.
+    match spoor_net::limits::raise_open_files_limit() {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(err) => tracing::warn!("cannot raise the open files limit: {err}"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {

@@ -16,11 +16,12 @@ use spoor_pipeline::exporters::debug::DebugExporter;
 use spoor_pipeline::exporters::nop::NopExporter;
 use spoor_pipeline::extensions::health_check::{self, HealthCheckConfig, Readiness};
 use spoor_pipeline::fanout::{ExporterFanOut, PipelineFanOut};
-use spoor_pipeline::net::HttpServer;
 use spoor_pipeline::processors::batch::{Acknowledge, BatchProcessor};
 use spoor_pipeline::processors::memory_limiter::MemoryLimiter;
 use spoor_pipeline::queue::QueuedExporter;
 use spoor_pipeline::receiver::NopReceiver;
+use spoor_net::auth::Authenticators;
+use spoor_net::{HttpServerSettings, Listener, Server};
 use spoor_pipeline::{Exporter, Receiver, Telemetry, TracesConsumer};
 use spoor_query::QueryServer;
 use spoor_store::TraceStore;
@@ -48,7 +49,9 @@ pub async fn run(config: Config, components: Components) -> anyhow::Result<()> {
 struct Service {
     telemetry: Telemetry,
     readiness: Readiness,
-    servers: Vec<HttpServer>,
+    /// The authenticator extensions, built before anything that listens or sends.
+    authenticators: Authenticators,
+    servers: Vec<Server>,
     sampling: Vec<RemoteSamplingExtension>,
     stores: BTreeMap<String, Arc<dyn TraceStore>>,
     query: Vec<QueryServer>,
@@ -63,6 +66,7 @@ impl Service {
         Self {
             telemetry,
             readiness: Readiness::default(),
+            authenticators: Authenticators::default(),
             servers: Vec::new(),
             sampling: Vec::new(),
             stores: BTreeMap::new(),
@@ -74,6 +78,7 @@ impl Service {
     }
 
     async fn start(&mut self, config: &Config, mut components: Components) -> anyhow::Result<()> {
+        self.build_authenticators(config, &mut components)?;
         self.start_metrics(config).await?;
         self.open_stores(config, &components).await?;
         self.start_extensions(config, &mut components).await?;
@@ -111,11 +116,23 @@ impl Service {
             let router = axum::Router::new()
                 .route("/metrics", axum::routing::get(metrics))
                 .merge(health_check::router(HealthCheckConfig::default(), self.readiness.clone()));
-            let server = HttpServer::start(&address, router)
+            let listener = Listener::http(&HttpServerSettings::at(&address), &address, &self.authenticators)
                 .await
                 .with_context(|| format!("cannot serve metrics on {address}"))?;
-            tracing::info!(endpoint = %server.local_addr, "serving self-metrics on /metrics and health on /");
-            self.servers.push(server);
+            tracing::info!(endpoint = %listener.local_addr(), "serving self-metrics on /metrics and health on /");
+            self.servers.push(listener.serve("metrics", router));
+        }
+        Ok(())
+    }
+
+    /// Builds every authenticator extension the service enables, so that listeners and
+    /// exporters can resolve their `auth.authenticator`.
+    fn build_authenticators(&mut self, config: &Config, components: &mut Components) -> anyhow::Result<()> {
+        for id in &config.service.extensions {
+            if let Some(ExtensionConfig::Authenticator(authenticator)) = components.extensions.get(id) {
+                let built = authenticator.build().map_err(|problem| anyhow::anyhow!("extension {id}: {problem}"))?;
+                self.authenticators.insert(id.to_string(), built);
+            }
         }
         Ok(())
     }
@@ -142,13 +159,12 @@ impl Service {
     async fn start_extensions(&mut self, config: &Config, components: &mut Components) -> anyhow::Result<()> {
         for id in &config.service.extensions {
             match components.extensions.remove(id) {
-                Some(ExtensionConfig::JaegerStorage(_)) => {}
+                Some(ExtensionConfig::JaegerStorage(_) | ExtensionConfig::Authenticator(_)) => {}
                 Some(ExtensionConfig::HealthCheck(health)) => {
-                    let endpoint = health.endpoint.clone();
-                    let server = health_check::start(health, self.readiness.clone())
+                    let server = health_check::start(health, self.readiness.clone(), &self.authenticators)
                         .await
-                        .with_context(|| format!("extension {id}: cannot listen on {endpoint}"))?;
-                    tracing::info!(extension = %id, endpoint = %server.local_addr, "health check listening");
+                        .with_context(|| format!("extension {id}"))?;
+                    tracing::info!(extension = %id, endpoint = %server.local_addr(), "health check listening");
                     self.servers.push(server);
                 }
                 Some(ExtensionConfig::RemoteSampling(remote)) => {
@@ -258,7 +274,7 @@ impl Service {
                 _ => Arc::new(PipelineFanOut::new(pipelines)),
             };
             let strategies = self.sampling.first().map(RemoteSamplingExtension::provider);
-            let mut receiver = build_receiver(&id, receiver_config, &self.telemetry, strategies)?;
+            let mut receiver = build_receiver(&id, receiver_config, &self.telemetry, strategies, &self.authenticators)?;
             receiver.start(next).await.with_context(|| format!("receiver {id} failed to start"))?;
             self.receivers.push((id, receiver));
         }
@@ -310,12 +326,14 @@ fn build_receiver(
     config: ReceiverConfig,
     telemetry: &Telemetry,
     sampling: Option<StrategyProvider>,
+    authenticators: &Authenticators,
 ) -> anyhow::Result<Box<dyn Receiver>> {
     let name = id.to_string();
     let context = || format!("receiver {id}");
     Ok(match config {
         ReceiverConfig::Otlp(otlp) => {
-            Box::new(OtlpReceiver::new(name, *otlp, telemetry.clone()).with_context(context)?)
+            let receiver = OtlpReceiver::new(name, *otlp, telemetry.clone()).with_context(context)?;
+            Box::new(receiver.with_authenticators(authenticators.clone()))
         }
         ReceiverConfig::Jaeger(jaeger) => {
             let mut receiver = JaegerReceiver::new(name, *jaeger, telemetry.clone()).with_context(context)?;

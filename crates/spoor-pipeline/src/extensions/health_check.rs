@@ -8,17 +8,23 @@ use std::time::{Instant, SystemTime};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
+use spoor_net::auth::Authenticators;
+use spoor_net::{ConfigProblem, HttpServerSettings, ListenError, Listener, OtherKeys, Server};
 
-use crate::net::HttpServer;
+pub const DEFAULT_ENDPOINT: &str = "localhost:13133";
 
+/// `extensions.health_check`: confighttp's server keys plus the extension's own.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct HealthCheckConfig {
-    pub endpoint: String,
+    #[serde(flatten)]
+    pub server: HttpServerSettings,
     pub path: String,
     /// Accepted for compatibility; deprecated in the collector and ignored there too.
     pub check_collector_pipeline: Option<serde_json::Value>,
     pub response_body: Option<ResponseBody>,
+    #[serde(flatten)]
+    pub other: OtherKeys,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -31,11 +37,19 @@ pub struct ResponseBody {
 impl Default for HealthCheckConfig {
     fn default() -> Self {
         Self {
-            endpoint: "localhost:13133".to_owned(),
+            server: HttpServerSettings::default(),
             path: "/".to_owned(),
             check_collector_pipeline: None,
             response_body: None,
+            other: OtherKeys::default(),
         }
+    }
+}
+
+impl HealthCheckConfig {
+    pub fn validate(&self) -> Result<(), ConfigProblem> {
+        self.other.check()?;
+        self.server.validate(false)
     }
 }
 
@@ -85,9 +99,13 @@ impl Readiness {
     }
 }
 
-pub async fn start(config: HealthCheckConfig, readiness: Readiness) -> std::io::Result<HttpServer> {
-    let endpoint = config.endpoint.clone();
-    HttpServer::start(&endpoint, router(config, readiness)).await
+pub async fn start(
+    config: HealthCheckConfig,
+    readiness: Readiness,
+    authenticators: &Authenticators,
+) -> Result<Server, ListenError> {
+    let listener = Listener::http(&config.server, DEFAULT_ENDPOINT, authenticators).await?;
+    Ok(listener.serve("health_check", router(config, readiness)))
 }
 
 /// The health route alone, for servers that also serve other paths (Jaeger's admin port).
@@ -107,9 +125,9 @@ mod tests {
     #[tokio::test]
     async fn answers_503_until_ready_then_200() {
         let readiness = Readiness::default();
-        let config = HealthCheckConfig { endpoint: "127.0.0.1:0".into(), ..Default::default() };
-        let mut server = start(config, readiness.clone()).await.unwrap();
-        let url = format!("http://{}/", server.local_addr);
+        let config = HealthCheckConfig { server: HttpServerSettings::at("127.0.0.1:0"), ..Default::default() };
+        let mut server = start(config, readiness.clone(), &Authenticators::default()).await.unwrap();
+        let url = format!("http://{}/", server.local_addr());
         let (status, body) = get(&url).await;
         assert_eq!(status, 503);
         assert!(body.contains("Server not available"));
