@@ -15,10 +15,8 @@ use super::ExporterBuildError;
 const KEY: &str = "auth.authenticator";
 
 /// An exporter's `auth`, from the config's id to the authenticator it names.
-#[derive(Clone, Default)]
 pub(crate) enum ClientAuth {
     /// No `auth` key: requests carry only `headers:`.
-    #[default]
     Off,
     /// `auth.authenticator` names this id, and the exporter was not given the authenticators
     /// to resolve it against.
