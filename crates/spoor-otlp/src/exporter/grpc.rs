@@ -10,9 +10,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use http::Uri;
 use http::uri::Authority;
 use http::uri::PathAndQuery;
+use http::{HeaderName, HeaderValue, Uri};
 use hyper_util::rt::TokioIo;
 use prost::Message;
 use rustls::pki_types::ServerName;
@@ -28,7 +28,10 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Response, Status};
 
 use super::classify::classify_grpc_status;
-use super::{Compression, ExporterBuildError, deserialize_headers, reject_auth, user_agent};
+use super::client_auth::ClientAuth;
+use super::{Compression, ExporterBuildError, deserialize_headers, user_agent};
+use spoor_net::AuthSettings;
+use spoor_net::auth::Authenticators;
 use spoor_net::tls::TlsSettings;
 
 /// Responses are tiny; this bounds what a misbehaving server can make us buffer.
@@ -74,8 +77,9 @@ pub struct OtlpGrpcExporterConfig {
     pub write_buffer_size: usize,
     /// Accepted for compatibility: a call always waits for the connection it needs.
     pub wait_for_ready: bool,
-    /// Rejected: authenticator extensions are not supported.
-    pub auth: Option<serde_json::Value>,
+    /// A client authenticator extension whose headers go with every call; see
+    /// [`OtlpGrpcExporter::with_authenticators`].
+    pub auth: Option<AuthSettings>,
 }
 
 impl Default for OtlpGrpcExporterConfig {
@@ -112,13 +116,15 @@ impl OtlpGrpcExporterConfig {
         self.timeout
     }
 
-    /// Checks everything [`OtlpGrpcExporter::new`] checks, without building a client.
+    /// Checks everything [`OtlpGrpcExporter::new`] checks, without building a client. Whether
+    /// `auth.authenticator` names a client authenticator is checked by
+    /// [`OtlpGrpcExporter::with_authenticators`].
     pub fn validate(&self) -> Result<(), ExporterBuildError> {
         self.plan().map(|_| ())
     }
 
     fn plan(&self) -> Result<Plan, ExporterBuildError> {
-        reject_auth(&self.auth)?;
+        let auth = ClientAuth::from_settings(self.auth.as_ref())?;
         self.retry_on_failure.validate().map_err(ExporterBuildError)?;
         self.sending_queue.validate().map_err(ExporterBuildError)?;
         let compression = match self.compression {
@@ -190,7 +196,7 @@ impl OtlpGrpcExporterConfig {
             }
             endpoint = endpoint.keep_alive_while_idle(keepalive.permit_without_stream);
         }
-        Ok(Plan { endpoint, tls, metadata, compression, display: self.endpoint.clone() })
+        Ok(Plan { endpoint, tls, metadata, auth, compression, display: self.endpoint.clone() })
     }
 }
 
@@ -199,6 +205,7 @@ struct Plan {
     endpoint: Endpoint,
     tls: Option<TlsConnector>,
     metadata: MetadataMap,
+    auth: ClientAuth,
     compression: Option<CompressionEncoding>,
     display: String,
 }
@@ -279,6 +286,21 @@ fn metadata(headers: &BTreeMap<String, String>) -> Result<MetadataMap, ExporterB
     Ok(metadata)
 }
 
+/// The authenticator's headers replace those of `headers:` with the same name. The
+/// collector's gRPC client sends both, the authenticator's first, so a server that reads the
+/// first value (as the collector's authenticators do) sees the authenticator's; replacing gets
+/// that result without a second value for a server that reads the last one.
+fn with_auth_headers(metadata: &MetadataMap, auth_headers: Vec<(HeaderName, HeaderValue)>) -> MetadataMap {
+    if auth_headers.is_empty() {
+        return metadata.clone();
+    }
+    let mut headers = metadata.clone().into_headers();
+    for (name, value) in auth_headers {
+        headers.insert(name, value);
+    }
+    MetadataMap::from_headers(headers)
+}
+
 /// Dials TCP and does TLS with our rustls config, so every `tls` setting applies (CA files,
 /// client certificates, `insecure_skip_verify`, versions, `server_name_override`).
 #[derive(Clone)]
@@ -323,6 +345,7 @@ pub struct OtlpGrpcExporter {
     tls: Option<TlsConnector>,
     client: OnceLock<tonic::client::Grpc<Channel>>,
     metadata: MetadataMap,
+    auth: ClientAuth,
     compression: Option<CompressionEncoding>,
     timeout: Duration,
     display: String,
@@ -339,15 +362,28 @@ impl OtlpGrpcExporter {
             tls: plan.tls,
             client: OnceLock::new(),
             metadata: plan.metadata,
+            auth: plan.auth,
             compression: plan.compression,
             timeout: config.timeout,
             display: plan.display,
         })
     }
 
+    /// Resolves `auth.authenticator` among `authenticators`; fails, naming that key, when it
+    /// is not a client authenticator there. Without `auth` in the config this does nothing.
+    pub fn with_authenticators(self, authenticators: Authenticators) -> Result<Self, ExporterBuildError> {
+        Ok(Self { auth: self.auth.resolve(&authenticators)?, ..self })
+    }
+
     /// The endpoint as configured, for logs.
     pub fn endpoint(&self) -> &str {
         &self.display
+    }
+
+    /// `headers:` with the authenticator's headers for this call over them.
+    async fn request_metadata(&self) -> Result<MetadataMap, ExportError> {
+        let auth_headers = self.auth.headers().await?;
+        Ok(with_auth_headers(&self.metadata, auth_headers))
     }
 
     /// Must run inside a tokio runtime: the lazy channel spawns its worker there.
@@ -428,8 +464,9 @@ impl Decoder for PreEncodedCodec {
 #[async_trait]
 impl Exporter for OtlpGrpcExporter {
     async fn export(&self, batch: &TraceBatch) -> Result<(), ExportError> {
+        let metadata = self.request_metadata().await?;
         let mut request = tonic::Request::new(batch.encoded_request());
-        *request.metadata_mut() = self.metadata.clone();
+        *request.metadata_mut() = metadata;
         let response = if self.timeout.is_zero() {
             self.call(request).await
         } else {
@@ -535,7 +572,7 @@ mod tests {
         let with = |json: serde_json::Value| -> OtlpGrpcExporterConfig { serde_json::from_value(json).unwrap() };
         let cases = [
             (with(serde_json::json!({})), "endpoint"),
-            (with(serde_json::json!({"endpoint": "x:1", "auth": {"authenticator": "basicauth"}})), "auth"),
+            (with(serde_json::json!({"endpoint": "x:1", "auth": {"authenticator": " "}})), "auth.authenticator"),
             (with(serde_json::json!({"endpoint": "x:1", "compression": "snappy"})), "compression"),
             (with(serde_json::json!({"endpoint": "x:1", "balancer_name": "ring"})), "balancer_name"),
             (with(serde_json::json!({"endpoint": "x:1", "headers": {"bad header": "v"}})), "headers"),
@@ -560,5 +597,32 @@ mod tests {
         let exporter = OtlpGrpcExporter::new("otlp", &config).unwrap();
         assert!(exporter.tls.is_some(), "TLS is the default without insecure: true");
         assert_eq!(exporter.endpoint(), "jaeger-collector:4317");
+    }
+
+    #[test]
+    fn auth_takes_the_configauth_key_only() {
+        let config: OtlpGrpcExporterConfig = serde_json::from_value(
+            serde_json::json!({"endpoint": "x:1", "auth": {"authenticator": "bearertokenauth/out"}}),
+        )
+        .unwrap();
+        assert_eq!(config.auth, Some(AuthSettings { authenticator: "bearertokenauth/out".to_owned() }));
+        assert!(config.validate().is_ok(), "the id is resolved by with_authenticators");
+        let typo = serde_json::json!({"endpoint": "x:1", "auth": {"authenticatr": "bearertokenauth/out"}});
+        assert!(serde_json::from_value::<OtlpGrpcExporterConfig>(typo).is_err());
+    }
+
+    #[test]
+    fn auth_headers_replace_configured_ones() {
+        let configured = BTreeMap::from([
+            ("Authorization".to_owned(), "Bearer configured".to_owned()),
+            ("x-tenant".to_owned(), "a".to_owned()),
+        ]);
+        let metadata = metadata(&configured).unwrap();
+        let auth = vec![(http::header::AUTHORIZATION, HeaderValue::from_static("Bearer from-auth"))];
+        let merged = with_auth_headers(&metadata, auth);
+        let values: Vec<_> = merged.get_all("authorization").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        assert_eq!(values, ["Bearer from-auth"]);
+        assert_eq!(merged.get("x-tenant").unwrap(), "a");
+        assert_eq!(with_auth_headers(&metadata, Vec::new()).get("authorization").unwrap(), "Bearer configured");
     }
 }

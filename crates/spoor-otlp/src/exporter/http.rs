@@ -13,7 +13,10 @@ use spoor_pipeline::queue::{QueueSettings, RetrySettings};
 use spoor_pipeline::{ExportError, Exporter, TraceBatch};
 
 use super::classify::classify_http_status;
-use super::{Compression, ExporterBuildError, deserialize_headers, reject_auth, user_agent};
+use super::client_auth::ClientAuth;
+use super::{Compression, ExporterBuildError, deserialize_headers, user_agent};
+use spoor_net::AuthSettings;
+use spoor_net::auth::Authenticators;
 use spoor_net::tls::TlsSettings;
 
 /// The collector reads at most this much of a response body.
@@ -99,8 +102,9 @@ pub struct OtlpHttpExporterConfig {
     pub cookies: CookiesConfig,
     pub retry_on_failure: RetrySettings,
     pub sending_queue: QueueSettings,
-    /// Rejected: authenticator extensions are not supported.
-    pub auth: Option<serde_json::Value>,
+    /// A client authenticator extension whose headers go with every request; see
+    /// [`OtlpHttpExporter::with_authenticators`].
+    pub auth: Option<AuthSettings>,
 }
 
 impl Default for OtlpHttpExporterConfig {
@@ -169,8 +173,11 @@ impl OtlpHttpExporterConfig {
         Ok(url)
     }
 
-    /// Checks everything [`OtlpHttpExporter::new`] checks, without building a client.
+    /// Checks everything [`OtlpHttpExporter::new`] checks, without building a client. Whether
+    /// `auth.authenticator` names a client authenticator is checked by
+    /// [`OtlpHttpExporter::with_authenticators`].
     pub fn validate(&self) -> Result<(), ExporterBuildError> {
+        ClientAuth::from_settings(self.auth.as_ref())?;
         self.retry_on_failure.validate().map_err(ExporterBuildError)?;
         self.sending_queue.validate().map_err(ExporterBuildError)?;
         self.traces_url()?;
@@ -193,7 +200,6 @@ impl OtlpHttpExporterConfig {
     }
 
     fn build_client(&self) -> Result<reqwest::Client, ExporterBuildError> {
-        reject_auth(&self.auth)?;
         self.check_compression()?;
         let mut builder =
             reqwest::Client::builder().user_agent(user_agent()).default_headers(header_map(&self.headers)?);
@@ -240,6 +246,7 @@ pub struct OtlpHttpExporter {
     id: String,
     client: reqwest::Client,
     url: reqwest::Url,
+    auth: ClientAuth,
     encoding: HttpEncoding,
     compression: Compression,
     level: i32,
@@ -248,15 +255,23 @@ pub struct OtlpHttpExporter {
 impl OtlpHttpExporter {
     pub fn new(id: impl Into<String>, config: &OtlpHttpExporterConfig) -> Result<Self, ExporterBuildError> {
         let url = config.traces_url()?;
+        let auth = ClientAuth::from_settings(config.auth.as_ref())?;
         let client = config.build_client()?;
         Ok(Self {
             id: id.into(),
             client,
             url,
+            auth,
             encoding: config.encoding,
             compression: config.compression,
             level: config.compression_params.level,
         })
+    }
+
+    /// Resolves `auth.authenticator` among `authenticators`; fails, naming that key, when it
+    /// is not a client authenticator there. Without `auth` in the config this does nothing.
+    pub fn with_authenticators(self, authenticators: Authenticators) -> Result<Self, ExporterBuildError> {
+        Ok(Self { auth: self.auth.resolve(&authenticators)?, ..self })
     }
 
     /// The URL traces are posted to.
@@ -310,6 +325,12 @@ impl Exporter for OtlpHttpExporter {
         let mut request = self.client.post(self.url.clone()).header(http::header::CONTENT_TYPE, self.content_type());
         if self.compression != Compression::None {
             request = request.header(http::header::CONTENT_ENCODING, self.compression.name());
+        }
+        // reqwest fills in `headers:` (the client's default headers) only where the request
+        // has no value, so the authenticator's win, as confighttp's auth round tripper, the
+        // innermost, sets its headers over those of `headers:`.
+        for (name, value) in self.auth.headers().await? {
+            request = request.header(name, value);
         }
         let response =
             request.body(body).send().await.map_err(|err| {
@@ -445,8 +466,17 @@ mod tests {
         assert!(full.validate().is_ok());
         assert!(serde_json::from_value::<OtlpHttpExporterConfig>(serde_json::json!({"encoding": "xml"})).is_err());
         assert!(serde_json::from_value::<OtlpHttpExporterConfig>(serde_json::json!({"endpont": "x"})).is_err());
+        let with_auth =
+            config(serde_json::json!({"endpoint": "http://x:1", "auth": {"authenticator": "basicauth/out"}}));
+        assert!(with_auth.validate().is_ok(), "the id is resolved by with_authenticators");
+        assert!(
+            serde_json::from_value::<OtlpHttpExporterConfig>(
+                serde_json::json!({"endpoint": "http://x:1", "auth": {"authenticator": "a", "extra": 1}})
+            )
+            .is_err()
+        );
         for (json, needle) in [
-            (serde_json::json!({"endpoint": "http://x:1", "auth": {"authenticator": "oauth2client"}}), "auth"),
+            (serde_json::json!({"endpoint": "http://x:1", "auth": {"authenticator": ""}}), "auth.authenticator"),
             (serde_json::json!({"endpoint": "http://x:1", "headers": {"a b": "c"}}), "headers"),
             (serde_json::json!({"endpoint": "http://x:1", "compression_params": {"level": 42}}), "compression_params"),
             (

@@ -5,11 +5,15 @@
 //! [`OtlpGrpcExporterConfig::queue_settings`] (and the same on the HTTP config). Errors are
 //! classified as the collector does, so the wrapper retries exactly what the collector retries.
 //!
+//! `auth: {authenticator: <id>}` names a client authenticator extension; the exporter resolves
+//! it in `with_authenticators` and adds the authenticator's headers to every request.
+//!
 //! Neither exporter touches the network before its first export: an endpoint that does not
 //! resolve yet (a Kubernetes service name outside the cluster) only makes exports fail with a
 //! retryable error.
 
 mod classify;
+mod client_auth;
 mod grpc;
 mod http;
 
@@ -124,17 +128,6 @@ fn deserialize_headers<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTr
             Ok((key, value))
         })
         .collect()
-}
-
-/// `auth` needs an authenticator extension, which spoor does not have; it is rejected rather
-/// than silently sending unauthenticated requests.
-fn reject_auth(auth: &Option<serde_json::Value>) -> Result<(), ExporterBuildError> {
-    match auth {
-        Some(_) => {
-            Err(ExporterBuildError("auth: authenticator extensions are not supported; use headers instead".to_owned()))
-        }
-        None => Ok(()),
-    }
 }
 
 fn user_agent() -> String {
