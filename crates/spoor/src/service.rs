@@ -213,12 +213,16 @@ impl Service {
                 Arc::new(DebugExporter::new(name, &debug).map_err(|err| anyhow::anyhow!("exporter {id}: {err}"))?)
             }
             ExporterConfig::Nop => Arc::new(NopExporter),
-            ExporterConfig::OtlpGrpc(grpc) => {
-                Arc::new(OtlpGrpcExporter::new(name, &grpc).with_context(|| format!("exporter {id}"))?)
-            }
-            ExporterConfig::OtlpHttp(http) => {
-                Arc::new(OtlpHttpExporter::new(name, &http).with_context(|| format!("exporter {id}"))?)
-            }
+            ExporterConfig::OtlpGrpc(grpc) => Arc::new(
+                OtlpGrpcExporter::new(name, &grpc)
+                    .and_then(|exporter| exporter.with_authenticators(self.authenticators.clone()))
+                    .with_context(|| format!("exporter {id}"))?,
+            ),
+            ExporterConfig::OtlpHttp(http) => Arc::new(
+                OtlpHttpExporter::new(name, &http)
+                    .and_then(|exporter| exporter.with_authenticators(self.authenticators.clone()))
+                    .with_context(|| format!("exporter {id}"))?,
+            ),
             ExporterConfig::JaegerStorage(exporter) => {
                 Arc::new(StorageExporter::new(self.store(&exporter.trace_storage)?))
             }
