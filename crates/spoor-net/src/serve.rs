@@ -90,7 +90,11 @@ impl Listener {
     /// Starts serving `service` on its own task.
     pub fn serve<S, B>(self, name: &str, service: S) -> Server
     where
-        S: tower::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible> + Clone + Send + Sync + 'static,
+        S: tower::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         S::Future: Send,
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
