@@ -247,7 +247,7 @@ impl<'a> Decoder<'a> {
             "health_check" => Ok(ExtensionConfig::HealthCheck(self.decode(raw)?)),
             "remote_sampling" => {
                 let config: RemoteSamplingConfig = self.decode(raw)?;
-                config.validate().map_err(|(key, message)| self.at(raw, &key, message))?;
+                config.validate().map_err(|problem| self.at(raw, &problem.path, problem.message))?;
                 Ok(ExtensionConfig::RemoteSampling(Box::new(config)))
             }
             "jaeger_storage" => {
