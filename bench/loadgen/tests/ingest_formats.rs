@@ -18,8 +18,8 @@ use rand::rngs::StdRng;
 use serde_json::Value;
 use spoor_jaeger::proto::api_v2;
 use spoor_jaeger::receiver::{
-    GrpcServerConfig, JaegerProtocols, JaegerReceiver, JaegerReceiverConfig, ThriftBinaryConfig, ThriftCompactConfig,
-    ThriftHttpConfig, ZipkinReceiver, ZipkinReceiverConfig,
+    HttpServerConfig, JaegerProtocols, JaegerReceiver, JaegerReceiverConfig, ThriftBinaryConfig, ThriftCompactConfig,
+    ZipkinReceiver, ZipkinReceiverConfig,
 };
 use spoor_jaeger::thrift::{
     AgentMessage, Protocol as ThriftProtocol, decode_agent_datagram, decode_batch, decode_zipkin_spans,
@@ -27,6 +27,7 @@ use spoor_jaeger::thrift::{
 use spoor_jaeger::translate;
 use spoor_loadgen::formats::{Format, MAX_DATAGRAM_BYTES, encode_request};
 use spoor_loadgen::payload::{PayloadConfig, PayloadPool, generate_request};
+use spoor_net::{GrpcServerSettings, HttpServerSettings};
 use spoor_pipeline::{ConsumeError, Receiver, Telemetry, TraceBatch, TracesConsumer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
@@ -253,17 +254,16 @@ async fn the_generator_drives_spoors_jaeger_and_zipkin_receivers() {
     let any = "127.0.0.1:0".to_owned();
     let jaeger_config = JaegerReceiverConfig {
         protocols: JaegerProtocols {
-            grpc: Some(GrpcServerConfig { endpoint: any.clone(), ..Default::default() }),
-            thrift_http: Some(ThriftHttpConfig { endpoint: any.clone(), ..Default::default() }),
+            grpc: Some(GrpcServerSettings::at(&any)),
+            thrift_http: Some(HttpServerConfig::at(&any)),
             thrift_compact: Some(ThriftCompactConfig { endpoint: any.clone(), ..Default::default() }),
             thrift_binary: Some(ThriftBinaryConfig { endpoint: any.clone(), ..Default::default() }),
         },
     };
     let mut jaeger = JaegerReceiver::new("jaeger", jaeger_config, telemetry.clone()).unwrap();
     jaeger.start(counter.clone()).await.unwrap();
-    let mut zipkin =
-        ZipkinReceiver::new("zipkin", ZipkinReceiverConfig { endpoint: any, ..Default::default() }, telemetry.clone())
-            .unwrap();
+    let zipkin_config = ZipkinReceiverConfig { server: HttpServerSettings::at(&any), ..Default::default() };
+    let mut zipkin = ZipkinReceiver::new("zipkin", zipkin_config, telemetry.clone()).unwrap();
     zipkin.start(counter.clone()).await.unwrap();
     let metrics = serve_metrics(telemetry).await.to_string();
 

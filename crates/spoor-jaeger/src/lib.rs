@@ -3,8 +3,9 @@
 //! service definitions, and OTLP JSON as api_v3 prints it. The conversions follow Jaeger v2.20.0
 //! (`internal/jptrace`, `internal/uimodel`) and collector-contrib's `pkg/translator/jaeger`.
 //!
-//! It holds no state and does no I/O: the query crate calls it, and later the Jaeger and Zipkin
-//! receivers will live here too. It must not reach into storage or HTTP.
+//! The models hold no state and do no I/O: the query crate calls them. The `jaeger` and `zipkin`
+//! receivers and the remote sampling extension live here too; they listen only through the
+//! server kit (`spoor-net`) and must not reach into storage.
 
 // Input from the network or a file must never panic the process; tests may unwrap.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]

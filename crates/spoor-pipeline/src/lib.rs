@@ -14,7 +14,6 @@ pub mod consumer;
 pub mod exporter;
 pub mod exporters;
 pub mod extensions;
-pub mod net;
 pub mod fanout;
 pub mod processors;
 pub mod queue;

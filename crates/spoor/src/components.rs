@@ -7,9 +7,9 @@ use serde::de::DeserializeOwned;
 use spoor_config::{ComponentId, ComponentKind, Config, ConfigError, RawComponent};
 use spoor_jaeger::receiver::{JaegerReceiverConfig, ZipkinReceiverConfig};
 use spoor_jaeger::sampling::RemoteSamplingConfig;
+use spoor_net::auth::{AUTHENTICATOR_TYPES, AuthenticatorConfig};
 use spoor_otlp::exporter::{OtlpGrpcExporterConfig, OtlpHttpExporterConfig};
 use spoor_otlp::receiver::OtlpReceiverConfig;
-use spoor_net::auth::{AUTHENTICATOR_TYPES, AuthenticatorConfig};
 use spoor_pipeline::exporters::debug::DebugConfig;
 use spoor_pipeline::extensions::health_check::HealthCheckConfig;
 use spoor_pipeline::processors::batch::BatchConfig;
@@ -261,7 +261,7 @@ impl<'a> Decoder<'a> {
             }
             "remote_sampling" => {
                 let config: RemoteSamplingConfig = self.decode(raw)?;
-                config.validate().map_err(|(key, message)| self.at(raw, &key, message))?;
+                config.validate().map_err(|problem| self.at(raw, &problem.path, problem.message))?;
                 Ok(ExtensionConfig::RemoteSampling(Box::new(config)))
             }
             "jaeger_storage" => {

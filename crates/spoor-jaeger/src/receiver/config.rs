@@ -1,7 +1,13 @@
-//! Configs of the `jaeger` and `zipkin` receivers, in collector-contrib's shape.
+//! Configs of the `jaeger` and `zipkin` receivers, in collector-contrib's shape: the TCP
+//! listeners are the server kit's settings (configgrpc, confighttp), the agent's UDP ports
+//! keep their own.
 
 use serde::Deserialize;
 use spoor_config::serde_ext::null_as_default;
+use spoor_net::endpoint::parse_endpoint;
+use spoor_net::{ConfigProblem, GrpcServerSettings, HttpServerSettings, OtherKeys};
+
+use super::http::AcceptedEncodings;
 
 pub const DEFAULT_GRPC_ENDPOINT: &str = "localhost:14250";
 pub const DEFAULT_THRIFT_HTTP_ENDPOINT: &str = "localhost:14268";
@@ -12,25 +18,8 @@ pub const DEFAULT_ZIPKIN_ENDPOINT: &str = "localhost:9411";
 pub const DEFAULT_QUEUE_SIZE: usize = 1_000;
 pub const DEFAULT_MAX_PACKET_SIZE: usize = 65_000;
 pub const DEFAULT_WORKERS: usize = 10;
-/// confighttp's default body limit.
-pub const DEFAULT_MAX_REQUEST_BODY_SIZE: usize = 20 * 1024 * 1024;
-const DEFAULT_MAX_RECV_MSG_SIZE_MIB: u64 = 4;
 /// The largest UDP payload over IPv4.
 const MAX_UDP_PAYLOAD: usize = 65_507;
-
-/// A config value that is wrong, with its path inside the component.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct ConfigProblem {
-    pub path: String,
-    pub message: String,
-}
-
-impl ConfigProblem {
-    fn new(path: &str, message: impl Into<String>) -> Self {
-        Self { path: path.to_owned(), message: message.into() }
-    }
-}
 
 /// `receivers.jaeger`. At least one protocol must be present; `grpc:` with no value enables
 /// it with its defaults.
@@ -44,78 +33,51 @@ pub struct JaegerReceiverConfig {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JaegerProtocols {
+    /// configgrpc's server settings; endpoint default `localhost:14250`.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub grpc: Option<GrpcServerConfig>,
+    pub grpc: Option<GrpcServerSettings>,
+    /// `POST /api/traces`; endpoint default `localhost:14268`.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub thrift_http: Option<ThriftHttpConfig>,
+    pub thrift_http: Option<HttpServerConfig>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub thrift_compact: Option<ThriftCompactConfig>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub thrift_binary: Option<ThriftBinaryConfig>,
 }
 
-/// `protocols.grpc`: the subset of configgrpc's server settings that applies here.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GrpcServerConfig {
-    /// Default `localhost:14250`.
-    pub endpoint: String,
-    /// Only `tcp` (also `tcp4`/`tcp6`).
-    pub transport: String,
-    /// Largest decoded message, in MiB; default 4.
-    pub max_recv_msg_size_mib: u64,
-    /// 0 (the default) means no limit.
-    pub max_concurrent_streams: u32,
-    /// Accepted for compatibility; metadata is not propagated.
-    pub include_metadata: bool,
-    /// Accepted for compatibility; the HTTP/2 stack sizes its own buffers.
-    pub read_buffer_size: Option<u64>,
-    pub write_buffer_size: Option<u64>,
-    /// Accepted for compatibility; not applied.
-    pub keepalive: Option<serde_json::Value>,
+/// A block that is confighttp's `ServerConfig` and nothing else (`protocols.thrift_http`, the
+/// remote sampling extension's `http`). The kit's settings are flattened so that the block
+/// reads as in the collector, and any other key is refused at validation.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct HttpServerConfig {
+    #[serde(flatten)]
+    pub server: HttpServerSettings,
+    #[serde(flatten)]
+    pub other: OtherKeys,
 }
 
-impl Default for GrpcServerConfig {
-    fn default() -> Self {
-        Self {
-            endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(),
-            transport: "tcp".to_owned(),
-            max_recv_msg_size_mib: DEFAULT_MAX_RECV_MSG_SIZE_MIB,
-            max_concurrent_streams: 0,
-            include_metadata: false,
-            read_buffer_size: None,
-            write_buffer_size: None,
-            keepalive: None,
-        }
+impl HttpServerConfig {
+    pub fn at(endpoint: &str) -> Self {
+        Self { server: HttpServerSettings::at(endpoint), other: OtherKeys::default() }
+    }
+
+    /// `reads_compressed`: whether the listener reads request bodies, and so honours
+    /// `compression_algorithms`.
+    pub fn validate(&self, reads_compressed: bool) -> Result<(), ConfigProblem> {
+        self.other.check()?;
+        validate_http(&self.server, reads_compressed)
     }
 }
 
-/// `protocols.thrift_http`: `POST /api/traces`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ThriftHttpConfig {
-    /// Default `localhost:14268`.
-    pub endpoint: String,
-    /// Bytes, as sent and after decompression; 0 or less means 20 MiB.
-    pub max_request_body_size: i64,
-    /// Accepted for compatibility; metadata is not propagated.
-    pub include_metadata: bool,
-}
-
-impl Default for ThriftHttpConfig {
-    fn default() -> Self {
-        Self { endpoint: DEFAULT_THRIFT_HTTP_ENDPOINT.to_owned(), max_request_body_size: 0, include_metadata: false }
+/// The kit's checks, and for a listener that reads bodies, that it decodes every listed
+/// `compression_algorithms` entry.
+fn validate_http(server: &HttpServerSettings, reads_compressed: bool) -> Result<(), ConfigProblem> {
+    server.validate(reads_compressed)?;
+    if reads_compressed {
+        AcceptedEncodings::new(server.compression_algorithms.as_deref())
+            .map_err(|message| ConfigProblem::new("compression_algorithms", message))?;
     }
-}
-
-impl ThriftHttpConfig {
-    pub fn body_limit(&self) -> usize {
-        body_limit(self.max_request_body_size)
-    }
-}
-
-pub(crate) fn body_limit(configured: i64) -> usize {
-    if configured <= 0 { DEFAULT_MAX_REQUEST_BODY_SIZE } else { usize::try_from(configured).unwrap_or(usize::MAX) }
+    Ok(())
 }
 
 /// The agent's UDP server settings (`ServerConfigUDP`).
@@ -182,30 +144,9 @@ udp_config!(
     "`protocols.thrift_binary`: the agent's `emitBatch` in binary Thrift over UDP (6832)."
 );
 
-/// Checks that an endpoint is `host:port` with a port in 1..=65535 (or 0, for tests that let
-/// the system pick), as the collector's `checkPortFromEndpoint`.
-pub fn check_endpoint(path: &str, endpoint: &str) -> Result<(), ConfigProblem> {
-    let Some((_, port)) = endpoint.trim().rsplit_once(':') else {
-        return Err(ConfigProblem::new(
-            path,
-            format!("endpoint {endpoint:?} is not formatted correctly: missing port"),
-        ));
-    };
-    port.parse::<u16>()
-        .map(|_| ())
-        .map_err(|_| ConfigProblem::new(path, format!("endpoint port {port:?} is not a number in 0..65535")))
-}
-
-fn check_transport(path: &str, transport: &str) -> Result<(), ConfigProblem> {
-    match transport {
-        "tcp" | "tcp4" | "tcp6" => Ok(()),
-        other => Err(ConfigProblem::new(path, format!("transport {other:?} is not supported, use tcp"))),
-    }
-}
-
 impl UdpServerSettings {
     fn validate(&self, path: &str) -> Result<(), ConfigProblem> {
-        check_endpoint(&format!("{path}.endpoint"), &self.endpoint)?;
+        parse_endpoint(&self.endpoint).map_err(|message| ConfigProblem::new(&format!("{path}.endpoint"), message))?;
         if self.queue_size == 0 {
             return Err(ConfigProblem::new(&format!("{path}.queue_size"), "must be positive"));
         }
@@ -232,11 +173,10 @@ impl JaegerReceiverConfig {
             ));
         }
         if let Some(grpc) = &p.grpc {
-            check_endpoint("protocols.grpc.endpoint", &grpc.endpoint)?;
-            check_transport("protocols.grpc.transport", &grpc.transport)?;
+            grpc.validate().map_err(|problem| problem.within("protocols.grpc"))?;
         }
         if let Some(http) = &p.thrift_http {
-            check_endpoint("protocols.thrift_http.endpoint", &http.endpoint)?;
+            http.validate(true).map_err(|problem| problem.within("protocols.thrift_http"))?;
         }
         if let Some(compact) = &p.thrift_compact {
             UdpServerSettings::from(compact).validate("protocols.thrift_compact")?;
@@ -248,38 +188,23 @@ impl JaegerReceiverConfig {
     }
 }
 
-/// `receivers.zipkin`: confighttp's server settings plus `parse_string_tags`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// `receivers.zipkin`: confighttp's server settings (endpoint default `localhost:9411`) plus
+/// `parse_string_tags`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ZipkinReceiverConfig {
-    /// Default `localhost:9411`.
-    pub endpoint: String,
+    #[serde(flatten)]
+    pub server: HttpServerSettings,
     /// Turn tag values that look like numbers or booleans into typed attributes.
+    #[serde(default)]
     pub parse_string_tags: bool,
-    /// Bytes, as sent and after decompression; 0 or less means 20 MiB.
-    pub max_request_body_size: i64,
-    /// Accepted for compatibility; metadata is not propagated.
-    pub include_metadata: bool,
-}
-
-impl Default for ZipkinReceiverConfig {
-    fn default() -> Self {
-        Self {
-            endpoint: DEFAULT_ZIPKIN_ENDPOINT.to_owned(),
-            parse_string_tags: false,
-            max_request_body_size: 0,
-            include_metadata: false,
-        }
-    }
+    #[serde(flatten)]
+    pub other: OtherKeys,
 }
 
 impl ZipkinReceiverConfig {
     pub fn validate(&self) -> Result<(), ConfigProblem> {
-        check_endpoint("endpoint", &self.endpoint)
-    }
-
-    pub fn body_limit(&self) -> usize {
-        body_limit(self.max_request_body_size)
+        self.other.check()?;
+        validate_http(&self.server, true)
     }
 }
 
@@ -287,13 +212,16 @@ impl ZipkinReceiverConfig {
 mod tests {
     use super::*;
 
+    fn jaeger(json: serde_json::Value) -> JaegerReceiverConfig {
+        serde_json::from_value(json).unwrap()
+    }
+
     #[test]
     fn null_protocols_take_defaults() {
-        let config: JaegerReceiverConfig = serde_json::from_str(
-            r#"{"protocols": {"grpc": null, "thrift_compact": {"queue_size": 5}, "thrift_binary": null}}"#,
-        )
-        .unwrap();
-        assert_eq!(config.protocols.grpc.as_ref().unwrap().endpoint, "localhost:14250");
+        let config = jaeger(serde_json::json!(
+            {"protocols": {"grpc": null, "thrift_compact": {"queue_size": 5}, "thrift_binary": null}}
+        ));
+        assert_eq!(config.protocols.grpc, Some(GrpcServerSettings::default()));
         assert!(config.protocols.thrift_http.is_none());
         let compact = config.protocols.thrift_compact.as_ref().unwrap();
         assert_eq!(
@@ -302,22 +230,69 @@ mod tests {
         );
         assert_eq!(config.protocols.thrift_binary.as_ref().unwrap().endpoint, "localhost:6832");
         config.validate().unwrap();
+        let http = jaeger(serde_json::json!({"protocols": {"thrift_http": null}}));
+        assert_eq!(http.protocols.thrift_http, Some(HttpServerConfig::default()));
     }
 
     #[test]
     fn rejects_unknown_keys_and_bad_values() {
         assert!(serde_json::from_str::<JaegerReceiverConfig>(r#"{"protocols": {"thrift_udp": null}}"#).is_err());
-        assert!(serde_json::from_str::<JaegerReceiverConfig>(r#"{"protocols": {"grpc": {"tls": {}}}}"#).is_err());
-        let empty: JaegerReceiverConfig = serde_json::from_str(r#"{"protocols": {}}"#).unwrap();
+        assert!(serde_json::from_str::<JaegerReceiverConfig>(r#"{"protocols": {"grpc": {"tls": {"x": 1}}}}"#).is_err());
+        assert!(serde_json::from_str::<JaegerReceiverConfig>(r#"{"protocols": {"grpc": {"endpont": "x"}}}"#).is_err());
+        let empty = jaeger(serde_json::json!({"protocols": {}}));
         assert_eq!(empty.validate().unwrap_err().path, "protocols");
-        let bad: JaegerReceiverConfig =
-            serde_json::from_str(r#"{"protocols": {"thrift_binary": {"max_packet_size": 70000}}}"#).unwrap();
-        assert_eq!(bad.validate().unwrap_err().path, "protocols.thrift_binary.max_packet_size");
-        let bad: JaegerReceiverConfig =
-            serde_json::from_str(r#"{"protocols": {"grpc": {"endpoint": "localhost"}}}"#).unwrap();
-        assert_eq!(bad.validate().unwrap_err().path, "protocols.grpc.endpoint");
-        let zipkin: ZipkinReceiverConfig = serde_json::from_str(r#"{"parse_string_tags": true}"#).unwrap();
-        assert_eq!(zipkin.endpoint, "localhost:9411");
-        assert!(serde_json::from_str::<ZipkinReceiverConfig>(r#"{"endpont": "x"}"#).is_err());
+        let problem = |json: serde_json::Value| jaeger(json).validate().unwrap_err().path;
+        assert_eq!(
+            problem(serde_json::json!({"protocols": {"thrift_binary": {"max_packet_size": 70000}}})),
+            "protocols.thrift_binary.max_packet_size"
+        );
+        assert_eq!(
+            problem(serde_json::json!({"protocols": {"grpc": {"endpoint": "localhost"}}})),
+            "protocols.grpc.endpoint"
+        );
+        assert_eq!(
+            problem(serde_json::json!({"protocols": {"thrift_http": {"endpont": "localhost:1"}}})),
+            "protocols.thrift_http.endpont"
+        );
+        assert_eq!(
+            problem(serde_json::json!({"protocols": {"thrift_http": {"tls": {"cert_file": "c"}}}})),
+            "protocols.thrift_http.tls"
+        );
+        assert_eq!(
+            problem(serde_json::json!({"protocols": {"grpc": {"keepalive": {"enforcement_policy": {}}}}})),
+            "protocols.grpc.keepalive.enforcement_policy"
+        );
+    }
+
+    #[test]
+    fn compression_algorithms_are_the_ones_decoded() {
+        let http =
+            jaeger(serde_json::json!({"protocols": {"thrift_http": {"compression_algorithms": ["", "gzip", "zstd"]}}}));
+        http.validate().unwrap();
+        let snappy = jaeger(serde_json::json!({"protocols": {"thrift_http": {"compression_algorithms": ["snappy"]}}}));
+        assert_eq!(snappy.validate().unwrap_err().path, "protocols.thrift_http.compression_algorithms");
+        let sampling_only = HttpServerConfig {
+            server: HttpServerSettings { compression_algorithms: Some(vec!["gzip".to_owned()]), ..Default::default() },
+            ..Default::default()
+        };
+        assert_eq!(sampling_only.validate(false).unwrap_err().path, "compression_algorithms");
+    }
+
+    #[test]
+    fn zipkin_is_confighttp_plus_its_own_keys() {
+        let zipkin: ZipkinReceiverConfig =
+            serde_json::from_value(serde_json::json!({"parse_string_tags": true, "max_request_body_size": 10}))
+                .unwrap();
+        assert!(zipkin.parse_string_tags);
+        assert_eq!(
+            (zipkin.server.endpoint_or(DEFAULT_ZIPKIN_ENDPOINT), zipkin.server.body_limit()),
+            ("localhost:9411", 10)
+        );
+        zipkin.validate().unwrap();
+        let typo: ZipkinReceiverConfig = serde_json::from_value(serde_json::json!({"endpont": "x"})).unwrap();
+        assert_eq!(typo.validate().unwrap_err().path, "endpont");
+        let bad: ZipkinReceiverConfig =
+            serde_json::from_value(serde_json::json!({"compression_algorithms": ["br"]})).unwrap();
+        assert_eq!(bad.validate().unwrap_err().path, "compression_algorithms");
     }
 }

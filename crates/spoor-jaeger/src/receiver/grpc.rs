@@ -2,20 +2,15 @@
 
 use std::sync::Arc;
 
+use spoor_net::GrpcServerSettings;
 use spoor_pipeline::{ConsumeError, ReceiverObserver, TraceBatch, TracesConsumer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
+use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 
-use super::config::GrpcServerConfig;
 use crate::proto::api_v2::collector_service_server::{CollectorService, CollectorServiceServer};
 use crate::proto::api_v2::{PostSpansRequest, PostSpansResponse};
 use crate::translate;
-
-const MIB: usize = 1024 * 1024;
 
 struct PostSpans {
     next: Arc<dyn TracesConsumer>,
@@ -43,34 +38,21 @@ impl CollectorService for PostSpans {
     }
 }
 
-/// Serves until `shutdown` flips, then lets in-flight calls finish.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    config: &GrpcServerConfig,
+/// The `PostSpans` service, for the kit's gRPC listener to serve.
+pub(crate) fn service(
+    settings: &GrpcServerSettings,
     next: Arc<dyn TracesConsumer>,
     observer: ReceiverObserver,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(), tonic::transport::Error> {
-    let max_message = usize::try_from(config.max_recv_msg_size_mib).unwrap_or(usize::MAX / MIB).saturating_mul(MIB);
+) -> Routes {
     let admission = next.clone();
     let inner = CollectorServiceServer::new(PostSpans { next, observer })
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(max_message);
+        .max_decoding_message_size(settings.max_recv_msg_size());
     let service = tonic::service::interceptor::InterceptedService::new(inner, move |request: Request<()>| {
         // Refuse before the message is decoded when the pipeline would refuse it anyway.
         admission.check_admission().map_err(status_of)?;
         Ok(request)
     });
-    let mut server = Server::builder().tcp_nodelay(true);
-    if config.max_concurrent_streams > 0 {
-        server = server.max_concurrent_streams(config.max_concurrent_streams);
-    }
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    server
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming, async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
+    Routes::new(service).prepare()
 }

@@ -1,5 +1,5 @@
-//! What the HTTP receivers share: reading a bounded, possibly compressed body after the
-//! pipeline's admission check, decoding large bodies off the async workers, and answering
+//! What the HTTP receivers share: reading a bounded, possibly compressed body (in the
+//! configured `compression_algorithms`) after the pipeline's admission check, decoding large bodies off the async workers, and answering
 //! with the `otlp` receiver's status codes.
 
 use std::io::Read;
@@ -66,18 +66,56 @@ pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
 enum Encoding {
     Identity,
     Gzip,
-    Deflate,
+    /// zlib-wrapped deflate, which is what HTTP's `deflate` means.
+    Zlib,
+    Zstd,
 }
 
-fn encoding(headers: &HeaderMap) -> Result<Encoding, Failure> {
-    let Some(value) = headers.get(CONTENT_ENCODING) else {
-        return Ok(Encoding::Identity);
-    };
-    match value.to_str().unwrap_or("?").trim().to_ascii_lowercase().as_str() {
-        "" | "identity" => Ok(Encoding::Identity),
-        "gzip" | "x-gzip" => Ok(Encoding::Gzip),
-        "deflate" | "zlib" => Ok(Encoding::Deflate),
-        other => Err(Failure::BadRequest(format!("unsupported Content-Encoding: {other}"))),
+impl Encoding {
+    const ALL: [Encoding; 4] = [Self::Identity, Self::Gzip, Self::Zlib, Self::Zstd];
+
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "" | "identity" => Self::Identity,
+            "gzip" | "x-gzip" => Self::Gzip,
+            "zlib" | "deflate" => Self::Zlib,
+            "zstd" => Self::Zstd,
+            _ => return None,
+        })
+    }
+}
+
+/// The `Content-Encoding`s a listener decodes: confighttp's `compression_algorithms`, by
+/// default all of gzip, zlib, deflate and zstd. An uncompressed body is always accepted, as in
+/// the `otlp` receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AcceptedEncodings(Vec<Encoding>);
+
+impl AcceptedEncodings {
+    /// Fails on a configured name this crate cannot decode (snappy, lz4, ...), so that the
+    /// key is refused at validation rather than ignored.
+    pub fn new(configured: Option<&[String]>) -> Result<Self, String> {
+        let Some(names) = configured else { return Ok(Self(Encoding::ALL.to_vec())) };
+        let mut accepted = vec![Encoding::Identity];
+        for name in names {
+            let encoding = Encoding::parse(name).ok_or_else(|| {
+                format!(
+                    "unsupported compression algorithm {name:?}: this listener decodes gzip, zlib, deflate and zstd"
+                )
+            })?;
+            accepted.push(encoding);
+        }
+        Ok(Self(accepted))
+    }
+
+    fn of(&self, headers: &HeaderMap) -> Result<Encoding, Failure> {
+        let Some(value) = headers.get(CONTENT_ENCODING) else {
+            return Ok(Encoding::Identity);
+        };
+        let name = value.to_str().unwrap_or("?");
+        Encoding::parse(name)
+            .filter(|encoding| self.0.contains(encoding))
+            .ok_or_else(|| Failure::BadRequest(format!("unsupported Content-Encoding: {}", name.trim())))
     }
 }
 
@@ -87,9 +125,10 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, Failure> {
 pub(crate) async fn read_body(
     request: Request<Body>,
     limit: usize,
+    encodings: &AcceptedEncodings,
     next: &dyn TracesConsumer,
 ) -> Result<RawBody, Failure> {
-    let encoding = encoding(request.headers())?;
+    let encoding = encodings.of(request.headers())?;
     next.check_admission().map_err(Failure::Consume)?;
     let declared =
         request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -130,7 +169,12 @@ impl RawBody {
         match self.encoding {
             Encoding::Identity => Ok(self.bytes.to_vec()),
             Encoding::Gzip => read_limited(&mut flate2::read::MultiGzDecoder::new(self.bytes.as_ref()), "gzip"),
-            Encoding::Deflate => read_limited(&mut flate2::read::ZlibDecoder::new(self.bytes.as_ref()), "deflate"),
+            Encoding::Zlib => read_limited(&mut flate2::read::ZlibDecoder::new(self.bytes.as_ref()), "deflate"),
+            Encoding::Zstd => {
+                let mut decoder = zstd::stream::read::Decoder::with_buffer(self.bytes.as_ref())
+                    .map_err(|err| Failure::BadRequest(format!("invalid zstd body: {err}")))?;
+                read_limited(&mut decoder, "zstd")
+            }
         }
     }
 

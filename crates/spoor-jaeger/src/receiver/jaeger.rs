@@ -8,13 +8,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use spoor_net::auth::Authenticators;
+use spoor_net::{ConfigProblem, Listener, Server};
 use spoor_pipeline::{Receiver, ReceiverObserver, ServerTasks, StartError, Telemetry, TraceBatch, TracesConsumer};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::UdpSocket;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use super::config::{ConfigProblem, JaegerReceiverConfig, UdpServerSettings};
-use super::http::{Failure, media_type, read_body};
+use super::config::{DEFAULT_GRPC_ENDPOINT, DEFAULT_THRIFT_HTTP_ENDPOINT, JaegerReceiverConfig, UdpServerSettings};
+use super::http::{AcceptedEncodings, Failure, media_type, read_body};
 use super::{grpc, udp};
 use crate::sampling::{self, StrategyProvider};
 use crate::thrift::{Protocol, decode_batch};
@@ -41,13 +42,20 @@ pub struct JaegerReceiver {
     config: JaegerReceiverConfig,
     telemetry: Telemetry,
     sampling: Option<StrategyProvider>,
+    authenticators: Authenticators,
     local_addrs: JaegerLocalAddrs,
-    running: Option<ServerTasks>,
+    running: Option<Running>,
+}
+
+/// The TCP servers, and the UDP tasks with the signal that stops them.
+struct Running {
+    servers: Vec<Server>,
+    udp: ServerTasks,
 }
 
 struct Bound {
-    grpc: Option<TcpListener>,
-    http: Option<TcpListener>,
+    grpc: Option<Listener>,
+    http: Option<Listener>,
     compact: Option<UdpSocket>,
     binary: Option<UdpSocket>,
 }
@@ -66,6 +74,7 @@ impl JaegerReceiver {
             config,
             telemetry,
             sampling: None,
+            authenticators: Authenticators::default(),
             local_addrs: JaegerLocalAddrs::default(),
             running: None,
         })
@@ -75,6 +84,12 @@ impl JaegerReceiver {
     /// collector does when remote sampling is configured. Call before `start`.
     pub fn with_sampling(mut self, provider: StrategyProvider) -> Self {
         self.sampling = Some(provider);
+        self
+    }
+
+    /// The authenticator extensions that `auth.authenticator` of the TCP protocols may name.
+    pub fn with_authenticators(mut self, authenticators: Authenticators) -> Self {
+        self.authenticators = authenticators;
         self
     }
 
@@ -90,8 +105,8 @@ impl JaegerReceiver {
         self.local_addrs
     }
 
-    fn fail(&self, transport: &str, endpoint: &str, err: impl std::fmt::Display) -> StartError {
-        StartError(format!("{}: {transport} endpoint {endpoint}: cannot listen: {err}", self.id))
+    fn fail(&self, transport: &str, err: impl std::fmt::Display) -> StartError {
+        StartError(format!("{}: {transport} {err}", self.id))
     }
 
     /// Binds everything before serving anything, so that a failure leaves nothing running.
@@ -99,30 +114,45 @@ impl JaegerReceiver {
         let p = &self.config.protocols;
         let mut bound = Bound { grpc: None, http: None, compact: None, binary: None };
         if let Some(grpc) = &p.grpc {
-            let listener = spoor_pipeline::net::bind(&grpc.endpoint)
+            let listener = Listener::grpc(grpc, DEFAULT_GRPC_ENDPOINT, &self.authenticators)
                 .await
-                .map_err(|err| self.fail("grpc", &grpc.endpoint, err))?;
+                .map_err(|err| self.fail("grpc", err))?;
             bound.grpc = Some(listener);
         }
         if let Some(http) = &p.thrift_http {
-            let listener = spoor_pipeline::net::bind(&http.endpoint)
+            let listener = Listener::http(&http.server, DEFAULT_THRIFT_HTTP_ENDPOINT, &self.authenticators)
                 .await
-                .map_err(|err| self.fail("thrift_http", &http.endpoint, err))?;
+                .map_err(|err| self.fail("thrift_http", err))?;
             bound.http = Some(listener);
         }
         if let Some(compact) = &p.thrift_compact {
             let settings = UdpServerSettings::from(compact);
-            let socket =
-                udp::bind(&settings).await.map_err(|err| self.fail("thrift_compact", &settings.endpoint, err))?;
+            let socket = udp::bind(&settings).await.map_err(|err| {
+                self.fail("thrift_compact", format!("endpoint {}: cannot listen: {err}", settings.endpoint))
+            })?;
             bound.compact = Some(socket);
         }
         if let Some(binary) = &p.thrift_binary {
             let settings = UdpServerSettings::from(binary);
-            let socket =
-                udp::bind(&settings).await.map_err(|err| self.fail("thrift_binary", &settings.endpoint, err))?;
+            let socket = udp::bind(&settings).await.map_err(|err| {
+                self.fail("thrift_binary", format!("endpoint {}: cannot listen: {err}", settings.endpoint))
+            })?;
             bound.binary = Some(socket);
         }
         Ok(bound)
+    }
+
+    /// `POST /api/traces`, and `/api/sampling` when strategies are set.
+    fn thrift_http_router(&self, state: HttpState) -> axum::Router {
+        let mut router = axum::Router::new()
+            .route("/api/traces", axum::routing::post(post_traces))
+            .with_state(state)
+            // The limit is enforced while reading; lift axum's own 2 MB default.
+            .layer(axum::extract::DefaultBodyLimit::disable());
+        if let Some(provider) = &self.sampling {
+            router = router.merge(sampling::collector_routes(provider.clone()));
+        }
+        router
     }
 }
 
@@ -131,6 +161,7 @@ struct HttpState {
     next: Arc<dyn TracesConsumer>,
     observer: ReceiverObserver,
     body_limit: usize,
+    encodings: AcceptedEncodings,
 }
 
 async fn post_traces(State(state): State<HttpState>, request: Request<Body>) -> Response {
@@ -145,7 +176,7 @@ async fn receive_thrift(state: &HttpState, request: Request<Body>) -> Result<(),
     if !THRIFT_CONTENT_TYPES.contains(&media_type.as_str()) {
         return Err(Failure::UnsupportedMediaType(format!("Unsupported content type: {media_type}")));
     }
-    let body = read_body(request, state.body_limit, state.next.as_ref()).await?;
+    let body = read_body(request, state.body_limit, &state.encodings, state.next.as_ref()).await?;
     let resource_spans = body
         .decode(|bytes| {
             decode_batch(bytes)
@@ -154,18 +185,6 @@ async fn receive_thrift(state: &HttpState, request: Request<Body>) -> Result<(),
         })
         .await?;
     state.observer.deliver(state.next.as_ref(), TraceBatch::new(resource_spans)).await.map_err(Failure::Consume)
-}
-
-fn spawn_logged<F>(id: &str, what: &'static str, future: F) -> JoinHandle<()>
-where
-    F: std::future::Future<Output = Result<(), String>> + Send + 'static,
-{
-    let id = id.to_owned();
-    tokio::spawn(async move {
-        if let Err(err) = future.await {
-            tracing::error!(receiver = %id, "{what} failed: {err}");
-        }
-    })
 }
 
 #[async_trait]
@@ -177,40 +196,29 @@ impl Receiver for JaegerReceiver {
         let bound = self.bind().await?;
         let protocols = self.config.protocols.clone();
         let (shutdown, watcher) = watch::channel(false);
+        let mut servers = Vec::new();
         let mut tasks = Vec::new();
         let mut addrs = JaegerLocalAddrs::default();
         let observer = |transport: &str| ReceiverObserver::new(&self.telemetry, &self.id, transport);
 
-        if let (Some(listener), Some(config)) = (bound.grpc, protocols.grpc) {
-            addrs.grpc = listener.local_addr().ok();
+        if let (Some(listener), Some(settings)) = (bound.grpc, &protocols.grpc) {
+            addrs.grpc = Some(listener.local_addr());
             tracing::info!(receiver = %self.id, endpoint = ?addrs.grpc, "starting gRPC server for Jaeger collector");
-            let (next, observer, watcher) = (next.clone(), observer(TRANSPORT_GRPC), watcher.clone());
-            tasks.push(spawn_logged(&self.id, "gRPC server", async move {
-                grpc::serve(listener, &config, next, observer, watcher).await.map_err(|err| err.to_string())
-            }));
+            let service = grpc::service(settings, next.clone(), observer(TRANSPORT_GRPC));
+            servers.push(listener.serve("jaeger grpc", service));
         }
-        if let (Some(listener), Some(config)) = (bound.http, protocols.thrift_http) {
-            addrs.thrift_http = listener.local_addr().ok();
+        if let (Some(listener), Some(config)) = (bound.http, &protocols.thrift_http) {
+            addrs.thrift_http = Some(listener.local_addr());
             tracing::info!(receiver = %self.id, endpoint = ?addrs.thrift_http, "starting HTTP server for Jaeger collector");
-            let state =
-                HttpState { next: next.clone(), observer: observer(TRANSPORT_HTTP), body_limit: config.body_limit() };
-            let mut router = axum::Router::new()
-                .route("/api/traces", axum::routing::post(post_traces))
-                .with_state(state)
-                // The limit is enforced while reading; lift axum's own 2 MB default.
-                .layer(axum::extract::DefaultBodyLimit::disable());
-            if let Some(provider) = &self.sampling {
-                router = router.merge(sampling::collector_routes(provider.clone()));
-            }
-            let mut watcher = watcher.clone();
-            tasks.push(spawn_logged(&self.id, "HTTP server", async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = watcher.wait_for(|stop| *stop).await;
-                    })
-                    .await
-                    .map_err(|err| err.to_string())
-            }));
+            let encodings = AcceptedEncodings::new(config.server.compression_algorithms.as_deref())
+                .map_err(|message| StartError(format!("{}: thrift_http: {message}", self.id)))?;
+            let state = HttpState {
+                next: next.clone(),
+                observer: observer(TRANSPORT_HTTP),
+                body_limit: config.server.body_limit(),
+                encodings,
+            };
+            servers.push(listener.serve("jaeger thrift_http", self.thrift_http_router(state)));
         }
         for (socket, config, protocol, transport) in [
             (
@@ -238,13 +246,16 @@ impl Receiver for JaegerReceiver {
             tasks.extend(udp::serve(socket, &settings, protocol, next.clone(), observer(transport), watcher.clone()));
         }
         self.local_addrs = addrs;
-        self.running = Some(ServerTasks::new(shutdown, tasks));
+        self.running = Some(Running { servers, udp: ServerTasks::new(shutdown, tasks) });
         Ok(())
     }
 
     async fn shutdown(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.stop(&self.id).await;
+        if let Some(mut running) = self.running.take() {
+            for server in &mut running.servers {
+                server.shutdown().await;
+            }
+            running.udp.stop(&self.id).await;
         }
     }
 }

@@ -4,6 +4,9 @@
 //! hands the batch to the pipeline through a [`spoor_pipeline::ReceiverObserver`] per
 //! transport, with the collector's transport labels.
 //!
+//! The TCP listeners are the server kit's ([`spoor_net`]): its settings, TLS, auth, limits and
+//! lifecycle; this module adds only the handlers.
+//!
 //! Errors map as in the `otlp` receiver: undecodable input is 400 / `InvalidArgument`, a
 //! pipeline refusal is 503 with `Retry-After` / `Unavailable`, a wrong content type is 415 and
 //! an oversized body 413. UDP has no answer, so bad datagrams are dropped and counted in
@@ -17,10 +20,10 @@ mod udp;
 mod zipkin;
 
 pub use config::{
-    ConfigProblem, DEFAULT_GRPC_ENDPOINT, DEFAULT_MAX_PACKET_SIZE, DEFAULT_MAX_REQUEST_BODY_SIZE, DEFAULT_QUEUE_SIZE,
-    DEFAULT_THRIFT_BINARY_ENDPOINT, DEFAULT_THRIFT_COMPACT_ENDPOINT, DEFAULT_THRIFT_HTTP_ENDPOINT, DEFAULT_WORKERS,
-    DEFAULT_ZIPKIN_ENDPOINT, GrpcServerConfig, JaegerProtocols, JaegerReceiverConfig, ThriftBinaryConfig,
-    ThriftCompactConfig, ThriftHttpConfig, UdpServerSettings, ZipkinReceiverConfig, check_endpoint,
+    DEFAULT_GRPC_ENDPOINT, DEFAULT_MAX_PACKET_SIZE, DEFAULT_QUEUE_SIZE, DEFAULT_THRIFT_BINARY_ENDPOINT,
+    DEFAULT_THRIFT_COMPACT_ENDPOINT, DEFAULT_THRIFT_HTTP_ENDPOINT, DEFAULT_WORKERS, DEFAULT_ZIPKIN_ENDPOINT,
+    HttpServerConfig, JaegerProtocols, JaegerReceiverConfig, ThriftBinaryConfig, ThriftCompactConfig,
+    UdpServerSettings, ZipkinReceiverConfig,
 };
 pub use jaeger::{JaegerLocalAddrs, JaegerReceiver};
 pub use zipkin::ZipkinReceiver;

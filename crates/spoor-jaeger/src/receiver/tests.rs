@@ -14,6 +14,8 @@ use crate::sampling::{Strategies, StrategyProvider};
 use crate::thrift::generated::jaeger as jthrift;
 use crate::thrift::{Protocol, encode};
 
+mod listeners;
+
 #[derive(Default)]
 struct Recorder {
     batches: Mutex<Vec<TraceBatch>>,
@@ -77,8 +79,10 @@ async fn http(
     body: &[u8],
 ) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut request =
-        format!("{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -247,7 +251,7 @@ async fn jaeger_receiver_refuses_with_503_and_unavailable() {
     let body = encode::batch(&batch(&["s"])).unwrap();
     let mut stream = tokio::net::TcpStream::connect(addrs.thrift_http.unwrap()).await.unwrap();
     let head = format!(
-        "POST /api/traces HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/x-thrift\r\ncontent-length: {}\r\n\r\n",
+        "POST /api/traces HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-type: application/x-thrift\r\ncontent-length: {}\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
@@ -343,10 +347,16 @@ async fn zipkin_receiver_takes_v1_and_v2() {
         http(addr, "POST", "/api/v2/spans", &[("content-type", "application/x-protobuf")], b"\x0a\xff\xff").await.0,
         400
     );
-    assert_eq!(
-        http(addr, "POST", "/api/v2/spans", &[("content-type", "text/plain")], json("x").as_bytes()).await.0,
-        415
-    );
+    // A body must say it is Zipkin's: a page's no-cors POST (no type, text/plain, a form) gets
+    // 415 on both versions, and nothing reaches the pipeline.
+    for path in ["/api/v1/spans", "/api/v2/spans"] {
+        assert_eq!(http(addr, "POST", path, &[], json("no-type").as_bytes()).await.0, 415, "{path}");
+        for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+            let headers = [("content-type", content_type)];
+            assert_eq!(http(addr, "POST", path, &headers, json("x").as_bytes()).await.0, 415, "{path} {content_type}");
+        }
+    }
+    assert_eq!(http(addr, "POST", "/api/v1/spans", &[("content-type", "application/x-protobuf")], &proto).await.0, 415);
     assert_eq!(
         http(addr, "POST", "/api/v1/spans", &[("content-type", "application/x-thrift")], b"\x0c\x7f\xff\xff\xff")
             .await

@@ -1,5 +1,7 @@
 //! The `zipkin` receiver: `POST /api/v2/spans` (JSON, protobuf) and `POST /api/v1/spans`
-//! (JSON, Thrift) on 9411, gzip or deflate bodies accepted.
+//! (JSON, Thrift) on 9411, compressed bodies accepted as `compression_algorithms` says. A body
+//! must say what it is: without a known Zipkin Content-Type it gets 415, so that a web page
+//! cannot post spans with a no-cors request (which can send only text/plain and form types).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,12 +11,13 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use spoor_net::auth::Authenticators;
+use spoor_net::{ConfigProblem, Listener, Server};
 use spoor_pipeline::otlp::ResourceSpans;
-use spoor_pipeline::{Receiver, ReceiverObserver, ServerTasks, StartError, Telemetry, TraceBatch, TracesConsumer};
-use tokio::sync::watch;
+use spoor_pipeline::{Receiver, ReceiverObserver, StartError, Telemetry, TraceBatch, TracesConsumer};
 
-use super::config::{ConfigProblem, ZipkinReceiverConfig};
-use super::http::{Failure, media_type, read_body};
+use super::config::{DEFAULT_ZIPKIN_ENDPOINT, ZipkinReceiverConfig};
+use super::http::{AcceptedEncodings, Failure, media_type, read_body};
 use crate::thrift::decode_zipkin_spans;
 use crate::translate;
 
@@ -22,8 +25,9 @@ pub struct ZipkinReceiver {
     id: String,
     config: ZipkinReceiverConfig,
     telemetry: Telemetry,
+    authenticators: Authenticators,
     local_addr: Option<SocketAddr>,
-    running: Option<ServerTasks>,
+    running: Option<Server>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,13 +49,13 @@ impl Format {
         }
     }
 
-    /// A missing content type is JSON, as the collector assumes.
+    /// Unlike the collector, a missing content type is not read as JSON (see the module doc).
     fn of(v1: bool, media_type: Option<&str>) -> Option<Self> {
-        match (v1, media_type) {
-            (true, None | Some("application/json")) => Some(Self::V1Json),
-            (true, Some("application/x-thrift")) => Some(Self::V1Thrift),
-            (false, None | Some("application/json")) => Some(Self::V2Json),
-            (false, Some("application/x-protobuf" | "application/protobuf")) => Some(Self::V2Proto),
+        match (v1, media_type?) {
+            (true, "application/json") => Some(Self::V1Json),
+            (true, "application/x-thrift") => Some(Self::V1Thrift),
+            (false, "application/json") => Some(Self::V2Json),
+            (false, "application/x-protobuf" | "application/protobuf") => Some(Self::V2Proto),
             _ => None,
         }
     }
@@ -77,6 +81,7 @@ struct ZipkinState {
     next: Arc<dyn TracesConsumer>,
     observers: Arc<[ReceiverObserver; 4]>,
     body_limit: usize,
+    encodings: AcceptedEncodings,
     parse_string_tags: bool,
 }
 
@@ -112,7 +117,7 @@ async fn receive(state: &ZipkinState, v1: bool, request: Request<Body>) -> Resul
             media_type.unwrap_or_default()
         )));
     };
-    let body = read_body(request, state.body_limit, state.next.as_ref()).await?;
+    let body = read_body(request, state.body_limit, &state.encodings, state.next.as_ref()).await?;
     let parse_string_tags = state.parse_string_tags;
     let resource_spans = body.decode(move |bytes| format.decode(bytes, parse_string_tags)).await?;
     state.observer(format).deliver(state.next.as_ref(), TraceBatch::new(resource_spans)).await.map_err(Failure::Consume)
@@ -125,7 +130,20 @@ impl ZipkinReceiver {
         telemetry: Telemetry,
     ) -> Result<Self, ConfigProblem> {
         config.validate()?;
-        Ok(Self { id: id.into(), config, telemetry, local_addr: None, running: None })
+        Ok(Self {
+            id: id.into(),
+            config,
+            telemetry,
+            authenticators: Authenticators::default(),
+            local_addr: None,
+            running: None,
+        })
+    }
+
+    /// The authenticator extensions that `auth.authenticator` may name.
+    pub fn with_authenticators(mut self, authenticators: Authenticators) -> Self {
+        self.authenticators = authenticators;
+        self
     }
 
     pub fn config(&self) -> &ZipkinReceiverConfig {
@@ -144,10 +162,13 @@ impl Receiver for ZipkinReceiver {
         if self.running.is_some() {
             return Err(StartError(format!("{}: already started", self.id)));
         }
-        let listener = spoor_pipeline::net::bind(&self.config.endpoint).await.map_err(|err| {
-            StartError(format!("{}: endpoint {}: cannot listen: {err}", self.id, self.config.endpoint))
-        })?;
-        self.local_addr = listener.local_addr().ok();
+        let server = &self.config.server;
+        let encodings = AcceptedEncodings::new(server.compression_algorithms.as_deref())
+            .map_err(|message| StartError(format!("{}: {message}", self.id)))?;
+        let listener = Listener::http(server, DEFAULT_ZIPKIN_ENDPOINT, &self.authenticators)
+            .await
+            .map_err(|err| StartError(format!("{}: {err}", self.id)))?;
+        self.local_addr = Some(listener.local_addr());
         tracing::info!(receiver = %self.id, endpoint = ?self.local_addr, "starting Zipkin HTTP server");
         let observer = |format: Format| ReceiverObserver::new(&self.telemetry, &self.id, format.transport());
         let state = ZipkinState {
@@ -158,7 +179,8 @@ impl Receiver for ZipkinReceiver {
                 observer(Format::V2Json),
                 observer(Format::V2Proto),
             ]),
-            body_limit: self.config.body_limit(),
+            body_limit: server.body_limit(),
+            encodings,
             parse_string_tags: self.config.parse_string_tags,
         };
         let router = axum::Router::new()
@@ -166,25 +188,13 @@ impl Receiver for ZipkinReceiver {
             .route("/api/v2/spans", axum::routing::post(post_v2))
             .with_state(state)
             .layer(axum::extract::DefaultBodyLimit::disable());
-        let (shutdown, mut watcher) = watch::channel(false);
-        let id = self.id.clone();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = watcher.wait_for(|stop| *stop).await;
-                })
-                .await;
-            if let Err(err) = served {
-                tracing::error!(receiver = %id, "zipkin HTTP server failed: {err}");
-            }
-        });
-        self.running = Some(ServerTasks::new(shutdown, vec![task]));
+        self.running = Some(listener.serve("zipkin", router));
         Ok(())
     }
 
     async fn shutdown(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.stop(&self.id).await;
+        if let Some(mut server) = self.running.take() {
+            server.shutdown().await;
         }
     }
 }

@@ -19,11 +19,11 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use spoor_config::serde_ext::null_as_default;
-use spoor_pipeline::net::HttpServer;
+use spoor_net::auth::Authenticators;
+use spoor_net::{ConfigProblem, GrpcServerSettings, Listener, Server};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
+use tonic::service::Routes;
 
 pub use self::strategies::{DEFAULT_SAMPLING_PROBABILITY, Strategies};
 use crate::model::gojson::format_float;
@@ -31,6 +31,7 @@ use crate::proto::api_v2::sampling_manager_server::{SamplingManager, SamplingMan
 use crate::proto::api_v2::{
     PerOperationSamplingStrategies, SamplingStrategyParameters, SamplingStrategyResponse, SamplingStrategyType,
 };
+use crate::receiver::HttpServerConfig;
 
 pub const TYPE_NAME: &str = "remote_sampling";
 pub const DEFAULT_HTTP_ENDPOINT: &str = "localhost:5778";
@@ -45,20 +46,20 @@ pub struct RemoteSamplingConfig {
     /// Not supported yet; present only to give a clear error.
     #[serde(default)]
     pub adaptive: Option<serde_json::Value>,
-    /// Default enabled on `localhost:5778`.
+    /// confighttp's server settings; default enabled on `localhost:5778`.
     #[serde(default = "default_http", deserialize_with = "null_as_default")]
-    pub http: Option<EndpointConfig>,
-    /// Default enabled on `localhost:5779`.
+    pub http: Option<HttpServerConfig>,
+    /// configgrpc's server settings; default enabled on `localhost:5779`.
     #[serde(default = "default_grpc", deserialize_with = "null_as_default")]
-    pub grpc: Option<GrpcEndpointConfig>,
+    pub grpc: Option<GrpcServerSettings>,
 }
 
-fn default_http() -> Option<EndpointConfig> {
-    Some(EndpointConfig::default())
+fn default_http() -> Option<HttpServerConfig> {
+    Some(HttpServerConfig::default())
 }
 
-fn default_grpc() -> Option<GrpcEndpointConfig> {
-    Some(GrpcEndpointConfig::default())
+fn default_grpc() -> Option<GrpcServerSettings> {
+    Some(GrpcServerSettings::default())
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -83,49 +84,23 @@ impl Default for FileConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EndpointConfig {
-    pub endpoint: String,
-}
-
-impl Default for EndpointConfig {
-    fn default() -> Self {
-        Self { endpoint: DEFAULT_HTTP_ENDPOINT.to_owned() }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GrpcEndpointConfig {
-    pub endpoint: String,
-    /// Only `tcp`.
-    pub transport: String,
-}
-
-impl Default for GrpcEndpointConfig {
-    fn default() -> Self {
-        Self { endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(), transport: "tcp".to_owned() }
-    }
-}
-
 impl RemoteSamplingConfig {
-    /// `(key, message)` of the first problem.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), ConfigProblem> {
         if self.adaptive.is_some() {
-            return Err(("adaptive".to_owned(), "adaptive sampling is not supported yet; use file".to_owned()));
+            return Err(ConfigProblem::new("adaptive", "adaptive sampling is not supported yet; use file"));
         }
         let Some(file) = &self.file else {
-            return Err((String::new(), "no sampling strategy specified, has to be 'file'".to_owned()));
+            return Err(ConfigProblem::new("", "no sampling strategy specified, has to be 'file'"));
         };
         if !(0.0..=1.0).contains(&file.default_sampling_probability) {
-            return Err(("file.default_sampling_probability".to_owned(), "must be between 0 and 1".to_owned()));
+            return Err(ConfigProblem::new("file.default_sampling_probability", "must be between 0 and 1"));
         }
         if let Some(http) = &self.http {
-            crate::receiver::check_endpoint("http.endpoint", &http.endpoint).map_err(|p| (p.path, p.message))?;
+            // The HTTP API has only GETs: no body to decompress.
+            http.validate(false).map_err(|problem| problem.within("http"))?;
         }
         if let Some(grpc) = &self.grpc {
-            crate::receiver::check_endpoint("grpc.endpoint", &grpc.endpoint).map_err(|p| (p.path, p.message))?;
+            grpc.validate().map_err(|problem| problem.within("grpc"))?;
         }
         Ok(())
     }
@@ -319,8 +294,10 @@ pub struct RemoteSamplingExtension {
     id: String,
     config: RemoteSamplingConfig,
     provider: StrategyProvider,
+    authenticators: Authenticators,
     local_addrs: SamplingLocalAddrs,
-    http: Option<HttpServer>,
+    servers: Vec<Server>,
+    /// Stops the file reloader.
     shutdown: Option<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -330,18 +307,25 @@ impl RemoteSamplingExtension {
     /// process from starting.
     pub fn new(id: impl Into<String>, config: RemoteSamplingConfig) -> Result<Self, String> {
         let id = id.into();
-        config.validate().map_err(|(key, message)| format!("{id}: {key}: {message}"))?;
+        config.validate().map_err(|problem| format!("{id}: {problem}"))?;
         let file = config.file.clone().unwrap_or_default();
         let strategies = StrategyProvider::load(&file).map_err(|err| format!("{id}: {err}"))?;
         Ok(Self {
             id,
             config,
             provider: StrategyProvider::new(strategies),
+            authenticators: Authenticators::default(),
             local_addrs: SamplingLocalAddrs::default(),
-            http: None,
+            servers: Vec::new(),
             shutdown: None,
             tasks: Vec::new(),
         })
+    }
+
+    /// The authenticator extensions that `auth.authenticator` of `http` and `grpc` may name.
+    pub fn with_authenticators(mut self, authenticators: Authenticators) -> Self {
+        self.authenticators = authenticators;
+        self
     }
 
     /// The strategies this extension serves, for the jaeger receiver's `/api/sampling`.
@@ -353,35 +337,37 @@ impl RemoteSamplingExtension {
         self.local_addrs
     }
 
+    /// Binds both listeners before serving either, so that a failure leaves nothing running.
     pub async fn start(&mut self) -> Result<(), String> {
-        let (shutdown, watcher) = watch::channel(false);
-        if let Some(grpc) = &self.config.grpc {
-            let listener = spoor_pipeline::net::bind(&grpc.endpoint)
-                .await
-                .map_err(|err| format!("{}: grpc endpoint {}: {err}", self.id, grpc.endpoint))?;
-            self.local_addrs.grpc = listener.local_addr().ok();
+        let fail = |transport: &str, err: spoor_net::ListenError| format!("{}: {transport} {err}", self.id);
+        let grpc = match &self.config.grpc {
+            Some(grpc) => Some(
+                Listener::grpc(grpc, DEFAULT_GRPC_ENDPOINT, &self.authenticators).await.map_err(|e| fail("grpc", e))?,
+            ),
+            None => None,
+        };
+        let http = match &self.config.http {
+            Some(http) => Some(
+                Listener::http(&http.server, DEFAULT_HTTP_ENDPOINT, &self.authenticators)
+                    .await
+                    .map_err(|e| fail("http", e))?,
+            ),
+            None => None,
+        };
+        if let Some(listener) = grpc {
+            let endpoint = listener.local_addr();
+            self.local_addrs.grpc = Some(endpoint);
             let service = SamplingManagerServer::new(SamplingService { provider: self.provider.clone() });
-            let mut watcher = watcher.clone();
-            let id = self.id.clone();
-            self.tasks.push(tokio::spawn(async move {
-                let served = Server::builder()
-                    .add_service(service)
-                    .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
-                        let _ = watcher.wait_for(|stop| *stop).await;
-                    })
-                    .await;
-                if let Err(err) = served {
-                    tracing::error!(extension = %id, "sampling gRPC server failed: {err}");
-                }
-            }));
+            self.servers.push(listener.serve("remote_sampling grpc", Routes::new(service).prepare()));
+            tracing::info!(extension = %self.id, %endpoint, "remote sampling gRPC server listening");
         }
-        if let Some(http) = &self.config.http {
-            let server = HttpServer::start(&http.endpoint, http_routes(self.provider.clone()))
-                .await
-                .map_err(|err| format!("{}: http endpoint {}: {err}", self.id, http.endpoint))?;
-            self.local_addrs.http = Some(server.local_addr);
-            self.http = Some(server);
+        if let Some(listener) = http {
+            let endpoint = listener.local_addr();
+            self.local_addrs.http = Some(endpoint);
+            self.servers.push(listener.serve("remote_sampling http", http_routes(self.provider.clone())));
+            tracing::info!(extension = %self.id, %endpoint, "remote sampling HTTP server listening");
         }
+        let (shutdown, watcher) = watch::channel(false);
         if let Some(file) = self.config.file.clone()
             && !file.path.is_empty()
             && !file.reload_interval.is_zero()
@@ -389,12 +375,6 @@ impl RemoteSamplingExtension {
             self.tasks.push(tokio::spawn(reload(self.id.clone(), file, self.provider.clone(), watcher)));
         }
         self.shutdown = Some(shutdown);
-        if let Some(endpoint) = self.local_addrs.http {
-            tracing::info!(extension = %self.id, %endpoint, "remote sampling HTTP server listening");
-        }
-        if let Some(endpoint) = self.local_addrs.grpc {
-            tracing::info!(extension = %self.id, %endpoint, "remote sampling gRPC server listening");
-        }
         Ok(())
     }
 
@@ -402,9 +382,10 @@ impl RemoteSamplingExtension {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(true);
         }
-        if let Some(mut http) = self.http.take() {
-            http.shutdown().await;
+        for server in &mut self.servers {
+            server.shutdown().await;
         }
+        self.servers.clear();
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }
@@ -498,7 +479,7 @@ mod tests {
             let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             stream
-                .write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
+                .write_all(format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").as_bytes())
                 .await
                 .unwrap();
             let mut out = String::new();
@@ -544,12 +525,21 @@ mod tests {
     #[test]
     fn config_errors() {
         let adaptive: RemoteSamplingConfig = serde_json::from_str(r#"{"adaptive": {}}"#).unwrap();
-        assert_eq!(adaptive.validate().unwrap_err().0, "adaptive");
+        assert_eq!(adaptive.validate().unwrap_err().path, "adaptive");
         let none: RemoteSamplingConfig = serde_json::from_str(r#"{}"#).unwrap();
         assert!(none.validate().is_err());
         let ok: RemoteSamplingConfig = serde_json::from_str(r#"{"file": null}"#).unwrap();
         ok.validate().unwrap();
-        assert_eq!(ok.http.unwrap().endpoint, "localhost:5778");
+        assert_eq!(ok.http.unwrap().server.endpoint_or(DEFAULT_HTTP_ENDPOINT), "localhost:5778");
+        assert_eq!(ok.grpc.unwrap(), GrpcServerSettings::default());
         assert!(serde_json::from_str::<RemoteSamplingConfig>(r#"{"file": {"pth": "x"}}"#).is_err());
+        assert!(serde_json::from_str::<RemoteSamplingConfig>(r#"{"file": null, "grpc": {"tls": {"x": 1}}}"#).is_err());
+        let problem = |json: &str| serde_json::from_str::<RemoteSamplingConfig>(json).unwrap().validate().unwrap_err();
+        assert_eq!(problem(r#"{"file": null, "http": {"endpont": "x:1"}}"#).path, "http.endpont");
+        assert_eq!(
+            problem(r#"{"file": null, "http": {"compression_algorithms": ["gzip"]}}"#).path,
+            "http.compression_algorithms"
+        );
+        assert_eq!(problem(r#"{"file": null, "grpc": {"endpoint": "nope"}}"#).path, "grpc.endpoint");
     }
 }
