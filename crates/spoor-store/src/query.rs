@@ -225,7 +225,26 @@ pub(crate) fn dependency_links(counts: HashMap<(String, String), u64>) -> Vec<De
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spoor_pipeline::otlp::Status;
+    use spoor_pipeline::otlp::{AnyValue, Status, any_value};
+
+    fn query(pairs: &[(&str, &str)]) -> SpanFilter {
+        SpanFilter::new(&TraceQuery {
+            attributes: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_string_table_index_compares_as_an_empty_value() {
+        let index = KeyValue {
+            key: "k".into(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValueStrindex(7)) }),
+            ..Default::default()
+        };
+        let span = Span { attributes: vec![index], ..Default::default() };
+        assert!(query(&[("k", "")]).matches_span(None, None, &span));
+        assert!(!query(&[("k", "7")]).matches_span(None, None, &span));
+    }
 
     #[test]
     fn error_and_kind_special_keys_use_span_fields() {
@@ -234,12 +253,6 @@ mod tests {
             kind: 2,
             status: Some(Status { code: STATUS_ERROR, message: String::new() }),
             ..Default::default()
-        };
-        let query = |pairs: &[(&str, &str)]| {
-            SpanFilter::new(&TraceQuery {
-                attributes: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-                ..Default::default()
-            })
         };
         assert!(query(&[("error", "true"), ("span.kind", "server")]).matches_span(None, None, &span));
         assert!(query(&[("error", "T"), ("span.status", "Error")]).matches_span(None, None, &span));
