@@ -15,6 +15,7 @@ pub mod exporter;
 pub mod exporters;
 pub mod extensions;
 pub mod fanout;
+pub mod otlp;
 pub mod processors;
 pub mod queue;
 pub mod receiver;
@@ -26,13 +27,3 @@ pub use consumer::{ConsumeError, TracesConsumer};
 pub use exporter::{ExportError, Exporter};
 pub use receiver::{Receiver, ReceiverObserver, ServerTasks, StartError};
 pub use telemetry::Telemetry;
-
-/// The OTLP protobuf types, re-exported so every crate uses the same ones.
-pub mod otlp {
-    pub use opentelemetry_proto::tonic::collector::trace::v1::{
-        ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-    };
-    pub use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-    pub use opentelemetry_proto::tonic::resource::v1::Resource;
-    pub use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
-}

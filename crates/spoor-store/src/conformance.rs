@@ -24,11 +24,11 @@ use prost::Message;
 use spoor_pipeline::TraceBatch;
 use spoor_pipeline::otlp::{
     ExportTraceServiceRequest, InstrumentationScope, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, Status,
-    any_value,
+    any_value, names, value,
 };
 
 use crate::model::trace_id_of;
-use crate::{Operation, Trace, TraceId, TraceQuery, TraceStore, format_go_float};
+use crate::{Operation, Trace, TraceId, TraceQuery, TraceStore};
 
 const NANOS_PER_DAY: u64 = 86_400_000_000_000;
 
@@ -194,7 +194,7 @@ fn tag_value(value: &serde_json::Value) -> Result<String, String> {
         serde_json::Value::Bool(b) => Ok(b.to_string()),
         serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => Ok(i.to_string()),
-            (None, Some(f)) => Ok(format_go_float(f)),
+            (None, Some(f)) => Ok(value::double_as_string(f)),
             _ => Err(format!("unsupported tag value {n}")),
         },
         other => Err(format!("unsupported tag value {other}")),
@@ -547,7 +547,7 @@ fn service_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
     ResourceSpans {
         resource: Some(Resource {
             attributes: vec![KeyValue {
-                key: "service.name".to_owned(),
+                key: names::SERVICE_NAME.to_owned(),
                 value: Some(spoor_pipeline::otlp::AnyValue {
                     value: Some(any_value::Value::StringValue(service.to_owned())),
                 }),

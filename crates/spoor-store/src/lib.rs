@@ -26,7 +26,6 @@ pub mod synth;
 pub use config::{EmbeddedConfig, MemoryConfig, SyncMode};
 pub use embedded::EmbeddedStore;
 pub use memory::MemoryStore;
-pub use query::{any_value_as_string, format_go_float};
 
 use std::collections::BTreeMap;
 use std::time::Duration;

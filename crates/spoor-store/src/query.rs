@@ -4,21 +4,21 @@
 
 use std::collections::HashMap;
 
-use base64::Engine as _;
-use spoor_pipeline::otlp::{AnyValue, InstrumentationScope, KeyValue, Resource, Span, any_value};
+use spoor_pipeline::otlp::span::SpanKind;
+use spoor_pipeline::otlp::status::StatusCode;
+use spoor_pipeline::otlp::{InstrumentationScope, KeyValue, Resource, Span, names, value};
 
 use crate::{DependencyLink, Operation, TraceQuery};
 
-const ERROR_KEY: &str = "error";
+/// Search keys of Jaeger's query that read a field of the span, its scope or its resource.
 const SPAN_STATUS_KEY: &str = "span.status";
-const SPAN_KIND_KEY: &str = "span.kind";
 const SCOPE_NAME_KEY: &str = "scope.name";
 const SCOPE_VERSION_KEY: &str = "scope.version";
 const RESOURCE_PREFIX: &str = "resource.";
 
-const STATUS_UNSET: i32 = 0;
-const STATUS_OK: i32 = 1;
-const STATUS_ERROR: i32 = 2;
+const STATUS_UNSET: i32 = StatusCode::Unset as i32;
+const STATUS_OK: i32 = StatusCode::Ok as i32;
+const STATUS_ERROR: i32 = StatusCode::Error as i32;
 
 /// A [`TraceQuery`] prepared for evaluation against spans.
 #[derive(Debug, Clone)]
@@ -58,9 +58,9 @@ impl SpanFilter {
         };
         for (key, value) in &query.attributes {
             match key.as_str() {
-                ERROR_KEY => filter.error = Some(parse_go_bool(value)),
+                names::ERROR => filter.error = Some(parse_go_bool(value)),
                 SPAN_STATUS_KEY => filter.status = Some(status_from_string(value)),
-                SPAN_KIND_KEY => filter.kind = Some(kind_from_string(value)),
+                names::SPAN_KIND => filter.kind = Some(kind_from_string(value)),
                 SCOPE_NAME_KEY => filter.scope_name = Some(value.clone()),
                 SCOPE_VERSION_KEY => filter.scope_version = Some(value.clone()),
                 _ => match key.strip_prefix(RESOURCE_PREFIX) {
@@ -176,7 +176,7 @@ fn nonzero_nanos(duration: Option<std::time::Duration>) -> Option<u64> {
 
 /// pcommon's `Map.Get` returns the first entry with the key.
 fn attribute_matches(attributes: &[KeyValue], key: &str, expected: &str) -> bool {
-    attributes.iter().find(|kv| kv.key == key).is_some_and(|kv| any_value_as_string(kv.value.as_ref()) == expected)
+    attributes.iter().find(|kv| kv.key == key).is_some_and(|kv| value::as_string(kv.value.as_ref()) == expected)
 }
 
 /// Go's `strconv.ParseBool`.
@@ -188,35 +188,19 @@ fn parse_go_bool(text: &str) -> Option<bool> {
     }
 }
 
+/// A `span.status` search value in any case; anything else means unset.
 fn status_from_string(text: &str) -> i32 {
-    match text.to_ascii_uppercase().as_str() {
-        "OK" => STATUS_OK,
-        "ERROR" => STATUS_ERROR,
-        _ => STATUS_UNSET,
-    }
+    names::status_code_from_name(text).unwrap_or(StatusCode::Unset) as i32
 }
 
+/// A `span.kind` search value in any case; anything else means unspecified.
 fn kind_from_string(text: &str) -> i32 {
-    match text.to_ascii_uppercase().as_str() {
-        "INTERNAL" => 1,
-        "SERVER" => 2,
-        "CLIENT" => 3,
-        "PRODUCER" => 4,
-        "CONSUMER" => 5,
-        _ => 0,
-    }
+    names::span_kind_from_name(&text.to_ascii_lowercase()).unwrap_or(SpanKind::Unspecified) as i32
 }
 
 /// Jaeger's name for an OTLP span kind: lowercase, and empty for unspecified or unknown.
 pub(crate) fn kind_name(kind: i32) -> &'static str {
-    match kind {
-        1 => "internal",
-        2 => "server",
-        3 => "client",
-        4 => "producer",
-        5 => "consumer",
-        _ => "",
-    }
+    names::span_kind_name(kind).unwrap_or_default()
 }
 
 pub(crate) fn operation_of(span: &Span) -> Operation {
@@ -226,13 +210,8 @@ pub(crate) fn operation_of(span: &Span) -> Operation {
 /// The `service.name` resource attribute when it is a string (pcommon's `Value.Str`).
 pub(crate) fn service_name(resource: Option<&Resource>) -> &str {
     resource
-        .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| match &v.value {
-            Some(any_value::Value::StringValue(s)) => Some(s.as_str()),
-            _ => None,
-        })
-        .unwrap_or("")
+        .and_then(|r| r.attributes.iter().find(|kv| kv.key == names::SERVICE_NAME))
+        .map_or("", |kv| value::as_str(kv.value.as_ref()))
 }
 
 /// Call counts per `(parent, child)` service pair, as the sorted links `/api/dependencies` answers.
@@ -243,124 +222,28 @@ pub(crate) fn dependency_links(counts: HashMap<(String, String), u64>) -> Vec<De
     links
 }
 
-/// An attribute value as pdata's `Value.AsString` renders it: strings as they are, ints in
-/// decimal, doubles as Go's JSON encoder prints them, bools `true`/`false`, bytes in base64,
-/// and arrays and maps as JSON.
-pub fn any_value_as_string(value: Option<&AnyValue>) -> String {
-    let Some(inner) = value.and_then(|v| v.value.as_ref()) else {
-        return String::new();
-    };
-    match inner {
-        any_value::Value::StringValue(s) => s.clone(),
-        any_value::Value::BoolValue(b) => b.to_string(),
-        any_value::Value::IntValue(i) => i.to_string(),
-        any_value::Value::DoubleValue(d) => format_go_float(*d),
-        any_value::Value::BytesValue(b) => base64::engine::general_purpose::STANDARD.encode(b),
-        any_value::Value::StringValueStrindex(i) => i.to_string(),
-        any_value::Value::ArrayValue(_) | any_value::Value::KvlistValue(_) => {
-            let mut out = String::new();
-            write_json(inner, &mut out);
-            out
-        }
-    }
-}
-
-/// Formats a double as Go's `encoding/json` (and JavaScript) do: shortest round-trip digits,
-/// plain decimal unless the magnitude is below 1e-6 or at least 1e21, then `1e+21`, `1.5e-7`.
-pub fn format_go_float(value: f64) -> String {
-    if value.is_nan() {
-        return "json: unsupported value: NaN".to_owned();
-    }
-    if value.is_infinite() {
-        let sign = if value > 0.0 { "+" } else { "-" };
-        return format!("json: unsupported value: {sign}Inf");
-    }
-    let magnitude = value.abs();
-    if magnitude != 0.0 && !(1e-6..1e21).contains(&magnitude) {
-        let text = format!("{value:e}");
-        return match text.split_once('e') {
-            Some((mantissa, exponent)) if !exponent.starts_with('-') => format!("{mantissa}e+{exponent}"),
-            _ => text,
-        };
-    }
-    format!("{value}")
-}
-
-fn write_json(value: &any_value::Value, out: &mut String) {
-    match value {
-        any_value::Value::StringValue(s) => write_json_string(s, out),
-        any_value::Value::BoolValue(b) => out.push_str(if *b { "true" } else { "false" }),
-        any_value::Value::IntValue(i) => out.push_str(&i.to_string()),
-        any_value::Value::DoubleValue(d) => out.push_str(&format_go_float(*d)),
-        any_value::Value::BytesValue(b) => write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out),
-        any_value::Value::StringValueStrindex(i) => out.push_str(&i.to_string()),
-        any_value::Value::ArrayValue(array) => {
-            out.push('[');
-            for (i, item) in array.values.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json_any(item.value.as_ref(), out);
-            }
-            out.push(']');
-        }
-        any_value::Value::KvlistValue(list) => {
-            // Go's encoding/json writes map keys sorted.
-            let mut entries: Vec<&KeyValue> = list.values.iter().collect();
-            entries.sort_by(|a, b| a.key.cmp(&b.key));
-            out.push('{');
-            for (i, kv) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json_string(&kv.key, out);
-                out.push(':');
-                write_json_any(kv.value.as_ref().and_then(|v| v.value.as_ref()), out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn write_json_any(value: Option<&any_value::Value>, out: &mut String) {
-    match value {
-        Some(value) => write_json(value, out),
-        None => out.push_str("null"),
-    }
-}
-
-fn write_json_string(text: &str, out: &mut String) {
-    out.push_str(&serde_json::Value::String(text.to_owned()).to_string());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spoor_pipeline::otlp::Status;
+    use spoor_pipeline::otlp::{AnyValue, Status, any_value};
 
-    fn value(v: any_value::Value) -> AnyValue {
-        AnyValue { value: Some(v) }
+    fn query(pairs: &[(&str, &str)]) -> SpanFilter {
+        SpanFilter::new(&TraceQuery {
+            attributes: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        })
     }
 
     #[test]
-    fn doubles_print_as_go() {
-        assert_eq!(format_go_float(1.5), "1.5");
-        assert_eq!(format_go_float(72.5), "72.5");
-        assert_eq!(format_go_float(100.0), "100");
-        assert_eq!(format_go_float(1e21), "1e+21");
-        assert_eq!(format_go_float(1e20), "100000000000000000000");
-        assert_eq!(format_go_float(1.5e-7), "1.5e-7");
-        assert_eq!(format_go_float(1e-6), "0.000001");
-        assert_eq!(format_go_float(-2.5e300), "-2.5e+300");
-        assert_eq!(format_go_float(0.0), "0");
-    }
-
-    #[test]
-    fn values_render_as_pdata_as_string() {
-        assert_eq!(any_value_as_string(Some(&value(any_value::Value::IntValue(-12)))), "-12");
-        assert_eq!(any_value_as_string(Some(&value(any_value::Value::BoolValue(true)))), "true");
-        assert_eq!(any_value_as_string(Some(&value(any_value::Value::BytesValue(vec![1, 2])))), "AQI=");
-        assert_eq!(any_value_as_string(None), "");
+    fn a_string_table_index_compares_as_an_empty_value() {
+        let index = KeyValue {
+            key: "k".into(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValueStrindex(7)) }),
+            ..Default::default()
+        };
+        let span = Span { attributes: vec![index], ..Default::default() };
+        assert!(query(&[("k", "")]).matches_span(None, None, &span));
+        assert!(!query(&[("k", "7")]).matches_span(None, None, &span));
     }
 
     #[test]
@@ -370,12 +253,6 @@ mod tests {
             kind: 2,
             status: Some(Status { code: STATUS_ERROR, message: String::new() }),
             ..Default::default()
-        };
-        let query = |pairs: &[(&str, &str)]| {
-            SpanFilter::new(&TraceQuery {
-                attributes: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-                ..Default::default()
-            })
         };
         assert!(query(&[("error", "true"), ("span.kind", "server")]).matches_span(None, None, &span));
         assert!(query(&[("error", "T"), ("span.status", "Error")]).matches_span(None, None, &span));

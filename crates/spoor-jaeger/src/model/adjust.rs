@@ -16,7 +16,7 @@ use spoor_pipeline::otlp::{AnyValue, KeyValue, ResourceSpans, ScopeSpans, Span, 
 
 pub use self::client_server_ids::deduplicate_client_server_span_ids;
 pub use self::ip_attributes::normalize_ip_attributes;
-use super::to_proto::WARNINGS_ATTRIBUTES;
+use spoor_pipeline::otlp::names::JAEGER_WARNINGS;
 
 const LIBRARY_KEYS: [&str; 5] = [
     "telemetry.sdk.language",
@@ -149,13 +149,13 @@ pub fn remove_empty_span_links(resource_spans: &mut [ResourceSpans]) {
 /// Appends to Jaeger's warnings attribute (a string array).
 pub fn add_warning(span: &mut Span, warning: String) {
     let value = AnyValue { value: Some(any_value::Value::StringValue(warning)) };
-    let existing = span.attributes.iter_mut().find(|kv| kv.key == WARNINGS_ATTRIBUTES[0]);
+    let existing = span.attributes.iter_mut().find(|kv| kv.key == JAEGER_WARNINGS[0]);
     match existing.and_then(|kv| kv.value.as_mut()).and_then(|v| v.value.as_mut()) {
         Some(any_value::Value::ArrayValue(array)) => array.values.push(value),
         _ => {
-            span.attributes.retain(|kv| kv.key != WARNINGS_ATTRIBUTES[0]);
+            span.attributes.retain(|kv| kv.key != JAEGER_WARNINGS[0]);
             span.attributes.push(KeyValue {
-                key: WARNINGS_ATTRIBUTES[0].into(),
+                key: JAEGER_WARNINGS[0].into(),
                 value: Some(AnyValue {
                     value: Some(any_value::Value::ArrayValue(opentelemetry_proto::tonic::common::v1::ArrayValue {
                         values: vec![value],
@@ -175,7 +175,7 @@ mod tests {
 
     /// The warnings Jaeger would show for the span.
     pub(super) fn warnings(span: &Span) -> Vec<String> {
-        let warnings = span.attributes.iter().find(|kv| kv.key == WARNINGS_ATTRIBUTES[0]);
+        let warnings = span.attributes.iter().find(|kv| kv.key == JAEGER_WARNINGS[0]);
         match warnings.and_then(|kv| kv.value.as_ref()).and_then(|v| v.value.as_ref()) {
             Some(any_value::Value::ArrayValue(array)) => array
                 .values

@@ -1,27 +1,8 @@
-//! JSON text as Go's `encoding/json` writes it, where it differs from serde_json: floats in
-//! shortest form without a `.0` and with Go's exponent rules, `<`, `>`, `&`, U+2028 and U+2029
-//! escaped, and map keys sorted.
+//! JSON text as Go's `encoding/json` writes it, where it differs from serde_json: `<`, `>`, `&`,
+//! U+2028 and U+2029 escaped, and floats as `strconv` formats them for Jaeger's `AsString`. Floats
+//! in JSON are `spoor_pipeline::otlp::value::go_json_float`.
 
-use base64::Engine;
 use serde::Serialize;
-use spoor_pipeline::otlp::{AnyValue, any_value};
-
-/// Formats a float the way `encoding/json` does; `None` for NaN and infinities, which Go
-/// refuses to encode.
-pub fn format_float(f: f64) -> Option<String> {
-    if !f.is_finite() {
-        return None;
-    }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let text = format!("{f:e}");
-        let (mantissa, exp) = text.split_once('e')?;
-        let exp: i32 = exp.parse().ok()?;
-        return Some(if exp < 0 { format!("{mantissa}e-{}", -exp) } else { format!("{mantissa}e+{exp:02}") });
-    }
-    // Rust's Display for f64 is the shortest round-trip form in plain notation, as Go's 'f', -1.
-    Some(format!("{f}"))
-}
 
 /// `strconv.FormatFloat(f, 'g', 10, 64)`, which Jaeger's `KeyValue.AsString` uses.
 pub fn format_float_g10(f: f64) -> String {
@@ -107,74 +88,9 @@ pub fn to_vec<T: Serialize>(value: &T, indent: Option<&str>) -> serde_json::Resu
     Ok(escape_like_go(bytes))
 }
 
-/// pdata's `Value.AsString()` for maps and slices: the JSON of the raw value, keys sorted.
-pub fn any_value_as_json(value: &AnyValue) -> String {
-    let mut out = String::new();
-    write_raw_value(value.value.as_ref(), &mut out);
-    String::from_utf8(escape_like_go(out.into_bytes())).unwrap_or_default()
-}
-
-fn write_raw_value(value: Option<&any_value::Value>, out: &mut String) {
-    use any_value::Value;
-    match value {
-        // String-table indexes only occur in profiles; traces never carry them.
-        None | Some(Value::StringValueStrindex(_)) => out.push_str("null"),
-        Some(Value::StringValue(s)) => out.push_str(&json_string(s)),
-        Some(Value::BoolValue(b)) => out.push_str(if *b { "true" } else { "false" }),
-        Some(Value::IntValue(i)) => out.push_str(&i.to_string()),
-        Some(Value::DoubleValue(d)) => out.push_str(&format_float(*d).unwrap_or_else(|| "null".into())),
-        Some(Value::BytesValue(b)) => {
-            out.push_str(&json_string(&base64::engine::general_purpose::STANDARD.encode(b)));
-        }
-        Some(Value::ArrayValue(array)) => {
-            out.push('[');
-            for (i, v) in array.values.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_raw_value(v.value.as_ref(), out);
-            }
-            out.push(']');
-        }
-        Some(Value::KvlistValue(list)) => {
-            // A Go map: the last duplicate wins and keys come out sorted.
-            let mut sorted = std::collections::BTreeMap::new();
-            for kv in &list.values {
-                sorted.insert(kv.key.as_str(), kv.value.as_ref().and_then(|v| v.value.as_ref()));
-            }
-            out.push('{');
-            for (i, (k, v)) in sorted.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&json_string(k));
-                out.push(':');
-                write_raw_value(v, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn floats_print_as_go_prints_them() {
-        assert_eq!(format_float(72.5).as_deref(), Some("72.5"));
-        assert_eq!(format_float(100.0).as_deref(), Some("100"));
-        assert_eq!(format_float(0.0).as_deref(), Some("0"));
-        assert_eq!(format_float(1e21).as_deref(), Some("1e+21"));
-        assert_eq!(format_float(1.5e-7).as_deref(), Some("1.5e-7"));
-        assert_eq!(format_float(1e-10).as_deref(), Some("1e-10"));
-        assert_eq!(format_float(123456789.125).as_deref(), Some("123456789.125"));
-        assert_eq!(format_float(f64::NAN), None);
-    }
 
     #[test]
     fn g10_matches_strconv() {

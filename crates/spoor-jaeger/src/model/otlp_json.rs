@@ -3,12 +3,11 @@
 //! and empty lists left out, embedded messages (resource, scope, status) always present.
 
 use base64::Engine;
+use spoor_pipeline::otlp::value::go_json_float;
 use spoor_pipeline::otlp::{
     AnyValue, ExportTraceServiceRequest, InstrumentationScope, KeyValue, Resource, ResourceSpans, ScopeSpans, Span,
     any_value, span,
 };
-
-use super::gojson;
 
 /// Parses an OTLP/JSON `TracesData` (the body of `/api/transform`).
 pub fn parse_traces(body: &[u8]) -> Result<Vec<ResourceSpans>, serde_json::Error> {
@@ -218,7 +217,7 @@ impl Writer {
             }
             Some(Value::DoubleValue(d)) => {
                 self.key("doubleValue");
-                match gojson::format_float(*d) {
+                match go_json_float(*d) {
                     Some(text) => self.out.push_str(&text),
                     None if d.is_nan() => self.out.push_str("\"NaN\""),
                     None if *d > 0.0 => self.out.push_str("\"Infinity\""),

@@ -3,21 +3,13 @@
 //! Jaeger's internal warnings attribute into `Span.warnings`).
 
 use prost_types::{Duration, Timestamp};
+use spoor_pipeline::otlp::names::{self, JAEGER_WARNINGS};
 use spoor_pipeline::otlp::{
-    AnyValue, InstrumentationScope, KeyValue, Resource, ResourceSpans, Span, any_value, span, status,
+    InstrumentationScope, KeyValue, Resource, ResourceSpans, Span, any_value, span, status, value,
 };
 
-use super::{gojson, ids};
+use super::ids;
 use crate::proto::api_v2;
-
-/// The service name of a resource without attributes (contrib's `ResourceNoServiceName`).
-pub const RESOURCE_NO_SERVICE_NAME: &str = "OTLPResourceNoServiceName";
-/// The span attributes where Jaeger keeps warnings (older and newer name).
-pub const WARNINGS_ATTRIBUTES: [&str; 2] = ["jaeger.internal.warnings", "@jaeger@warnings"];
-
-const SERVICE_NAME: &str = "service.name";
-const EVENT_NAME: &str = "event";
-const REF_TYPE_ATTRIBUTE: &str = "opentracing.ref_type";
 
 /// One api_v2 batch per resource, skipping resources with neither attributes nor scopes.
 pub fn batches_from_otlp(resource_spans: &[ResourceSpans]) -> Vec<api_v2::Batch> {
@@ -57,23 +49,15 @@ fn resource_attributes(rs: &ResourceSpans) -> &[KeyValue] {
 pub fn process_from_resource(resource: Option<&Resource>) -> api_v2::Process {
     let attributes = resource.map(|r| r.attributes.as_slice()).unwrap_or_default();
     if attributes.is_empty() {
-        return api_v2::Process { service_name: RESOURCE_NO_SERVICE_NAME.into(), tags: Vec::new() };
+        return api_v2::Process { service_name: names::RESOURCE_NO_SERVICE_NAME.into(), tags: Vec::new() };
     }
     let service_name = attributes
         .iter()
-        .find(|kv| kv.key == SERVICE_NAME)
-        .map(|kv| string_value(kv.value.as_ref()))
+        .find(|kv| kv.key == names::SERVICE_NAME)
+        .map(|kv| value::as_str(kv.value.as_ref()).to_owned())
         .unwrap_or_default();
-    let tags = attributes.iter().filter(|kv| kv.key != SERVICE_NAME).map(attribute_to_tag).collect();
+    let tags = attributes.iter().filter(|kv| kv.key != names::SERVICE_NAME).map(attribute_to_tag).collect();
     api_v2::Process { service_name, tags }
-}
-
-/// pdata's `Value.Str()`: the string, or empty for other types.
-fn string_value(value: Option<&AnyValue>) -> String {
-    match value.and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        _ => String::new(),
-    }
 }
 
 /// One attribute as a typed tag; maps and arrays become their JSON text.
@@ -98,11 +82,7 @@ pub fn attribute_to_tag(kv: &KeyValue) -> api_v2::KeyValue {
             tag.v_type = api_v2::ValueType::Binary as i32;
             tag.v_binary = b.clone();
         }
-        Some(Value::ArrayValue(_) | Value::KvlistValue(_)) => {
-            if let Some(value) = kv.value.as_ref() {
-                tag.v_str = gojson::any_value_as_json(value);
-            }
-        }
+        Some(Value::ArrayValue(_) | Value::KvlistValue(_)) => tag.v_str = value::as_string(kv.value.as_ref()),
         // An empty value has no case in the translator: the tag stays an empty string.
         None | Some(Value::StringValueStrindex(_)) => {}
     }
@@ -120,7 +100,7 @@ pub fn span_to_proto(span: &Span, scope: Option<&InstrumentationScope>) -> api_v
     let warnings = span_warnings(span);
     let mut tags = span_tags(span, scope);
     if !warnings.is_empty() {
-        tags.retain(|t| !WARNINGS_ATTRIBUTES.contains(&t.key.as_str()));
+        tags.retain(|t| !JAEGER_WARNINGS.contains(&t.key.as_str()));
     }
     api_v2::Span {
         references: references(span, &trace_id),
@@ -163,10 +143,10 @@ pub fn duration(nanos: i128) -> Duration {
 fn span_warnings(span: &Span) -> Vec<String> {
     span.attributes
         .iter()
-        .filter(|kv| WARNINGS_ATTRIBUTES.contains(&kv.key.as_str()))
+        .filter(|kv| JAEGER_WARNINGS.contains(&kv.key.as_str()))
         .filter_map(|kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
             Some(any_value::Value::ArrayValue(a)) => {
-                Some(a.values.iter().map(|v| string_value(Some(v))).collect::<Vec<_>>())
+                Some(a.values.iter().map(|v| value::as_str(Some(v)).to_owned()).collect::<Vec<_>>())
             }
             _ => None,
         })
@@ -180,47 +160,35 @@ fn span_tags(span: &Span, scope: Option<&InstrumentationScope>) -> Vec<api_v2::K
     let mut tags = Vec::with_capacity(span.attributes.len() + 4);
     if let Some(scope) = scope {
         if !scope.name.is_empty() {
-            tags.push(string_tag("otel.scope.name", &scope.name));
+            tags.push(string_tag(names::OTEL_SCOPE_NAME, &scope.name));
         }
         if !scope.version.is_empty() {
-            tags.push(string_tag("otel.scope.version", &scope.version));
+            tags.push(string_tag(names::OTEL_SCOPE_VERSION, &scope.version));
         }
     }
     tags.extend(span.attributes.iter().map(attribute_to_tag));
-    if let Some(kind) = span_kind_name(span.kind) {
-        tags.push(string_tag("span.kind", kind));
+    if let Some(kind) = names::span_kind_name(span.kind) {
+        tags.push(string_tag(names::SPAN_KIND, kind));
     }
     let code = span.status.as_ref().map(|s| s.code).unwrap_or_default();
+    if let Some(code_name) = names::status_code_name(code) {
+        tags.push(string_tag(names::OTEL_STATUS_CODE, code_name));
+    }
     if code == status::StatusCode::Error as i32 {
-        tags.push(string_tag("otel.status_code", "ERROR"));
         tags.push(api_v2::KeyValue {
-            key: "error".into(),
+            key: names::ERROR.into(),
             v_type: api_v2::ValueType::Bool as i32,
             v_bool: true,
             ..Default::default()
         });
-    } else if code == status::StatusCode::Ok as i32 {
-        tags.push(string_tag("otel.status_code", "OK"));
     }
     if let Some(message) = span.status.as_ref().map(|s| s.message.as_str()).filter(|m| !m.is_empty()) {
-        tags.push(string_tag("otel.status_description", message));
+        tags.push(string_tag(names::OTEL_STATUS_DESCRIPTION, message));
     }
     if !span.trace_state.is_empty() {
-        tags.push(string_tag("w3c.tracestate", &span.trace_state));
+        tags.push(string_tag(names::W3C_TRACESTATE, &span.trace_state));
     }
     tags
-}
-
-/// The OpenTracing name of an OTLP span kind; `None` for unspecified.
-pub fn span_kind_name(kind: i32) -> Option<&'static str> {
-    match span::SpanKind::try_from(kind).ok()? {
-        span::SpanKind::Internal => Some("internal"),
-        span::SpanKind::Server => Some("server"),
-        span::SpanKind::Client => Some("client"),
-        span::SpanKind::Producer => Some("producer"),
-        span::SpanKind::Consumer => Some("consumer"),
-        span::SpanKind::Unspecified => None,
-    }
 }
 
 /// The parent first as CHILD_OF, then links as FOLLOWS_FROM (or CHILD_OF when the link says so);
@@ -250,8 +218,8 @@ fn references(span: &Span, trace_id: &[u8]) -> Vec<api_v2::SpanRef> {
 }
 
 fn link_ref_type(attributes: &[KeyValue]) -> api_v2::SpanRefType {
-    match attributes.iter().find(|kv| kv.key == REF_TYPE_ATTRIBUTE) {
-        Some(kv) if string_value(kv.value.as_ref()) == "child_of" => api_v2::SpanRefType::ChildOf,
+    match attributes.iter().find(|kv| kv.key == names::OPENTRACING_REF_TYPE) {
+        Some(kv) if value::as_str(kv.value.as_ref()) == names::REF_TYPE_CHILD_OF => api_v2::SpanRefType::ChildOf,
         _ => api_v2::SpanRefType::FollowsFrom,
     }
 }
@@ -260,8 +228,8 @@ fn link_ref_type(attributes: &[KeyValue]) -> api_v2::SpanRefType {
 /// its attributes.
 fn event_to_log(event: &span::Event) -> api_v2::Log {
     let mut fields = Vec::with_capacity(event.attributes.len() + 1);
-    if !event.name.is_empty() && !event.attributes.iter().any(|kv| kv.key == EVENT_NAME) {
-        fields.push(string_tag(EVENT_NAME, &event.name));
+    if !event.name.is_empty() && !event.attributes.iter().any(|kv| kv.key == names::EVENT) {
+        fields.push(string_tag(names::EVENT, &event.name));
     }
     fields.extend(event.attributes.iter().map(attribute_to_tag));
     api_v2::Log { timestamp: Some(timestamp(event.time_unix_nano)), fields }

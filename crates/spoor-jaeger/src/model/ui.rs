@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-use super::gojson;
+use spoor_pipeline::otlp::value::go_json_float;
 
 /// A trace: spans, the processes they reference, and warnings (`null` when none).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,7 +123,7 @@ impl Serialize for Value {
                 serializer.serialize_str(&i.to_string())
             }
             Value::Int64(i) => serializer.serialize_i64(*i),
-            Value::Float64(f) => match gojson::format_float(*f) {
+            Value::Float64(f) => match go_json_float(*f) {
                 Some(text) => serde_json::value::RawValue::from_string(text)
                     .map_err(serde::ser::Error::custom)?
                     .serialize(serializer),

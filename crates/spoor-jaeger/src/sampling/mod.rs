@@ -21,12 +21,12 @@ use serde::Deserialize;
 use spoor_config::serde_ext::null_as_default;
 use spoor_net::auth::Authenticators;
 use spoor_net::{ConfigProblem, GrpcServerSettings, Listener, Server};
+use spoor_pipeline::otlp::value::go_json_float;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::service::Routes;
 
 pub use self::strategies::{DEFAULT_SAMPLING_PROBABILITY, Strategies};
-use crate::model::gojson::format_float;
 use crate::proto::api_v2::sampling_manager_server::{SamplingManager, SamplingManagerServer};
 use crate::proto::api_v2::{
     PerOperationSamplingStrategies, SamplingStrategyParameters, SamplingStrategyResponse, SamplingStrategyType,
@@ -150,7 +150,7 @@ impl StrategyProvider {
 // JSON
 
 fn float(value: f64) -> String {
-    format_float(value).unwrap_or_else(|| "0".to_owned())
+    go_json_float(value).unwrap_or_else(|| "0".to_owned())
 }
 
 fn operations_json(operations: &PerOperationSamplingStrategies, enum_names: bool) -> String {

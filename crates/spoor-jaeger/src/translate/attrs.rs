@@ -2,32 +2,7 @@
 //! semantics (a put replaces an existing key in place), IDs, and the span status rules of
 //! collector-contrib's Jaeger translator.
 
-use spoor_pipeline::otlp::{AnyValue, KeyValue, Span, Status, any_value, span, status};
-
-/// Tag keys with a meaning beyond the attribute.
-pub(crate) mod keys {
-    pub const SERVICE_NAME: &str = "service.name";
-    pub const SPAN_KIND: &str = "span.kind";
-    pub const ERROR: &str = "error";
-    pub const OTEL_STATUS_CODE: &str = "otel.status_code";
-    pub const OTEL_STATUS_DESCRIPTION: &str = "otel.status_description";
-    pub const HTTP_STATUS_CODE: &str = "http.status_code";
-    pub const HTTP_STATUS_MESSAGE: &str = "http.status_message";
-    pub const W3C_TRACESTATE: &str = "w3c.tracestate";
-    pub const OTEL_SCOPE_NAME: &str = "otel.scope.name";
-    pub const OTEL_SCOPE_VERSION: &str = "otel.scope.version";
-    pub const OTEL_LIBRARY_NAME: &str = "otel.library.name";
-    pub const OTEL_LIBRARY_VERSION: &str = "otel.library.version";
-    pub const REF_TYPE: &str = "opentracing.ref_type";
-    pub const REF_CHILD_OF: &str = "child_of";
-    pub const REF_FOLLOWS_FROM: &str = "follows_from";
-    pub const EVENT: &str = "event";
-    pub const HOSTNAME: &str = "hostname";
-    pub const HOST_NAME: &str = "host.name";
-    pub const JAEGER_VERSION: &str = "jaeger.version";
-    pub const EXPORTER_VERSION: &str = "opencensus.exporterversion";
-    pub const NO_SERVICE_NAME: &str = "OTLPResourceNoServiceName";
-}
+use spoor_pipeline::otlp::{AnyValue, KeyValue, Span, Status, any_value, names, span, status};
 
 /// Attributes in insertion order; putting an existing key replaces its value in place.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -94,14 +69,7 @@ pub(crate) fn micros_to_nanos(micros: i64) -> u64 {
 }
 
 pub(crate) fn jaeger_span_kind(kind: &str) -> span::SpanKind {
-    match kind {
-        "client" => span::SpanKind::Client,
-        "server" => span::SpanKind::Server,
-        "producer" => span::SpanKind::Producer,
-        "consumer" => span::SpanKind::Consumer,
-        "internal" => span::SpanKind::Internal,
-        _ => span::SpanKind::Unspecified,
-    }
+    names::span_kind_from_name(kind).unwrap_or(span::SpanKind::Unspecified)
 }
 
 /// OTel's rule for an HTTP status code: 1xx-3xx leave the status unset, the rest are errors.
@@ -118,8 +86,8 @@ fn code_from_value(value: &any_value::Value) -> Option<i64> {
 }
 
 fn take_status_description(attrs: &mut Attributes) -> Option<String> {
-    let description = attrs.get_str(keys::OTEL_STATUS_DESCRIPTION)?;
-    attrs.remove(keys::OTEL_STATUS_DESCRIPTION);
+    let description = attrs.get_str(names::OTEL_STATUS_DESCRIPTION)?;
+    attrs.remove(names::OTEL_STATUS_DESCRIPTION);
     Some(description)
 }
 
@@ -129,32 +97,30 @@ pub(crate) fn set_jaeger_status(attrs: &mut Attributes, span: &mut Span) {
     let mut code = status::StatusCode::Unset;
     let mut message = String::new();
     let mut exists = false;
-    if let Some(any_value::Value::BoolValue(true)) = attrs.get(keys::ERROR) {
+    if let Some(any_value::Value::BoolValue(true)) = attrs.get(names::ERROR) {
         code = status::StatusCode::Error;
-        attrs.remove(keys::ERROR);
+        attrs.remove(names::ERROR);
         exists = true;
         if let Some(description) = take_status_description(attrs) {
             message = description;
-        } else if let Some(http_message) = attrs.get_str(keys::HTTP_STATUS_MESSAGE) {
+        } else if let Some(http_message) = attrs.get_str(names::HTTP_STATUS_MESSAGE) {
             message = http_message;
         }
     }
-    if attrs.contains(keys::OTEL_STATUS_CODE) {
+    if attrs.contains(names::OTEL_STATUS_CODE) {
         // The error tag is the ultimate truth; otel.status_code only counts without it.
         if !exists {
             exists = true;
-            let value = attrs.get_str(keys::OTEL_STATUS_CODE).unwrap_or_default();
-            match value.to_ascii_uppercase().as_str() {
-                "OK" => code = status::StatusCode::Ok,
-                "ERROR" => code = status::StatusCode::Error,
-                _ => {}
+            let value = attrs.get_str(names::OTEL_STATUS_CODE).unwrap_or_default();
+            if let Some(named) = names::status_code_from_name(&value) {
+                code = named;
             }
             if let Some(description) = take_status_description(attrs) {
                 message = description;
             }
         }
-        attrs.remove(keys::OTEL_STATUS_CODE);
-    } else if !exists && let Some(http) = attrs.get(keys::HTTP_STATUS_CODE).and_then(code_from_value) {
+        attrs.remove(names::OTEL_STATUS_CODE);
+    } else if !exists && let Some(http) = attrs.get(names::HTTP_STATUS_CODE).and_then(code_from_value) {
         let kind = span.kind;
         let from_http = if (400..500).contains(&http) && kind == span::SpanKind::Server as i32 {
             status::StatusCode::Unset
@@ -167,7 +133,7 @@ pub(crate) fn set_jaeger_status(attrs: &mut Attributes, span: &mut Span) {
             exists = true;
             code = from_http;
         }
-        if let Some(http_message) = attrs.get_str(keys::HTTP_STATUS_MESSAGE) {
+        if let Some(http_message) = attrs.get_str(names::HTTP_STATUS_MESSAGE) {
             message = http_message;
         }
     }
@@ -179,16 +145,16 @@ pub(crate) fn set_jaeger_status(attrs: &mut Attributes, span: &mut Span) {
 /// `hostname` becomes `host.name` and `jaeger.version` becomes `opencensus.exporterversion`,
 /// unless the target key is already there.
 pub(crate) fn translate_process_keys(attrs: &mut Attributes) {
-    if !attrs.contains(keys::HOST_NAME)
-        && let Some(value) = attrs.get(keys::HOSTNAME).cloned()
+    if !attrs.contains(names::HOST_NAME)
+        && let Some(value) = attrs.get(names::HOSTNAME).cloned()
     {
-        attrs.put(keys::HOST_NAME, value);
-        attrs.remove(keys::HOSTNAME);
+        attrs.put(names::HOST_NAME, value);
+        attrs.remove(names::HOSTNAME);
     }
-    if attrs.contains(keys::JAEGER_VERSION) && !attrs.contains(keys::EXPORTER_VERSION) {
-        let version = attrs.get_str(keys::JAEGER_VERSION).unwrap_or_default();
-        attrs.put_str(keys::EXPORTER_VERSION, format!("Jaeger-{version}"));
-        attrs.remove(keys::JAEGER_VERSION);
+    if attrs.contains(names::JAEGER_VERSION) && !attrs.contains(names::OPENCENSUS_EXPORTER_VERSION) {
+        let version = attrs.get_str(names::JAEGER_VERSION).unwrap_or_default();
+        attrs.put_str(names::OPENCENSUS_EXPORTER_VERSION, format!("Jaeger-{version}"));
+        attrs.remove(names::JAEGER_VERSION);
     }
 }
 

@@ -8,10 +8,10 @@
 //! - the parent is `parentSpanId`, else the first same-trace CHILD_OF reference, else the first
 //!   FOLLOWS_FROM one; every other reference becomes a link with `opentracing.ref_type`.
 
-use spoor_pipeline::otlp::{InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, any_value, span};
+use spoor_pipeline::otlp::{InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, any_value, names, span};
 
 use super::TranslateError;
-use super::attrs::{self, Attributes, keys};
+use super::attrs::{self, Attributes};
 use crate::proto::api_v2;
 use crate::thrift::generated::jaeger as thrift;
 
@@ -55,7 +55,7 @@ fn thrift_process_to_resource(process: &thrift::Process) -> Option<Resource> {
     let tags = process.tags.as_deref().unwrap_or_default();
     let mut attrs = Attributes::with_capacity(tags.len() + 1);
     if !process.service_name.is_empty() {
-        attrs.put_str(keys::SERVICE_NAME, process.service_name.as_str());
+        attrs.put_str(names::SERVICE_NAME, process.service_name.as_str());
     }
     thrift_tags_into(tags, &mut attrs);
     attrs::translate_process_keys(&mut attrs);
@@ -139,23 +139,23 @@ fn thrift_span_to_otlp(span: thrift::Span) -> Span {
 
 /// `span.kind`, the status tags and `w3c.tracestate` become fields; the rest stay attributes.
 fn finish_attributes(mut attrs: Attributes, span: &mut Span) {
-    if attrs.contains(keys::SPAN_KIND) {
-        let kind = attrs.get_str(keys::SPAN_KIND).unwrap_or_default();
+    if attrs.contains(names::SPAN_KIND) {
+        let kind = attrs.get_str(names::SPAN_KIND).unwrap_or_default();
         span.kind = attrs::jaeger_span_kind(&kind) as i32;
-        attrs.remove(keys::SPAN_KIND);
+        attrs.remove(names::SPAN_KIND);
     }
     attrs::set_jaeger_status(&mut attrs, span);
-    if attrs.contains(keys::W3C_TRACESTATE) {
-        span.trace_state = attrs.get_str(keys::W3C_TRACESTATE).unwrap_or_default();
-        attrs.remove(keys::W3C_TRACESTATE);
+    if attrs.contains(names::W3C_TRACESTATE) {
+        span.trace_state = attrs.get_str(names::W3C_TRACESTATE).unwrap_or_default();
+        attrs.remove(names::W3C_TRACESTATE);
     }
     span.attributes = attrs.into_vec();
 }
 
 fn event(time_unix_nano: u64, mut fields: Attributes) -> span::Event {
-    let name = if fields.contains(keys::EVENT) {
-        let name = fields.get_str(keys::EVENT).unwrap_or_default();
-        fields.remove(keys::EVENT);
+    let name = if fields.contains(names::EVENT) {
+        let name = fields.get_str(names::EVENT).unwrap_or_default();
+        fields.remove(names::EVENT);
         name
     } else {
         String::new()
@@ -165,7 +165,10 @@ fn event(time_unix_nano: u64, mut fields: Attributes) -> span::Event {
 
 fn link(trace_id: Vec<u8>, span_id: Vec<u8>, child_of: bool) -> span::Link {
     let mut attributes = Attributes::with_capacity(1);
-    attributes.put_str(keys::REF_TYPE, if child_of { keys::REF_CHILD_OF } else { keys::REF_FOLLOWS_FROM });
+    attributes.put_str(
+        names::OPENTRACING_REF_TYPE,
+        if child_of { names::REF_TYPE_CHILD_OF } else { names::REF_TYPE_FOLLOWS_FROM },
+    );
     span::Link { trace_id, span_id, attributes: attributes.into_vec(), ..Default::default() }
 }
 
@@ -215,12 +218,14 @@ fn proto_process_to_resource(process: Option<&api_v2::Process>) -> Resource {
     let Some(process) = process else {
         return Resource::default();
     };
-    if process.service_name == keys::NO_SERVICE_NAME || (process.service_name.is_empty() && process.tags.is_empty()) {
+    if process.service_name == names::RESOURCE_NO_SERVICE_NAME
+        || (process.service_name.is_empty() && process.tags.is_empty())
+    {
         return Resource::default();
     }
     let mut attrs = Attributes::with_capacity(process.tags.len() + 1);
     if !process.service_name.is_empty() {
-        attrs.put_str(keys::SERVICE_NAME, process.service_name.as_str());
+        attrs.put_str(names::SERVICE_NAME, process.service_name.as_str());
     }
     proto_tags_into(&process.tags, &mut attrs);
     attrs::translate_process_keys(&mut attrs);
@@ -254,9 +259,9 @@ fn proto_spans_to_scopes(spans: Vec<api_v2::Span>) -> Result<Vec<ScopeSpans>, Tr
             continue;
         }
         let mut scope = InstrumentationScope::default();
-        if let Some(name) = take_string_tag(&mut span, keys::OTEL_SCOPE_NAME) {
+        if let Some(name) = take_string_tag(&mut span, names::OTEL_SCOPE_NAME) {
             scope.name = name;
-            if let Some(version) = take_string_tag(&mut span, keys::OTEL_SCOPE_VERSION) {
+            if let Some(version) = take_string_tag(&mut span, names::OTEL_SCOPE_VERSION) {
                 scope.version = version;
             }
         }

@@ -20,11 +20,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use spoor_pipeline::otlp::{
-    InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, Status, any_value, span, status,
+    InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, Status, any_value, names, span, status,
 };
 
 use super::TranslateError;
-use super::attrs::{self, Attributes, keys};
+use super::attrs::{self, Attributes};
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod proto {
@@ -348,8 +348,8 @@ const RESOURCE_KEYS: &[&str] = &[
 
 fn is_non_span_key(key: &str) -> bool {
     key == SERVICE_NAME_SOURCE
-        || key == keys::OTEL_LIBRARY_NAME
-        || key == keys::OTEL_LIBRARY_VERSION
+        || key == names::OTEL_LIBRARY_NAME
+        || key == names::OTEL_LIBRARY_VERSION
         || RESOURCE_KEYS.contains(&key)
 }
 
@@ -382,12 +382,12 @@ impl Tags {
 fn local_service_name(span: &ZipkinSpan) -> &str {
     match &span.local_endpoint {
         Some(endpoint) if !endpoint.service_name.is_empty() => &endpoint.service_name,
-        _ => keys::NO_SERVICE_NAME,
+        _ => names::RESOURCE_NO_SERVICE_NAME,
     }
 }
 
 fn library_name(span: &ZipkinSpan) -> &str {
-    span.tags.iter().rev().find(|(k, _)| k == keys::OTEL_LIBRARY_NAME).map_or("", |(_, v)| v.as_str())
+    span.tags.iter().rev().find(|(k, _)| k == names::OTEL_LIBRARY_NAME).map_or("", |(_, v)| v.as_str())
 }
 
 /// Translates Zipkin v2 spans into OTLP.
@@ -432,16 +432,16 @@ pub fn v2_to_otlp(mut spans: Vec<ZipkinSpan>, parse_string_tags: bool) -> Result
 
 fn resource_from_span(tags: &mut Tags, service: &str) -> Resource {
     let mut attrs = Attributes::default();
-    if service == keys::NO_SERVICE_NAME {
+    if service == names::RESOURCE_NO_SERVICE_NAME {
         return Resource::default();
     }
     if tags.is_empty() {
-        attrs.put_str(keys::SERVICE_NAME, service);
+        attrs.put_str(names::SERVICE_NAME, service);
         return Resource { attributes: attrs.into_vec(), ..Default::default() };
     }
     match tags.remove(SERVICE_NAME_SOURCE) {
         Some(source) if !source.is_empty() => attrs.put_str(&source, service),
-        _ => attrs.put_str(keys::SERVICE_NAME, service),
+        _ => attrs.put_str(names::SERVICE_NAME, service),
     }
     for key in RESOURCE_KEYS {
         if let Some(value) = tags.remove(key) {
@@ -456,10 +456,10 @@ fn scope_from_span(tags: &mut Tags, library: &str) -> InstrumentationScope {
     if library.is_empty() {
         return scope;
     }
-    if let Some(name) = tags.remove(keys::OTEL_LIBRARY_NAME) {
+    if let Some(name) = tags.remove(names::OTEL_LIBRARY_NAME) {
         scope.name = name;
     }
-    if let Some(version) = tags.remove(keys::OTEL_LIBRARY_VERSION) {
+    if let Some(version) = tags.remove(names::OTEL_LIBRARY_VERSION) {
         scope.version = version;
     }
     scope
@@ -472,7 +472,7 @@ fn span_to_otlp(zspan: &ZipkinSpan, mut tags: Tags, parse_string_tags: bool) -> 
         name: zspan.name.clone(),
         ..Default::default()
     };
-    if let Some(state) = tags.remove(keys::W3C_TRACESTATE) {
+    if let Some(state) = tags.remove(names::W3C_TRACESTATE) {
         out.trace_state = state;
     }
     if let Some(parent) = zspan.parent_id.filter(|p| *p != zspan.id) {
@@ -512,7 +512,7 @@ fn span_kind(kind: Option<&str>, tags: &mut Tags) -> span::SpanKind {
         Some("SERVER") => span::SpanKind::Server,
         Some("PRODUCER") => span::SpanKind::Producer,
         Some("CONSUMER") => span::SpanKind::Consumer,
-        _ => match tags.remove(keys::SPAN_KIND).as_deref() {
+        _ => match tags.remove(names::SPAN_KIND).as_deref() {
             Some("internal") => span::SpanKind::Internal,
             _ => span::SpanKind::Unspecified,
         },
@@ -531,17 +531,17 @@ fn status_code_value(value: &str) -> status::StatusCode {
 
 fn span_status(tags: &mut Tags) -> Option<Status> {
     let mut status = Status::default();
-    if let Some(code) = tags.remove(keys::OTEL_STATUS_CODE) {
+    if let Some(code) = tags.remove(names::OTEL_STATUS_CODE) {
         status.code = status_code_value(&code) as i32;
-        if let Some(message) = tags.remove(keys::OTEL_STATUS_DESCRIPTION) {
+        if let Some(message) = tags.remove(names::OTEL_STATUS_DESCRIPTION) {
             status.message = message;
         }
     }
-    if let Some(error) = tags.get(keys::ERROR) {
+    if let Some(error) = tags.get(names::ERROR) {
         status.code = status::StatusCode::Error as i32;
         // Any value marks an error; only a plain "true" carries nothing more and is dropped.
         if error == "true" {
-            tags.remove(keys::ERROR);
+            tags.remove(names::ERROR);
         }
     }
     (status != Status::default()).then_some(status)

@@ -13,11 +13,11 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value as Json;
 use spoor_pipeline::otlp::{
-    InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, Status, any_value, span, status,
+    InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, Status, any_value, names, span, status,
 };
 
 use super::TranslateError;
-use super::attrs::{self, Attributes, keys};
+use super::attrs::{self, Attributes};
 use super::zipkin::{JsonEndpoint, START_TIME_ABSENT, hex_trace_id, typed_value};
 use crate::thrift::generated::zipkincore;
 
@@ -310,7 +310,7 @@ fn v1_to_otlp(spans: Vec<V1Span>) -> Vec<ResourceSpans> {
 
 fn new_resource(endpoint: &V1Endpoint) -> ResourceSpans {
     let mut attrs = Attributes::with_capacity(4);
-    attrs.put_str(keys::SERVICE_NAME, endpoint.service_name.as_str());
+    attrs.put_str(names::SERVICE_NAME, endpoint.service_name.as_str());
     if !endpoint.ipv4.is_empty() {
         attrs.put_str("ipv4", endpoint.ipv4.as_str());
     }
@@ -457,27 +457,27 @@ impl StatusMapper {
                 self.census.message = value_text(value);
                 true
             }
-            keys::OTEL_STATUS_CODE => {
+            names::OTEL_STATUS_CODE => {
                 if let Some(code) = status_number(value) {
                     self.otel.code = Some(status::StatusCode::try_from(code).unwrap_or(status::StatusCode::Unset));
                 }
                 true
             }
-            keys::OTEL_STATUS_DESCRIPTION => {
+            names::OTEL_STATUS_DESCRIPTION => {
                 self.otel.message = value_text(value);
                 true
             }
-            keys::HTTP_STATUS_CODE => {
+            names::HTTP_STATUS_CODE => {
                 if let Some(code) = status_number(value) {
                     self.http.code = Some(attrs::status_from_http(i64::from(code)));
                 }
                 false
             }
-            keys::HTTP_STATUS_MESSAGE => {
+            names::HTTP_STATUS_MESSAGE => {
                 self.http.message = value_text(value);
                 false
             }
-            keys::ERROR => {
+            names::ERROR => {
                 self.error_tag.code = Some(status::StatusCode::Error);
                 true
             }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::batch::TraceBatch;
 use crate::exporter::{ExportError, Exporter};
+use crate::otlp::value::{double_as_string, go_json_float};
 use crate::otlp::{AnyValue, KeyValue, any_value};
 use crate::queue::QueueSettings;
 
@@ -498,7 +499,7 @@ fn value_as_string(value: Option<&AnyValue>) -> String {
         Some(any_value::Value::StringValue(s)) => s.clone(),
         Some(any_value::Value::BoolValue(b)) => b.to_string(),
         Some(any_value::Value::IntValue(i)) => i.to_string(),
-        Some(any_value::Value::DoubleValue(d)) => go_float(*d),
+        Some(any_value::Value::DoubleValue(d)) => double_as_string(*d),
         Some(any_value::Value::BytesValue(bytes)) => base64::engine::general_purpose::STANDARD.encode(bytes),
         Some(any_value::Value::ArrayValue(_) | any_value::Value::KvlistValue(_)) => {
             let mut json = String::new();
@@ -509,30 +510,6 @@ fn value_as_string(value: Option<&AnyValue>) -> String {
     }
 }
 
-/// A float as Go's JSON encoder (and pdata) prints it: the shortest representation, in
-/// exponent form below 1e-6 and from 1e21, with `e-7`/`e+21` exponents.
-fn go_float(value: f64) -> String {
-    if value.is_nan() {
-        return "json: unsupported value: NaN".to_owned();
-    }
-    if value.is_infinite() {
-        let sign = if value > 0.0 { "+" } else { "-" };
-        return format!("json: unsupported value: {sign}Inf");
-    }
-    let abs = value.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let text = format!("{value:e}");
-        match text.split_once('e') {
-            Some((mantissa, exponent)) if !exponent.starts_with('-') => {
-                format!("{mantissa}e+{exponent}")
-            }
-            _ => text,
-        }
-    } else {
-        format!("{value}")
-    }
-}
-
 /// Go's `json.Marshal` of pdata's `AsRaw()`: map keys sorted, HTML characters escaped.
 fn write_json(out: &mut String, value: Option<&AnyValue>) {
     match value.and_then(|v| v.value.as_ref()) {
@@ -540,8 +517,7 @@ fn write_json(out: &mut String, value: Option<&AnyValue>) {
         Some(any_value::Value::StringValue(s)) => out.push_str(&json_string(s)),
         Some(any_value::Value::BoolValue(b)) => out.push_str(if *b { "true" } else { "false" }),
         Some(any_value::Value::IntValue(i)) => out.push_str(&i.to_string()),
-        Some(any_value::Value::DoubleValue(d)) if d.is_finite() => out.push_str(&go_float(*d)),
-        Some(any_value::Value::DoubleValue(_)) => out.push_str("null"),
+        Some(any_value::Value::DoubleValue(d)) => out.push_str(go_json_float(*d).as_deref().unwrap_or("null")),
         Some(any_value::Value::BytesValue(bytes)) => {
             out.push_str(&json_string(&base64::engine::general_purpose::STANDARD.encode(bytes)))
         }
@@ -844,14 +820,9 @@ operationB  \n";
     }
 
     #[test]
-    fn go_timestamps_and_floats() {
+    fn go_timestamps() {
         assert_eq!(go_timestamp(0), "1970-01-01 00:00:00 +0000 UTC");
         assert_eq!(go_timestamp(1_699_678_143_509_493_770), "2023-11-11 04:49:03.50949377 +0000 UTC");
-        assert_eq!(go_float(1e-7), "1e-7");
-        assert_eq!(go_float(0.000001), "0.000001");
-        assert_eq!(go_float(1e20), "100000000000000000000");
-        assert_eq!(go_float(-2.5e21), "-2.5e+21");
-        assert_eq!(go_float(3.0), "3");
     }
 
     #[test]
