@@ -86,7 +86,9 @@ where
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.kind {
             Kind::Handler(body) => Pin::new(body).poll_frame(cx).map(|frame| frame.map(|r| r.map_err(Into::into))),
-            Kind::Kit(body) => Pin::new(body).poll_frame(cx).map(|frame| frame.map(|r| r.map_err(|never| match never {}))),
+            Kind::Kit(body) => {
+                Pin::new(body).poll_frame(cx).map(|frame| frame.map(|r| r.map_err(|never| match never {})))
+            }
         }
     }
 

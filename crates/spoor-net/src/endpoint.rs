@@ -67,7 +67,8 @@ pub async fn resolve_endpoint(endpoint: &str) -> Result<SocketAddr, String> {
 /// Binds a TCP listener on `endpoint`, with `SO_REUSEADDR` as Go sets it, so a restarted
 /// process can listen again while old connections sit in TIME_WAIT.
 pub async fn bind(endpoint: &str) -> io::Result<TcpListener> {
-    let addr = resolve_endpoint(endpoint).await.map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
+    let addr =
+        resolve_endpoint(endpoint).await.map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
     bind_addr(addr)
 }
 

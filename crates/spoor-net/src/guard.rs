@@ -67,7 +67,10 @@ where
             if let Some(hosts) = &guard.hosts
                 && !hosts.allows_request(&request)
             {
-                return Ok(guard.refuse(StatusCode::FORBIDDEN, "host not allowed: use localhost, or list the host in allowed_hosts"));
+                return Ok(guard.refuse(
+                    StatusCode::FORBIDDEN,
+                    "host not allowed: use localhost, or list the host in allowed_hosts",
+                ));
             }
             let cors = guard.cors.as_ref().map(|cors| cors.check(request.method(), request.headers()));
             let cors_headers = match cors {

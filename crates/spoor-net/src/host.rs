@@ -85,7 +85,16 @@ mod tests {
     #[test]
     fn loopback_names_and_addresses_pass() {
         let hosts = list(&[]);
-        for host in ["localhost", "localhost:16686", "LOCALHOST", "app.localhost:1", "127.0.0.1:16686", "127.1.2.3", "[::1]:16686", "[::1]"] {
+        for host in [
+            "localhost",
+            "localhost:16686",
+            "LOCALHOST",
+            "app.localhost:1",
+            "127.0.0.1:16686",
+            "127.1.2.3",
+            "[::1]:16686",
+            "[::1]",
+        ] {
             assert!(hosts.allows(host), "{host}");
         }
         for host in ["evil.example", "evil.example:16686", "10.0.0.1:16686", "localhost.evil.example", "[::2]:1"] {

@@ -59,10 +59,16 @@ impl Authenticators {
     }
 
     pub fn server(&self, id: &str) -> Result<SharedServerAuthenticator, String> {
-        self.server.get(id).cloned().ok_or_else(|| format!("authenticator {id:?} is not a configured server authenticator extension"))
+        self.server
+            .get(id)
+            .cloned()
+            .ok_or_else(|| format!("authenticator {id:?} is not a configured server authenticator extension"))
     }
 
     pub fn client(&self, id: &str) -> Result<SharedClientAuthenticator, String> {
-        self.client.get(id).cloned().ok_or_else(|| format!("authenticator {id:?} is not a configured client authenticator extension"))
+        self.client
+            .get(id)
+            .cloned()
+            .ok_or_else(|| format!("authenticator {id:?} is not a configured client authenticator extension"))
     }
 }
