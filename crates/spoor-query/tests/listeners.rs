@@ -22,11 +22,17 @@ async fn start(http: Value, grpc: Value) -> QueryServer {
     start_with(http, grpc, Authenticators::default()).await
 }
 
-async fn start_with(mut http: Value, mut grpc: Value, authenticators: Authenticators) -> QueryServer {
-    http["endpoint"] = "127.0.0.1:0".into();
-    grpc["endpoint"] = "127.0.0.1:0".into();
-    let config: JaegerQueryConfig =
-        serde_json::from_value(json!({"storage": {"traces": "m"}, "http": http, "grpc": grpc})).unwrap();
+async fn start_with(http: Value, grpc: Value, authenticators: Authenticators) -> QueryServer {
+    serve(json!({"http": http, "grpc": grpc}), authenticators).await
+}
+
+/// A query server with `config`'s keys, its listeners moved to loopback ports.
+async fn serve(mut config: Value, authenticators: Authenticators) -> QueryServer {
+    config["storage"] = json!({"traces": "m"});
+    for listener in ["http", "grpc"] {
+        config[listener]["endpoint"] = "127.0.0.1:0".into();
+    }
+    let config: JaegerQueryConfig = serde_json::from_value(config).unwrap();
     config.validate().unwrap();
     let store = Arc::new(MemoryStore::new(MemoryConfig::default()).unwrap());
     let mut server = QueryServer::new(config, store).with_authenticators(authenticators);
@@ -359,17 +365,7 @@ async fn an_unknown_authenticator_fails_the_start() {
 #[tokio::test]
 async fn bearer_token_propagation_is_accepted_and_changes_no_answer() {
     let mut server = start(json!({}), json!({})).await;
-    let config: JaegerQueryConfig = serde_json::from_value(json!({
-        "storage": {"traces": "m"},
-        "bearer_token_propagation": true,
-        "http": {"endpoint": "127.0.0.1:0"},
-        "grpc": {"endpoint": "127.0.0.1:0"},
-    }))
-    .unwrap();
-    config.validate().unwrap();
-    let store = Arc::new(MemoryStore::new(MemoryConfig::default()).unwrap());
-    let mut propagating = QueryServer::new(config, store);
-    propagating.start().await.unwrap();
+    let mut propagating = serve(json!({"bearer_token_propagation": true}), Authenticators::default()).await;
     let client = reqwest::Client::new();
     for header in [None, Some("Bearer abc"), Some("not a bearer token")] {
         let get = |server: &QueryServer| {
