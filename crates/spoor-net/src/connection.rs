@@ -56,6 +56,11 @@ impl ConnectionClock {
         InFlight(self.clone())
     }
 
+    /// Whether a request is in flight (its response not yet fully sent).
+    pub fn busy(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) > 0
+    }
+
     /// Judges the connection now; `closing_since` is when it was asked to close.
     pub fn verdict(&self, timeouts: &ConnectionTimeouts, closing_since: Option<Instant>) -> Verdict {
         self.verdict_at(Instant::now(), timeouts, closing_since)
@@ -64,7 +69,7 @@ impl ConnectionClock {
     fn verdict_at(&self, now: Instant, timeouts: &ConnectionTimeouts, closing_since: Option<Instant>) -> Verdict {
         let changed = Duration::from_millis(self.changed_ms.load(Ordering::Relaxed));
         let quiet = now.duration_since(self.opened).saturating_sub(changed);
-        let busy = self.in_flight.load(Ordering::Relaxed) > 0;
+        let busy = self.busy();
         if let (Some(since), Some(grace)) = (closing_since, timeouts.max_age_grace)
             && now.duration_since(since) >= grace
         {

@@ -28,6 +28,10 @@ use crate::tls_reload::ServerTls;
 
 /// A client that opens a connection and never finishes the TLS handshake is dropped after this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection asked to close with no request in flight is cut after this. hyper's HTTP/2 close
+/// waits for the client (its preface, or the ack of the GOAWAY ping); a client that never sends
+/// them would otherwise hold the connection, and a stopping server, for [`Server::SHUTDOWN_TIMEOUT`].
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// The default connection cap, and the share of the open-files limit it never exceeds.
 const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 const OPEN_FILES_SHARE: u64 = 4;
@@ -252,6 +256,7 @@ where
                 }
                 _ = watchdog.tick() => match clock.verdict(&timeouts, closing_since) {
                     _ if closing_since.is_some_and(|since| since.elapsed() >= Server::SHUTDOWN_TIMEOUT) => return,
+                    _ if !clock.busy() && closing_since.is_some_and(|since| since.elapsed() >= IDLE_CLOSE_GRACE) => return,
                     Verdict::Keep => {}
                     Verdict::Close if closing_since.is_none() => {
                         connection.as_mut().graceful_shutdown();
@@ -262,5 +267,33 @@ where
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant as StdInstant;
+
+    use http_body_util::Full;
+
+    use super::*;
+    use crate::GrpcServerSettings;
+    use crate::auth::Authenticators;
+
+    /// A client that connects to a gRPC port and never sends the HTTP/2 preface used to hold a
+    /// stopping server for the whole shutdown timeout.
+    #[tokio::test]
+    async fn a_silent_connection_does_not_hold_up_shutdown() {
+        let settings = GrpcServerSettings::at("127.0.0.1:0");
+        let listener = Listener::grpc(&settings, "127.0.0.1:0", &Authenticators::default()).await.unwrap();
+        let service = tower::service_fn(|_: Request<RequestBody>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+        });
+        let mut server = listener.serve("test", service);
+        let _silent = TcpStream::connect(server.local_addr()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = StdInstant::now();
+        server.shutdown().await;
+        assert!(started.elapsed() < Duration::from_secs(10), "shutdown took {:?}", started.elapsed());
     }
 }

@@ -21,19 +21,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use spoor_jaeger::proto::{api_v2, api_v3};
+use spoor_net::auth::Authenticators;
+use spoor_net::{ListenError, Listener, Server};
 use spoor_store::TraceStore;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tower_http::compression::CompressionLayer;
 
-pub use config::{ConfigError, JaegerQueryConfig};
+use crate::config::{DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT};
+pub use config::JaegerQueryConfig;
 pub use service::QueryService;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryServerError {
-    #[error("query {listener} listener on {endpoint}: {source}")]
-    Bind { listener: &'static str, endpoint: String, source: std::io::Error },
+    #[error("query {listener} listener: {source}")]
+    Listen { listener: &'static str, source: ListenError },
     #[error("grpc reflection: {0}")]
     Reflection(String),
     #[error("query server already started")]
@@ -44,113 +46,98 @@ pub enum QueryServerError {
 pub struct QueryServer {
     config: JaegerQueryConfig,
     service: Arc<QueryService>,
+    authenticators: Authenticators,
     running: Option<Running>,
 }
 
 struct Running {
-    http_addr: SocketAddr,
-    grpc_addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    http: Server,
+    grpc: Server,
 }
 
 impl QueryServer {
     /// `config` should have passed [`JaegerQueryConfig::validate`].
     pub fn new(config: JaegerQueryConfig, store: Arc<dyn TraceStore>) -> Self {
-        QueryServer { config, service: Arc::new(QueryService::new(store)), running: None }
+        QueryServer {
+            config,
+            service: Arc::new(QueryService::new(store)),
+            authenticators: Authenticators::default(),
+            running: None,
+        }
+    }
+
+    /// The authenticator extensions that `http.auth` and `grpc.auth` name; none by default.
+    pub fn with_authenticators(mut self, authenticators: Authenticators) -> Self {
+        self.authenticators = authenticators;
+        self
     }
 
     /// The HTTP application: the API routes under `base_path`, compression (gzip and deflate
-    /// only: Grafana refuses other encodings), and the web UI for every other path.
+    /// only: Grafana refuses other encodings), the body limit, and the web UI for every other
+    /// path.
     pub fn router(&self) -> Router {
         let api = http::routes().merge(http_v3::routes()).with_state(self.service.clone());
         let base = self.config.normalized_base_path();
         let app = if base.is_empty() { api } else { Router::new().nest(&base, api) };
-        app.merge(ui::router(&base)).layer(CompressionLayer::new().no_br().no_zstd())
+        app.merge(ui::router(&base))
+            .layer(DefaultBodyLimit::max(self.config.http.server.body_limit()))
+            .layer(CompressionLayer::new().no_br().no_zstd())
     }
 
-    /// Binds both listeners and serves until [`QueryServer::shutdown`].
+    /// Binds both listeners (so a port conflict fails here) and serves until
+    /// [`QueryServer::shutdown`].
     pub async fn start(&mut self) -> Result<(), QueryServerError> {
         if self.running.is_some() {
             return Err(QueryServerError::AlreadyStarted);
         }
-        let http_listener = bind("http", &self.config.http.endpoint).await?;
-        let grpc_listener = bind("grpc", &self.config.grpc.endpoint).await?;
-        let http_addr = local_addr("http", &self.config.http.endpoint, &http_listener)?;
-        let grpc_addr = local_addr("grpc", &self.config.grpc.endpoint, &grpc_listener)?;
-        let (stop, stopped) = watch::channel(false);
-
-        let app = self.router();
-        let mut http_stop = stopped.clone();
-        let http_task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = http_stop.wait_for(|s| *s).await;
-            };
-            if let Err(e) = axum::serve(http_listener, app).with_graceful_shutdown(shutdown).await {
-                tracing::error!(error = %e, "query http server failed");
-            }
-        });
-
-        let grpc_router = self.grpc_router()?;
-        let mut grpc_stop = stopped;
-        let grpc_task = tokio::spawn(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
-            let shutdown = async move {
-                let _ = grpc_stop.wait_for(|s| *s).await;
-            };
-            if let Err(e) = grpc_router.serve_with_incoming_shutdown(incoming, shutdown).await {
-                tracing::error!(error = %e, "query grpc server failed");
-            }
-        });
-
-        tracing::info!(endpoint = %http_addr, "query HTTP server listening (Jaeger API and UI)");
-        tracing::info!(endpoint = %grpc_addr, "query gRPC server listening (api_v2 and api_v3)");
-        self.running = Some(Running { http_addr, grpc_addr, stop, tasks: vec![http_task, grpc_task] });
+        let http = Listener::http(&self.config.http.server, DEFAULT_HTTP_ENDPOINT, &self.authenticators)
+            .await
+            .map_err(|source| QueryServerError::Listen { listener: "http", source })?;
+        let grpc = Listener::grpc(&self.config.grpc, DEFAULT_GRPC_ENDPOINT, &self.authenticators)
+            .await
+            .map_err(|source| QueryServerError::Listen { listener: "grpc", source })?;
+        let routes = self.grpc_routes()?;
+        if self.config.bearer_token_propagation {
+            tracing::warn!(
+                "jaeger_query bearer_token_propagation: spoor's storage backends take no token, so the caller's \
+                 token reaches no storage; use http.auth and grpc.auth to decide who may query"
+            );
+        }
+        let http = http.serve("jaeger_query http", self.router());
+        let grpc = grpc.serve("jaeger_query grpc", routes);
+        tracing::info!(endpoint = %http.local_addr(), "query HTTP server listening (Jaeger API and UI)");
+        tracing::info!(endpoint = %grpc.local_addr(), "query gRPC server listening (api_v2 and api_v3)");
+        self.running = Some(Running { http, grpc });
         Ok(())
     }
 
-    fn grpc_router(&self) -> Result<tonic::transport::server::Router, QueryServerError> {
-        let reflection = reflection::services(spoor_jaeger::proto::FILE_DESCRIPTOR_SET)?;
-        let v2 = spoor_jaeger::proto::api_v2::query_service_server::QueryServiceServer::new(grpc::QueryServiceV2 {
-            svc: self.service.clone(),
-        });
-        let v3 = spoor_jaeger::proto::api_v3::query_service_server::QueryServiceServer::new(grpc::QueryServiceV3 {
-            svc: self.service.clone(),
-        });
-        Ok(tonic::transport::Server::builder().add_routes(reflection).add_service(v2).add_service(v3))
+    /// The api_v2 and api_v3 query services and their reflection, each refusing messages over
+    /// `grpc.max_recv_msg_size_mib`.
+    fn grpc_routes(&self) -> Result<tonic::service::Routes, QueryServerError> {
+        let limit = self.config.grpc.max_recv_msg_size();
+        let v2 =
+            api_v2::query_service_server::QueryServiceServer::new(grpc::QueryServiceV2 { svc: self.service.clone() })
+                .max_decoding_message_size(limit);
+        let v3 =
+            api_v3::query_service_server::QueryServiceServer::new(grpc::QueryServiceV3 { svc: self.service.clone() })
+                .max_decoding_message_size(limit);
+        Ok(reflection::services(spoor_jaeger::proto::FILE_DESCRIPTOR_SET, limit)?.add_service(v2).add_service(v3))
     }
 
     /// The bound HTTP address, once started.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.running.as_ref().map(|r| r.http_addr)
+        self.running.as_ref().map(|r| r.http.local_addr())
     }
 
     /// The bound gRPC address, once started.
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
-        self.running.as_ref().map(|r| r.grpc_addr)
+        self.running.as_ref().map(|r| r.grpc.local_addr())
     }
 
     /// Stops accepting, lets requests in flight finish, and waits for both servers.
     pub async fn shutdown(&mut self) {
-        if let Some(running) = self.running.take() {
-            let _ = running.stop.send(true);
-            for task in running.tasks {
-                let _ = task.await;
-            }
+        if let Some(mut running) = self.running.take() {
+            tokio::join!(running.http.shutdown(), running.grpc.shutdown());
         }
     }
-}
-
-/// Binds an endpoint in the collector's form; `:port` means every interface.
-async fn bind(listener: &'static str, endpoint: &str) -> Result<TcpListener, QueryServerError> {
-    let address = if endpoint.starts_with(':') { format!("0.0.0.0{endpoint}") } else { endpoint.to_string() };
-    TcpListener::bind(&address).await.map_err(|source| QueryServerError::Bind {
-        listener,
-        endpoint: endpoint.to_string(),
-        source,
-    })
-}
-
-fn local_addr(listener: &'static str, endpoint: &str, l: &TcpListener) -> Result<SocketAddr, QueryServerError> {
-    l.local_addr().map_err(|source| QueryServerError::Bind { listener, endpoint: endpoint.to_string(), source })
 }

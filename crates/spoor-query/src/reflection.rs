@@ -19,8 +19,9 @@ pub const QUERY_SERVICES: [&str; 2] = ["jaeger.api_v2.QueryService", "jaeger.api
 /// `FileDescriptorSet.file` is field 1.
 const FILE_FIELD: u32 = 1;
 
-/// The reflection services (v1 and v1alpha) over the query services' descriptors.
-pub fn services(descriptor_set: &[u8]) -> Result<Routes, QueryServerError> {
+/// The reflection services (v1 and v1alpha) over the query services' descriptors, refusing
+/// requests over `max_message_size` as the query services do.
+pub fn services(descriptor_set: &[u8], max_message_size: usize) -> Result<Routes, QueryServerError> {
     let set = query_descriptor_set(descriptor_set)?;
     let configure = || {
         QUERY_SERVICES.iter().fold(
@@ -30,6 +31,8 @@ pub fn services(descriptor_set: &[u8]) -> Result<Routes, QueryServerError> {
     };
     let v1 = configure().build_v1().map_err(|e| QueryServerError::Reflection(e.to_string()))?;
     let v1alpha = configure().build_v1alpha().map_err(|e| QueryServerError::Reflection(e.to_string()))?;
+    let v1 = v1.max_decoding_message_size(max_message_size);
+    let v1alpha = v1alpha.max_decoding_message_size(max_message_size);
     Ok(Routes::new(v1).add_service(v1alpha))
 }
 
