@@ -168,14 +168,15 @@ impl Service {
                     self.servers.push(server);
                 }
                 Some(ExtensionConfig::RemoteSampling(remote)) => {
-                    let mut extension =
-                        RemoteSamplingExtension::new(id.to_string(), *remote).map_err(anyhow::Error::msg)?;
+                    let mut extension = RemoteSamplingExtension::new(id.to_string(), *remote)
+                        .map_err(anyhow::Error::msg)?
+                        .with_authenticators(self.authenticators.clone());
                     extension.start().await.map_err(anyhow::Error::msg).with_context(|| format!("extension {id}"))?;
                     self.sampling.push(extension);
                 }
                 Some(ExtensionConfig::JaegerQuery(query)) => {
                     let store = self.store(&query.storage.traces)?;
-                    let mut server = QueryServer::new(*query, store);
+                    let mut server = QueryServer::new(*query, store).with_authenticators(self.authenticators.clone());
                     server.start().await.with_context(|| format!("extension {id}"))?;
                     if let Some(http) = server.http_addr() {
                         tracing::info!("open http://{http}/ for the UI and the Jaeger API");
@@ -340,14 +341,17 @@ fn build_receiver(
             Box::new(receiver.with_authenticators(authenticators.clone()))
         }
         ReceiverConfig::Jaeger(jaeger) => {
-            let mut receiver = JaegerReceiver::new(name, *jaeger, telemetry.clone()).with_context(context)?;
+            let mut receiver = JaegerReceiver::new(name, *jaeger, telemetry.clone())
+                .with_context(context)?
+                .with_authenticators(authenticators.clone());
             if let Some(provider) = sampling {
                 receiver.set_sampling(provider);
             }
             Box::new(receiver)
         }
         ReceiverConfig::Zipkin(zipkin) => {
-            Box::new(ZipkinReceiver::new(name, *zipkin, telemetry.clone()).with_context(context)?)
+            let receiver = ZipkinReceiver::new(name, *zipkin, telemetry.clone()).with_context(context)?;
+            Box::new(receiver.with_authenticators(authenticators.clone()))
         }
         ReceiverConfig::Nop => Box::new(NopReceiver),
     })
