@@ -32,6 +32,8 @@ use crate::storage::{self, StorageExporter};
 /// How long shutdown may spend delivering what is queued, within Kubernetes' default 30 s
 /// grace period.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(25);
+/// The self-metrics port has no config of its own, so its header timeout is set here.
+const METRICS_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(config: Config, components: Components) -> anyhow::Result<()> {
     let mut service = Service::new(Telemetry::new());
@@ -116,7 +118,10 @@ impl Service {
             let router = axum::Router::new()
                 .route("/metrics", axum::routing::get(metrics))
                 .merge(health_check::router(HealthCheckConfig::default(), self.readiness.clone()));
-            let listener = Listener::http(&HttpServerSettings::at(&address), &address, &self.authenticators)
+            // Prometheus sends its request head at once; a slow one is not a scraper.
+            let settings =
+                HttpServerSettings { read_header_timeout: Some(METRICS_HEADER_TIMEOUT), ..HttpServerSettings::at(&address) };
+            let listener = Listener::http(&settings, &address, &self.authenticators)
                 .await
                 .with_context(|| format!("cannot serve metrics on {address}"))?;
             tracing::info!(endpoint = %listener.local_addr(), "serving self-metrics on /metrics and health on /");
