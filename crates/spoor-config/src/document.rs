@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ConfigError;
 use crate::expand::{Expanded, Provider, Providers, expand};
+use crate::secrets;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -66,8 +67,16 @@ impl Document {
         }
     }
 
+    /// An error at `path`. The message is scrubbed of every secret in the config (see
+    /// [`crate::secrets`]), so a decode error or a check that quotes a value cannot show one.
     pub fn error(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        let message = secrets::scrub(&message.into(), &secrets::secrets_in(&self.root));
         ConfigError::new(path, self.location(path), message)
+    }
+
+    /// The merged config with every secret replaced by `[REDACTED]`, for printing.
+    pub fn redacted(&self) -> Value {
+        secrets::redact(&self.root)
     }
 
     /// Decodes the value at `path` into `T`. A null value (a key with nothing after it) decodes
@@ -295,6 +304,35 @@ mod tests {
         let doc = parse(&[("a.yaml", "a: ${file:/s/dup}\nb: ${file:/s/alias}\n")], &files).unwrap();
         assert_eq!(doc.root()["a"], Value::from("a: 1\na: 2\n"));
         assert_eq!(doc.root()["b"], serde_json::json!({"a": "s", "b": "s"}));
+    }
+
+    #[test]
+    fn errors_never_show_a_secret() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Auth {
+            password: u64,
+        }
+        let env = HashMap::from([("PASS", "s3cr3t \"quoted\"")]);
+        let doc = parse(&[("a.yaml", "x:\n  password: ${env:PASS}\n")], &env).unwrap();
+        let err = doc.decode::<Auth>("x", &doc.root()["x"]).unwrap_err();
+        assert_eq!(err.path, "x.password");
+        assert!(err.message.starts_with("invalid type: string \"[REDACTED]\""), "{err}");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+        let err = doc.error("x", "a check that quotes s3cr3t \"quoted\"");
+        assert_eq!(err.message, "a check that quotes [REDACTED]");
+    }
+
+    #[test]
+    fn redacted_hides_expanded_secrets() {
+        let env = HashMap::from([("TOKEN", "t0k"), ("/s/key", "-----BEGIN KEY-----\n")]);
+        let text = "e:\n  token: ${env:TOKEN}\n  tls:\n    key_pem: ${file:/s/key}\n    key_file: /k.pem\n";
+        let doc = parse(&[("a.yaml", text)], &env).unwrap();
+        assert_eq!(
+            doc.redacted(),
+            serde_json::json!({"e": {"token": "[REDACTED]", "tls": {"key_pem": "[REDACTED]", "key_file": "/k.pem"}}})
+        );
+        assert_eq!(doc.root()["e"]["token"], "t0k");
     }
 
     #[test]
