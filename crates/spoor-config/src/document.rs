@@ -34,7 +34,10 @@ pub struct Document {
 }
 
 impl Document {
-    pub(crate) fn parse_and_merge(sources: &[(String, String)], providers: &dyn Providers) -> Result<Self, ConfigError> {
+    pub(crate) fn parse_and_merge(
+        sources: &[(String, String)],
+        providers: &dyn Providers,
+    ) -> Result<Self, ConfigError> {
         let mut merged = Document { root: Value::Object(Map::new()), locations: HashMap::new() };
         for (name, text) in sources {
             let file: Arc<str> = Arc::from(name.as_str());

@@ -178,7 +178,10 @@ mod tests {
         let redacted = redact(&config);
         let r = REDACTED;
         assert_eq!(redacted["extensions"]["bearertokenauth"], json!({"token": r, "filename": "/run/token"}));
-        assert_eq!(redacted["extensions"]["basicauth/server"]["htpasswd"], json!({"inline": r, "file": "/etc/htpasswd"}));
+        assert_eq!(
+            redacted["extensions"]["basicauth/server"]["htpasswd"],
+            json!({"inline": r, "file": "/etc/htpasswd"})
+        );
         assert_eq!(redacted["extensions"]["basicauth/client"]["client_auth"], json!({"username": "u", "password": r}));
         assert_eq!(redacted["extensions"]["oauth2client"], json!({"client_id": "id", "client_secret": r}));
         let exporter = &redacted["exporters"]["otlphttp"];
