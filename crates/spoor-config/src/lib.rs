@@ -1,6 +1,7 @@
-//! spoor-config owns the collector's YAML: loading and merging files, `${env:VAR}` expansion,
-//! the service/pipeline model, and decoding component configs into typed structs with errors
-//! that name the YAML path and line.
+//! spoor-config owns the collector's YAML: loading and merging files, `${env:VAR}` and
+//! `${file:PATH}` expansion, the service/pipeline model, decoding component configs into typed
+//! structs with errors that name the YAML path and line, and the one list of secret keys that
+//! printed configs and error messages redact ([`secrets`]).
 //!
 //! It knows no component: components declare their own config structs
 //! (`#[serde(deny_unknown_fields)]`) and the binary's factories decode them with
@@ -14,6 +15,8 @@ pub mod duration;
 mod error;
 mod expand;
 mod model;
+mod print;
+pub mod secrets;
 pub mod serde_ext;
 
 pub use document::{Document, Location};
@@ -37,6 +40,6 @@ pub fn load_files(paths: &[std::path::PathBuf]) -> Result<Config, ConfigError> {
 
 /// Like [`load_files`], for configs already in memory as `(name, text)` pairs.
 pub fn load_sources(sources: &[(String, String)]) -> Result<Config, ConfigError> {
-    let document = Document::parse_and_merge(sources, &expand::ProcessEnv)?;
+    let document = Document::parse_and_merge(sources, &expand::Host)?;
     Config::from_document(document)
 }

@@ -46,9 +46,15 @@ struct Cli {
 enum Command {
     /// Check the configuration and exit: 0 when valid, 1 with the first error.
     Validate,
-    /// Configuration helpers.
+    /// Print the effective configuration (files merged, references expanded, secrets shown as
+    /// [REDACTED]), or, with a subcommand, another configuration helper.
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ConfigArgs {
     #[command(subcommand)]
-    Config(ConfigCommand),
+    command: Option<ConfigCommand>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,10 +68,11 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Config(ConfigCommand::Default)) => {
+        Some(Command::Config(ConfigArgs { command: Some(ConfigCommand::Default) })) => {
             print!("{DEFAULT_CONFIG}");
             ExitCode::SUCCESS
         }
+        Some(Command::Config(ConfigArgs { command: None })) => print_config(&cli.config),
         Some(Command::Validate) => match prepare(&cli.config, cli.data_dir.as_deref()) {
             Ok(_) => ExitCode::SUCCESS,
             Err(code) => code,
@@ -112,6 +119,25 @@ fn set_data_dir(components: &mut components::Components, data_dir: Option<&Path>
     }
     for (backend, path) in moved {
         tracing::info!(backend, path = %path.display(), "--data-dir overrides the embedded backend's path");
+    }
+}
+
+/// Prints the config a run would use, as the collector's `print-config` does in its default
+/// redacted mode. It only loads the files; `validate` checks the components.
+fn print_config(paths: &[PathBuf]) -> ExitCode {
+    let config = match load(paths) {
+        Ok(config) => config,
+        Err(err) => return fail(&err),
+    };
+    match config.to_redacted_yaml() {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: cannot print the configuration: {err}");
+            ExitCode::from(1)
+        }
     }
 }
 
