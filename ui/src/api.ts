@@ -1,4 +1,5 @@
 // The query API, called with URLs relative to <base href> so the UI works under base_path.
+import { authorization } from "./credentials";
 import type { DependencyLink, Envelope, Trace } from "./types";
 
 export class ApiRequestError extends Error {
@@ -12,7 +13,10 @@ export class ApiRequestError extends Error {
 
 async function get<T>(path: string, params?: URLSearchParams, signal?: AbortSignal): Promise<T> {
   const query = params && [...params.keys()].length > 0 ? `?${params}` : "";
-  const response = await fetch(`${path}${query}`, { signal, headers: { Accept: "application/json" } });
+  const response = await fetch(`${path}${query}`, {
+    signal,
+    headers: { Accept: "application/json", ...authorization(sessionStorage) },
+  });
   const text = await response.text();
   let body: Envelope<T> | undefined;
   try {
@@ -51,7 +55,7 @@ export const api = {
   transformOtlp: async (body: string): Promise<Trace[]> => {
     const response = await fetch("api/transform", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...authorization(sessionStorage) },
       body,
     });
     const envelope = (await response.json()) as Envelope<Trace[]>;

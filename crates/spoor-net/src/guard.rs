@@ -36,10 +36,15 @@ pub struct RequestGuard {
     pub(crate) hosts: Option<HostAllowList>,
     pub(crate) cors: Option<Cors>,
     pub(crate) auth: Option<SharedServerAuthenticator>,
+    /// Paths served without credentials (the web UI's files; never data).
+    pub(crate) public: Option<PublicPaths>,
     pub(crate) include_metadata: bool,
     pub(crate) response_headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) read_timeout: Option<Duration>,
 }
+
+/// Tells the paths a listener serves to anyone, even with `auth` set.
+pub type PublicPaths = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// The service hyper runs for one connection: the guard around the listener's handler.
 pub(crate) struct Guarded<S> {
@@ -83,12 +88,13 @@ where
                 Some(CorsOutcome::Decorate(headers)) => Some(headers),
                 None => None,
             };
-            if let Some(auth) = &guard.auth {
+            let public = guard.public.as_ref().is_some_and(|public| public(request.uri().path()));
+            if let Some(auth) = guard.auth.as_ref().filter(|_| !public) {
                 match auth.authenticate(request.headers()).await {
                     Ok(principal) => {
                         request.extensions_mut().insert(principal);
                     }
-                    Err(err) => return Ok(guard.unauthenticated(&err, cors_headers)),
+                    Err(err) => return Ok(guard.unauthenticated(&err, auth.challenge(), cors_headers)),
                 }
             }
             if guard.include_metadata {
@@ -128,10 +134,15 @@ impl RequestGuard {
         self.decorate(response)
     }
 
-    fn unauthenticated<B>(&self, err: &AuthError, cors: Option<HeaderMap>) -> Response<ResponseBody<B>> {
+    fn unauthenticated<B>(
+        &self,
+        err: &AuthError,
+        challenge: &'static str,
+        cors: Option<HeaderMap>,
+    ) -> Response<ResponseBody<B>> {
         let mut response = self.refuse(StatusCode::UNAUTHORIZED, &err.to_string());
         if self.protocol == Protocol::Http {
-            response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer, Basic"));
+            response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         response.headers_mut().extend(cors.unwrap_or_default());
         response

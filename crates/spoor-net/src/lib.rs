@@ -30,7 +30,7 @@ mod tls_reload;
 
 pub use body::{BoxError, ReadTimeout, RequestBody, ResponseBody};
 pub use connection::ConnectionTimeouts;
-pub use guard::{Protocol, RequestMetadata};
+pub use guard::{Protocol, PublicPaths, RequestMetadata};
 pub use host::HostAllowList;
 pub use listen::{DEFAULT_GRPC_MAX_CONNECTION_IDLE, ListenError};
 pub use problem::{ConfigProblem, OtherKeys};

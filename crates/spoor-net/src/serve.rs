@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::body::{BoxError, RequestBody};
 use crate::connection::{ConnectionClock, ConnectionTimeouts, Verdict};
-use crate::guard::{Guarded, RequestGuard};
+use crate::guard::{Guarded, PublicPaths, RequestGuard};
 use crate::tls_reload::ServerTls;
 
 /// A client that opens a connection and never finishes the TLS handshake is dropped after this.
@@ -89,6 +89,13 @@ pub struct Listener {
 impl Listener {
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Serves the paths `public` accepts without asking for credentials, for files that carry
+    /// no data (the web UI's), so that a browser can load the page that then sends them.
+    pub fn with_public_paths(mut self, public: PublicPaths) -> Self {
+        self.guard.public = Some(public);
+        self
     }
 
     /// Starts serving `service` on its own task.

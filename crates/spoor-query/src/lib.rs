@@ -24,7 +24,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use spoor_jaeger::proto::{api_v2, api_v3};
 use spoor_net::auth::Authenticators;
-use spoor_net::{ListenError, Listener, Server};
+use spoor_net::{ListenError, Listener, PublicPaths, Server};
 use spoor_store::TraceStore;
 use tower_http::compression::CompressionLayer;
 
@@ -103,7 +103,10 @@ impl QueryServer {
                  token reaches no storage; use http.auth and grpc.auth to decide who may query"
             );
         }
-        let http = http.serve("jaeger_query http", self.router());
+        // The UI's files carry no data; the API under `{base}/api` asks for credentials.
+        let api = format!("{}/api", self.config.normalized_base_path());
+        let public: PublicPaths = Arc::new(move |path: &str| !(path == api || path.starts_with(&format!("{api}/"))));
+        let http = http.with_public_paths(public).serve("jaeger_query http", self.router());
         let grpc = grpc.serve("jaeger_query grpc", routes);
         tracing::info!(endpoint = %http.local_addr(), "query HTTP server listening (Jaeger API and UI)");
         tracing::info!(endpoint = %grpc.local_addr(), "query gRPC server listening (api_v2 and api_v3)");

@@ -119,8 +119,10 @@ impl Service {
                 .route("/metrics", axum::routing::get(metrics))
                 .merge(health_check::router(HealthCheckConfig::default(), self.readiness.clone()));
             // Prometheus sends its request head at once; a slow one is not a scraper.
-            let settings =
-                HttpServerSettings { read_header_timeout: Some(METRICS_HEADER_TIMEOUT), ..HttpServerSettings::at(&address) };
+            let settings = HttpServerSettings {
+                read_header_timeout: Some(METRICS_HEADER_TIMEOUT),
+                ..HttpServerSettings::at(&address)
+            };
             let listener = Listener::http(&settings, &address, &self.authenticators)
                 .await
                 .with_context(|| format!("cannot serve metrics on {address}"))?;

@@ -141,6 +141,10 @@ impl ServerAuthenticator for BasicAuthServer {
             Err(AuthError("invalid username or password".to_owned()))
         }
     }
+
+    fn challenge(&self) -> &'static str {
+        "Basic realm=\"spoor\", charset=\"UTF-8\""
+    }
 }
 
 #[derive(Debug)]

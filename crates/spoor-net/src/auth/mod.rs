@@ -53,6 +53,12 @@ pub struct Principal {
 pub trait ServerAuthenticator: Send + Sync + 'static {
     /// Checks one request's headers (for gRPC, its metadata as HTTP/2 headers).
     async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError>;
+
+    /// The `WWW-Authenticate` challenge of an HTTP refusal: `Basic` makes a browser ask for a
+    /// user name and password, so the web UI works behind basicauth.
+    fn challenge(&self) -> &'static str {
+        "Bearer realm=\"spoor\""
+    }
 }
 
 #[async_trait]
