@@ -27,6 +27,7 @@ use spoor_jaeger::thrift::{
 use spoor_jaeger::translate;
 use spoor_loadgen::formats::{Format, MAX_DATAGRAM_BYTES, encode_request};
 use spoor_loadgen::payload::{PayloadConfig, PayloadPool, generate_request};
+use spoor_pipeline::component::Validated;
 use spoor_pipeline::{ConsumeError, Receiver, Telemetry, TraceBatch, TracesConsumer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
@@ -259,11 +260,10 @@ async fn the_generator_drives_spoors_jaeger_and_zipkin_receivers() {
             thrift_binary: Some(ThriftBinaryConfig { endpoint: any.clone(), ..Default::default() }),
         },
     };
-    let mut jaeger = JaegerReceiver::new("jaeger", jaeger_config, telemetry.clone()).unwrap();
+    let mut jaeger = JaegerReceiver::new("jaeger", Validated::new(jaeger_config).unwrap(), telemetry.clone());
     jaeger.start(counter.clone()).await.unwrap();
-    let mut zipkin =
-        ZipkinReceiver::new("zipkin", ZipkinReceiverConfig { endpoint: any, ..Default::default() }, telemetry.clone())
-            .unwrap();
+    let zipkin_config = Validated::new(ZipkinReceiverConfig { endpoint: any, ..Default::default() }).unwrap();
+    let mut zipkin = ZipkinReceiver::new("zipkin", zipkin_config, telemetry.clone());
     zipkin.start(counter.clone()).await.unwrap();
     let metrics = serve_metrics(telemetry).await.to_string();
 

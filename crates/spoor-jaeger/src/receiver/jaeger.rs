@@ -8,12 +8,13 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use spoor_pipeline::component::Validated;
 use spoor_pipeline::{Receiver, ReceiverObserver, ServerTasks, StartError, Telemetry, TraceBatch, TracesConsumer};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::config::{ConfigProblem, JaegerReceiverConfig, UdpServerSettings};
+use super::config::{JaegerReceiverConfig, UdpServerSettings};
 use super::http::{Failure, media_type, read_body};
 use super::{grpc, udp};
 use crate::sampling::{self, StrategyProvider};
@@ -53,22 +54,17 @@ struct Bound {
 }
 
 impl JaegerReceiver {
-    /// Builds the receiver from a decoded config; `id` (`jaeger`, `jaeger/2`) labels the
+    /// Builds the receiver from a validated config; `id` (`jaeger`, `jaeger/2`) labels the
     /// self-metrics.
-    pub fn new(
-        id: impl Into<String>,
-        config: JaegerReceiverConfig,
-        telemetry: Telemetry,
-    ) -> Result<Self, ConfigProblem> {
-        config.validate()?;
-        Ok(Self {
+    pub fn new(id: impl Into<String>, config: Validated<JaegerReceiverConfig>, telemetry: Telemetry) -> Self {
+        Self {
             id: id.into(),
-            config,
+            config: config.into_inner(),
             telemetry,
             sampling: None,
             local_addrs: JaegerLocalAddrs::default(),
             running: None,
-        })
+        }
     }
 
     /// Serves these strategies at `/api/sampling` on the Thrift HTTP port, as Jaeger's

@@ -9,11 +9,12 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use spoor_pipeline::component::Validated;
 use spoor_pipeline::otlp::ResourceSpans;
 use spoor_pipeline::{Receiver, ReceiverObserver, ServerTasks, StartError, Telemetry, TraceBatch, TracesConsumer};
 use tokio::sync::watch;
 
-use super::config::{ConfigProblem, ZipkinReceiverConfig};
+use super::config::ZipkinReceiverConfig;
 use super::http::{Failure, media_type, read_body};
 use crate::thrift::decode_zipkin_spans;
 use crate::translate;
@@ -119,13 +120,10 @@ async fn receive(state: &ZipkinState, v1: bool, request: Request<Body>) -> Resul
 }
 
 impl ZipkinReceiver {
-    pub fn new(
-        id: impl Into<String>,
-        config: ZipkinReceiverConfig,
-        telemetry: Telemetry,
-    ) -> Result<Self, ConfigProblem> {
-        config.validate()?;
-        Ok(Self { id: id.into(), config, telemetry, local_addr: None, running: None })
+    /// Builds the receiver from a validated config; `id` (`zipkin`, `zipkin/2`) labels the
+    /// self-metrics.
+    pub fn new(id: impl Into<String>, config: Validated<ZipkinReceiverConfig>, telemetry: Telemetry) -> Self {
+        Self { id: id.into(), config: config.into_inner(), telemetry, local_addr: None, running: None }
     }
 
     pub fn config(&self) -> &ZipkinReceiverConfig {
