@@ -64,3 +64,29 @@ fn section<'a>(out: &mut String, title: &str, types: impl Iterator<Item = (&'a s
         out.push('\n');
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_and_alias_is_registered_once() {
+        let registry = factories().unwrap();
+        assert_eq!(registry.receivers.names(), ["jaeger", "nop", "otlp", "zipkin"]);
+        assert_eq!(registry.processors.names(), ["batch", "memory_limiter"]);
+        assert_eq!(
+            registry.exporters.names(),
+            ["debug", "jaeger_storage_exporter", "logging", "nop", "otlp", "otlp_grpc", "otlp_http", "otlphttp"]
+        );
+        assert_eq!(registry.extensions.names(), ["health_check", "jaeger_query", "jaeger_storage", "remote_sampling"]);
+        assert_eq!(storage_engines().unwrap().names(), ["embedded", "memory"]);
+    }
+
+    #[test]
+    fn the_default_config_decodes() {
+        let source = ("default".to_owned(), crate::DEFAULT_CONFIG.to_owned());
+        let config = spoor_config::load_sources(&[source]).unwrap();
+        let components = factories().unwrap().decode(&config).unwrap();
+        assert!(!components.stores_provided().is_empty(), "the all-in-one opens a store");
+    }
+}

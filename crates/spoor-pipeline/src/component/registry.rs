@@ -208,3 +208,203 @@ impl Components {
         self.extensions.values_mut().flat_map(|extension| extension.data_paths()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::component::{
+        BuildContext, BuildError, Delivery, Named, Problem, Validate, Validated, ValidatedExporter, ValidatedReceiver,
+    };
+    use crate::extensions::health_check::Readiness;
+    use crate::{Exporter, Receiver, StartError, Telemetry, TracesConsumer};
+
+    /// A receiver whose `port` must not be 0.
+    struct TestFactory;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct TestConfig {
+        port: u16,
+    }
+
+    impl Validate for TestConfig {
+        fn check(&self) -> Result<(), Problem> {
+            if self.port == 0 { Err(Problem::new("port", "must not be 0")) } else { Ok(()) }
+        }
+    }
+
+    impl Factory for TestFactory {
+        fn type_name(&self) -> &'static str {
+            "test"
+        }
+
+        fn aliases(&self) -> &'static [Alias] {
+            const ALIASES: &[Alias] = &[Alias::deprecated("old_test", "old_test is deprecated")];
+            ALIASES
+        }
+    }
+
+    impl ReceiverFactory for TestFactory {
+        fn decode(&self, config: &RawConfig<'_>) -> Result<Box<dyn ValidatedReceiver>, ConfigError> {
+            Ok(Box::new(config.decode_validated::<TestConfig>()?))
+        }
+    }
+
+    impl ValidatedReceiver for Validated<TestConfig> {
+        fn build(self: Box<Self>, cx: &BuildContext<'_>) -> Result<Box<dyn Receiver>, BuildError> {
+            Ok(Box::new(TestReceiver { name: format!("{}:{}", cx.id, self.port) }))
+        }
+    }
+
+    struct TestReceiver {
+        name: String,
+    }
+
+    #[async_trait]
+    impl Receiver for TestReceiver {
+        async fn start(&mut self, _next: Arc<dyn TracesConsumer>) -> Result<(), StartError> {
+            Err(StartError(self.name.clone()))
+        }
+
+        async fn shutdown(&mut self) {}
+    }
+
+    /// An exporter that writes to the backend its config names.
+    struct StoreWriterFactory;
+
+    impl Factory for StoreWriterFactory {
+        fn type_name(&self) -> &'static str {
+            "store_writer"
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct StoreWriter {
+        backend: String,
+    }
+
+    impl ExporterFactory for StoreWriterFactory {
+        fn decode(&self, config: &RawConfig<'_>) -> Result<Box<dyn ValidatedExporter>, ConfigError> {
+            Ok(Box::new(config.decode::<StoreWriter>()?))
+        }
+    }
+
+    impl ValidatedExporter for StoreWriter {
+        fn delivery(&self) -> Delivery {
+            Delivery::inline()
+        }
+
+        fn stores_used(&self) -> Vec<StoreUse> {
+            vec![StoreUse { key: "backend", backend: self.backend.clone() }]
+        }
+
+        fn build(self: Box<Self>, _cx: &BuildContext<'_>) -> Result<Arc<dyn Exporter>, BuildError> {
+            Err(BuildError::new("not built in tests"))
+        }
+    }
+
+    fn registry() -> Registry {
+        let mut registry = Registry::default();
+        registry.receiver(TestFactory).unwrap().exporter(StoreWriterFactory).unwrap();
+        registry.exporter(crate::factories::NopExporterFactory).unwrap();
+        registry
+    }
+
+    fn config(receivers: &str, exporters: &str) -> Config {
+        let yaml = format!(
+            "receivers:\n{receivers}\nexporters:\n{exporters}\n\
+             service:\n  pipelines:\n    traces: {{receivers: [test], exporters: [nop]}}\n"
+        );
+        spoor_config::load_sources(&[("test.yaml".to_owned(), yaml)]).unwrap()
+    }
+
+    #[test]
+    fn a_type_name_is_registered_once() {
+        let mut registry = registry();
+        let err = registry.receiver(TestFactory).err().unwrap();
+        assert_eq!(err, RegistryError::DuplicateType { kind: "receiver", name: "test" });
+        assert_eq!(err.to_string(), "receiver type \"test\" is registered twice");
+    }
+
+    #[test]
+    fn an_alias_cannot_take_a_registered_name() {
+        struct Squatter;
+        impl Factory for Squatter {
+            fn type_name(&self) -> &'static str {
+                "new"
+            }
+            fn aliases(&self) -> &'static [Alias] {
+                const ALIASES: &[Alias] = &[Alias::new("test")];
+                ALIASES
+            }
+        }
+        impl ReceiverFactory for Squatter {
+            fn decode(&self, _: &RawConfig<'_>) -> Result<Box<dyn ValidatedReceiver>, ConfigError> {
+                unreachable!()
+            }
+        }
+        let mut registry = registry();
+        assert!(registry.receiver(Squatter).is_err());
+        assert!(registry.receivers.get("new").is_none(), "a refused factory leaves no name behind");
+    }
+
+    #[test]
+    fn an_unknown_type_lists_the_valid_ones() {
+        let config = config("  test: {port: 1}", "  nop:\n  kafka:");
+        let err = registry().decode(&config).err().unwrap();
+        assert_eq!(err.path, "exporters.kafka");
+        assert_eq!(err.message, "unknown type \"kafka\" (valid types: nop, store_writer)");
+        assert_eq!(err.location.unwrap().line, 5);
+    }
+
+    #[test]
+    fn aliases_are_valid_types_too() {
+        let unknown = config("  test: {port: 1}\n  otlp:", "  nop:");
+        let err = registry().decode(&unknown).err().unwrap();
+        assert_eq!(err.message, "unknown type \"otlp\" (valid types: old_test, test)");
+        assert!(registry().decode(&config_with_alias()).unwrap().receivers.contains_key(&"old_test".parse().unwrap()));
+    }
+
+    fn config_with_alias() -> Config {
+        let yaml = "receivers: {old_test: {port: 2}}\nexporters: {nop: }\n\
+                    service: {pipelines: {traces: {receivers: [old_test], exporters: [nop]}}}\n";
+        spoor_config::load_sources(&[("test.yaml".to_owned(), yaml.to_owned())]).unwrap()
+    }
+
+    #[test]
+    fn the_factory_validates_with_the_key_path() {
+        let zero = config("  test: {port: 0}", "  nop:");
+        let err = registry().decode(&zero).err().unwrap();
+        assert_eq!(err.path, "receivers.test.port");
+        assert_eq!(err.message, "must not be 0");
+        let unknown_key = config("  test: {port: 1, host: x}", "  nop:");
+        assert_eq!(registry().decode(&unknown_key).err().unwrap().path, "receivers.test.host");
+    }
+
+    #[tokio::test]
+    async fn a_registered_factory_builds_its_component() {
+        let config = config("  test: {port: 1}\n  test/a: {port: 7}", "  nop:");
+        let mut components = registry().decode(&config).unwrap();
+        let id: ComponentId = "test/a".parse().unwrap();
+        let validated = components.receivers.remove(&id).unwrap();
+        let (telemetry, readiness, named) = (Telemetry::new(), Readiness::default(), Named::default());
+        let cx =
+            BuildContext { id: &id, telemetry: &telemetry, readiness: &readiness, stores: &named, extensions: &named };
+        let mut receiver = validated.build(&cx).unwrap();
+        let next: Arc<dyn TracesConsumer> = Arc::new(crate::fanout::ExporterFanOut::new(Vec::new()));
+        assert_eq!(receiver.start(next).await.unwrap_err().0, "test/a:7");
+    }
+
+    #[test]
+    fn a_store_nobody_provides_is_an_error_at_its_key() {
+        let config = config("  test: {port: 1}", "  nop:\n  store_writer: {backend: main}");
+        let err = registry().decode(&config).err().unwrap();
+        assert_eq!(err.path, "exporters.store_writer.backend");
+        assert_eq!(err.message, "storage backend \"main\" is not defined in jaeger_storage.backends");
+    }
+}
