@@ -28,6 +28,7 @@ use spoor_jaeger::translate;
 use spoor_loadgen::formats::{Format, MAX_DATAGRAM_BYTES, encode_request};
 use spoor_loadgen::payload::{PayloadConfig, PayloadPool, generate_request};
 use spoor_net::{GrpcServerSettings, HttpServerSettings};
+use spoor_pipeline::component::Validated;
 use spoor_pipeline::{ConsumeError, Receiver, Telemetry, TraceBatch, TracesConsumer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
@@ -260,10 +261,11 @@ async fn the_generator_drives_spoors_jaeger_and_zipkin_receivers() {
             thrift_binary: Some(ThriftBinaryConfig { endpoint: any.clone(), ..Default::default() }),
         },
     };
-    let mut jaeger = JaegerReceiver::new("jaeger", jaeger_config, telemetry.clone()).unwrap();
+    let mut jaeger = JaegerReceiver::new("jaeger", Validated::new(jaeger_config).unwrap(), telemetry.clone());
     jaeger.start(counter.clone()).await.unwrap();
-    let zipkin_config = ZipkinReceiverConfig { server: HttpServerSettings::at(&any), ..Default::default() };
-    let mut zipkin = ZipkinReceiver::new("zipkin", zipkin_config, telemetry.clone()).unwrap();
+    let zipkin_config =
+        Validated::new(ZipkinReceiverConfig { server: HttpServerSettings::at(&any), ..Default::default() }).unwrap();
+    let mut zipkin = ZipkinReceiver::new("zipkin", zipkin_config, telemetry.clone());
     zipkin.start(counter.clone()).await.unwrap();
     let metrics = serve_metrics(telemetry).await.to_string();
 

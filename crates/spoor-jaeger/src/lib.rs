@@ -10,6 +10,7 @@
 // Input from the network or a file must never panic the process; tests may unwrap.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod factories;
 pub mod model;
 pub mod proto;
 pub mod receiver;

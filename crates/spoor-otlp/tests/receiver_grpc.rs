@@ -201,8 +201,8 @@ async fn port_in_use_fails_start() {
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = taken.local_addr().unwrap().to_string();
     let config = serde_json::from_value(serde_json::json!({"protocols": {"grpc": {"endpoint": endpoint}}})).unwrap();
-    let mut receiver =
-        spoor_otlp::receiver::OtlpReceiver::new("otlp", config, spoor_pipeline::Telemetry::new()).unwrap();
+    let config = spoor_pipeline::component::Validated::new(config).unwrap();
+    let mut receiver = spoor_otlp::receiver::OtlpReceiver::new("otlp", config, spoor_pipeline::Telemetry::new());
     let consumer = std::sync::Arc::new(TestConsumer::default());
     let err = spoor_pipeline::Receiver::start(&mut receiver, consumer).await.unwrap_err();
     assert!(err.to_string().contains("cannot listen"), "{err}");

@@ -77,12 +77,13 @@ async fn grpc_asks_for_credentials() {
 
 #[tokio::test]
 async fn an_unknown_authenticator_fails_start() {
-    let config = serde_json::from_value(serde_json::json!({"protocols": {"http": {
-        "endpoint": "127.0.0.1:0", "auth": {"authenticator": "basicauth/missing"}
-    }}}))
-    .unwrap();
-    let mut receiver =
-        spoor_otlp::receiver::OtlpReceiver::new("otlp", config, spoor_pipeline::Telemetry::new()).unwrap();
+    let config: spoor_otlp::receiver::OtlpReceiverConfig =
+        serde_json::from_value(serde_json::json!({"protocols": {"http": {
+            "endpoint": "127.0.0.1:0", "auth": {"authenticator": "basicauth/missing"}
+        }}}))
+        .unwrap();
+    let config = spoor_pipeline::component::Validated::new(config).unwrap();
+    let mut receiver = spoor_otlp::receiver::OtlpReceiver::new("otlp", config, spoor_pipeline::Telemetry::new());
     let err = spoor_pipeline::Receiver::start(&mut receiver, Arc::new(TestConsumer::default())).await.unwrap_err();
     assert!(err.to_string().contains("basicauth/missing"), "{err}");
 }

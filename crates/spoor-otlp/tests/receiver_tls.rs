@@ -120,8 +120,8 @@ async fn bad_certificate_paths_fail_start() {
         "tls": {"cert_file": "/nonexistent/server.pem", "key_file": "/nonexistent/server.key"}
     }}}))
     .unwrap();
-    let mut receiver =
-        spoor_otlp::receiver::OtlpReceiver::new("otlp", config, spoor_pipeline::Telemetry::new()).unwrap();
+    let config = spoor_pipeline::component::Validated::new(config).unwrap();
+    let mut receiver = spoor_otlp::receiver::OtlpReceiver::new("otlp", config, spoor_pipeline::Telemetry::new());
     let consumer = std::sync::Arc::new(TestConsumer::default());
     let err = spoor_pipeline::Receiver::start(&mut receiver, consumer).await.unwrap_err();
     assert!(err.to_string().contains("/nonexistent/server.pem"), "{err}");

@@ -10,10 +10,12 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod batch;
+pub mod component;
 pub mod consumer;
 pub mod exporter;
 pub mod exporters;
 pub mod extensions;
+pub mod factories;
 pub mod fanout;
 pub mod otlp;
 pub mod processors;

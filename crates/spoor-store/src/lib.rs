@@ -17,6 +17,7 @@ mod config;
 #[cfg(feature = "testing")]
 pub mod conformance;
 mod embedded;
+pub mod factories;
 mod memory;
 mod model;
 mod query;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use spoor_pipeline::component::Components;
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -46,6 +47,8 @@ struct Cli {
 enum Command {
     /// Check the configuration and exit: 0 when valid, 1 with the first error.
     Validate,
+    /// List the component types this binary can build, with their aliases.
+    Components,
     /// Print the effective configuration (files merged, references expanded, secrets shown as
     /// [REDACTED]), or, with a subcommand, another configuration helper.
     Config(ConfigArgs),
@@ -73,6 +76,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Config(ConfigArgs { command: None })) => print_config(&cli.config),
+        Some(Command::Components) => match registry() {
+            Ok(registry) => {
+                print!("{}", components::describe(&registry));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
         Some(Command::Validate) => match prepare(&cli.config, cli.data_dir.as_deref()) {
             Ok(_) => ExitCode::SUCCESS,
             Err(code) => code,
@@ -87,15 +97,21 @@ fn main() -> ExitCode {
 /// Loads and checks the config, starts the log it configures (so that `validate` prints the
 /// same warnings as a run), and decodes the components. On error, says why and gives the exit
 /// code.
-fn prepare(
-    paths: &[PathBuf],
-    data_dir: Option<&Path>,
-) -> Result<(spoor_config::Config, components::Components), ExitCode> {
+fn prepare(paths: &[PathBuf], data_dir: Option<&Path>) -> Result<(spoor_config::Config, Components), ExitCode> {
+    let registry = registry()?;
     let config = load(paths).map_err(|err| fail(&err))?;
     logging::init(&config.service.telemetry.logs).map_err(|err| fail(&err))?;
-    let mut components = components::Components::decode(&config).map_err(|err| fail(&err))?;
+    let mut components = registry.decode(&config).map_err(|err| fail(&err))?;
     set_data_dir(&mut components, data_dir);
     Ok((config, components))
+}
+
+/// The component factories; an error is a bug in the list, not in the config.
+fn registry() -> Result<spoor_pipeline::component::Registry, ExitCode> {
+    components::factories().map_err(|err| {
+        eprintln!("error: {err}");
+        ExitCode::from(1)
+    })
 }
 
 fn load(paths: &[PathBuf]) -> Result<spoor_config::Config, spoor_config::ConfigError> {
@@ -107,13 +123,9 @@ fn load(paths: &[PathBuf]) -> Result<spoor_config::Config, spoor_config::ConfigE
 
 /// Applies `--data-dir` to every embedded backend, and says so: a config's literal `path` is
 /// overridden, never silently kept.
-fn set_data_dir(components: &mut components::Components, data_dir: Option<&Path>) {
+fn set_data_dir(components: &mut Components, data_dir: Option<&Path>) {
     let Some(dir) = data_dir else { return };
-    let storage = components.extensions.values_mut().filter_map(|extension| match extension {
-        components::ExtensionConfig::JaegerStorage(storage) => Some(storage),
-        _ => None,
-    });
-    let moved = storage::relocate_embedded(storage, dir);
+    let moved = storage::relocate_data(components.data_paths(), dir);
     if moved.is_empty() {
         tracing::warn!(data_dir = %dir.display(), "--data-dir has no effect: no embedded trace storage is configured");
     }
@@ -146,7 +158,7 @@ fn fail(err: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::from(1)
 }
 
-fn run(config: spoor_config::Config, components: components::Components) -> ExitCode {
+fn run(config: spoor_config::Config, components: Components) -> ExitCode {
     // As the Go runtime does: idle sockets on one port must not use up the descriptors that
     // the other listeners need.
     match spoor_net::limits::raise_open_files_limit() {

@@ -8,26 +8,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use spoor_config::{ComponentId, Config, PipelineConfig};
-use spoor_jaeger::receiver::{JaegerReceiver, ZipkinReceiver};
-use spoor_jaeger::sampling::{RemoteSamplingExtension, StrategyProvider};
 use spoor_net::auth::Authenticators;
 use spoor_net::{HttpServerSettings, Listener, Server};
-use spoor_otlp::exporter::{OtlpGrpcExporter, OtlpHttpExporter};
-use spoor_otlp::receiver::OtlpReceiver;
-use spoor_pipeline::exporters::debug::DebugExporter;
-use spoor_pipeline::exporters::nop::NopExporter;
+use spoor_pipeline::component::{Acknowledge, BuildContext, Components, Extension, Processor, Provided};
 use spoor_pipeline::extensions::health_check::{self, HealthCheckConfig, Readiness};
 use spoor_pipeline::fanout::{ExporterFanOut, PipelineFanOut};
-use spoor_pipeline::processors::batch::{Acknowledge, BatchProcessor};
-use spoor_pipeline::processors::memory_limiter::MemoryLimiter;
 use spoor_pipeline::queue::QueuedExporter;
-use spoor_pipeline::receiver::NopReceiver;
-use spoor_pipeline::{Exporter, Receiver, Telemetry, TracesConsumer};
-use spoor_query::QueryServer;
-use spoor_store::TraceStore;
-
-use crate::components::{Components, ExporterConfig, ExtensionConfig, ProcessorConfig, ReceiverConfig};
-use crate::storage::{self, StorageExporter};
+use spoor_pipeline::{Receiver, Telemetry, TracesConsumer};
 
 /// How long shutdown may spend delivering what is queued, within Kubernetes' default 30 s
 /// grace period.
@@ -53,13 +40,17 @@ struct Service {
     readiness: Readiness,
     /// The authenticator extensions, built before anything that listens or sends.
     authenticators: Authenticators,
+    /// The self-metrics endpoints.
     servers: Vec<Server>,
-    sampling: Vec<RemoteSamplingExtension>,
-    stores: BTreeMap<String, Arc<dyn TraceStore>>,
-    query: Vec<QueryServer>,
+    /// In start order; stopped in reverse, after the pipelines.
+    extensions: Vec<(ComponentId, Box<dyn Extension>)>,
+    /// What the started extensions offer the components built after them.
+    provided: Provided,
     exporters: BTreeMap<ComponentId, Arc<QueuedExporter>>,
+    /// When a pipeline that ends in each exporter may answer a request.
+    acknowledgements: BTreeMap<ComponentId, Acknowledge>,
     /// In pipeline order, so that each flushes into a processor that still runs.
-    batchers: Vec<Arc<BatchProcessor>>,
+    processors: Vec<Arc<dyn Processor>>,
     receivers: Vec<(ComponentId, Box<dyn Receiver>)>,
 }
 
@@ -70,19 +61,29 @@ impl Service {
             readiness: Readiness::default(),
             authenticators: Authenticators::default(),
             servers: Vec::new(),
-            sampling: Vec::new(),
-            stores: BTreeMap::new(),
-            query: Vec::new(),
+            extensions: Vec::new(),
+            provided: Provided::default(),
             exporters: BTreeMap::new(),
-            batchers: Vec::new(),
+            acknowledgements: BTreeMap::new(),
+            processors: Vec::new(),
             receivers: Vec::new(),
         }
     }
 
+    fn context<'a>(&'a self, id: &'a ComponentId) -> BuildContext<'a> {
+        BuildContext {
+            id,
+            telemetry: &self.telemetry,
+            readiness: &self.readiness,
+            stores: &self.provided.stores,
+            extensions: &self.provided.extensions,
+            authenticators: &self.authenticators,
+        }
+    }
+
     async fn start(&mut self, config: &Config, mut components: Components) -> anyhow::Result<()> {
-        self.build_authenticators(config, &mut components)?;
+        self.build_authenticators(config, &components)?;
         self.start_metrics(config).await?;
-        self.open_stores(config, &components).await?;
         self.start_extensions(config, &mut components).await?;
         self.build_exporters(config, &mut components)?;
         let mut receiver_targets: BTreeMap<ComponentId, Vec<Arc<dyn TracesConsumer>>> = BTreeMap::new();
@@ -134,64 +135,31 @@ impl Service {
 
     /// Builds every authenticator extension the service enables, so that listeners and
     /// exporters can resolve their `auth.authenticator`.
-    fn build_authenticators(&mut self, config: &Config, components: &mut Components) -> anyhow::Result<()> {
+    fn build_authenticators(&mut self, config: &Config, components: &Components) -> anyhow::Result<()> {
         for id in &config.service.extensions {
-            if let Some(ExtensionConfig::Authenticator(authenticator)) = components.extensions.get(id) {
-                let built = authenticator.build().map_err(|problem| anyhow::anyhow!("extension {id}: {problem}"))?;
-                self.authenticators.insert(id.to_string(), built);
+            let built = components.extensions.get(id).and_then(|extension| extension.authenticator());
+            if let Some(built) = built {
+                let authenticator = built.map_err(|problem| anyhow::anyhow!("extension {id}: {problem}"))?;
+                self.authenticators.insert(id.to_string(), authenticator);
             }
         }
         Ok(())
     }
 
-    /// Opens the storage backends of the `jaeger_storage` extensions the service enables.
-    async fn open_stores(&mut self, config: &Config, components: &Components) -> anyhow::Result<()> {
-        for id in &config.service.extensions {
-            let Some(ExtensionConfig::JaegerStorage(extension)) = components.extensions.get(id) else { continue };
-            for (name, backend) in &extension.backends {
-                let store =
-                    storage::open(name, backend).await.with_context(|| format!("extension {id}: backend {name}"))?;
-                self.stores.insert(name.clone(), store);
-            }
-        }
-        Ok(())
-    }
-
-    fn store(&self, name: &str) -> anyhow::Result<Arc<dyn TraceStore>> {
-        self.stores.get(name).cloned().with_context(|| {
-            format!("storage backend {name:?} is not open: add its jaeger_storage extension to service.extensions")
-        })
-    }
-
+    /// Builds and starts the enabled extensions, those that open storage backends first, so
+    /// that the others (the query service) find their store.
     async fn start_extensions(&mut self, config: &Config, components: &mut Components) -> anyhow::Result<()> {
-        for id in &config.service.extensions {
-            match components.extensions.remove(id) {
-                Some(ExtensionConfig::JaegerStorage(_) | ExtensionConfig::Authenticator(_)) => {}
-                Some(ExtensionConfig::HealthCheck(health)) => {
-                    let server = health_check::start(health, self.readiness.clone(), &self.authenticators)
-                        .await
-                        .with_context(|| format!("extension {id}"))?;
-                    tracing::info!(extension = %id, endpoint = %server.local_addr(), "health check listening");
-                    self.servers.push(server);
-                }
-                Some(ExtensionConfig::RemoteSampling(remote)) => {
-                    let mut extension = RemoteSamplingExtension::new(id.to_string(), *remote)
-                        .map_err(anyhow::Error::msg)?
-                        .with_authenticators(self.authenticators.clone());
-                    extension.start().await.map_err(anyhow::Error::msg).with_context(|| format!("extension {id}"))?;
-                    self.sampling.push(extension);
-                }
-                Some(ExtensionConfig::JaegerQuery(query)) => {
-                    let store = self.store(&query.storage.traces)?;
-                    let mut server = QueryServer::new(*query, store).with_authenticators(self.authenticators.clone());
-                    server.start().await.with_context(|| format!("extension {id}"))?;
-                    if let Some(http) = server.http_addr() {
-                        tracing::info!("open http://{http}/ for the UI and the Jaeger API");
-                    }
-                    self.query.push(server);
-                }
-                None => anyhow::bail!("extension {id} is not configured"),
-            }
+        let opens_stores =
+            |id: &ComponentId| components.extensions.get(id).is_some_and(|e| !e.stores_provided().is_empty());
+        let (storage, others): (Vec<&ComponentId>, Vec<&ComponentId>) =
+            config.service.extensions.iter().partition(|id| opens_stores(id));
+        for id in storage.into_iter().chain(others) {
+            let validated =
+                components.extensions.remove(id).with_context(|| format!("extension {id} is not configured"))?;
+            let mut extension = validated.build(&self.context(id)).with_context(|| format!("extension {id}"))?;
+            extension.start().await.with_context(|| format!("extension {id}"))?;
+            extension.provide(id, &mut self.provided);
+            self.extensions.push((id.clone(), extension));
         }
         Ok(())
     }
@@ -202,39 +170,17 @@ impl Service {
                 if self.exporters.contains_key(id) {
                     continue;
                 }
-                let exporter_config =
+                let validated =
                     components.exporters.remove(id).with_context(|| format!("exporter {id} is not configured"))?;
-                let (queue, retry) = exporter_config.delivery();
-                let exporter = self.build_exporter(id, exporter_config)?;
+                let delivery = validated.delivery();
+                let exporter = validated.build(&self.context(id)).with_context(|| format!("exporter {id}"))?;
                 let metrics = self.telemetry.exporter(&id.to_string());
-                let queued = QueuedExporter::new(id.to_string(), exporter, &queue, retry, metrics);
+                let queued = QueuedExporter::new(id.to_string(), exporter, &delivery.queue, delivery.retry, metrics);
                 self.exporters.insert(id.clone(), Arc::new(queued));
+                self.acknowledgements.insert(id.clone(), delivery.acknowledge);
             }
         }
         Ok(())
-    }
-
-    fn build_exporter(&self, id: &ComponentId, config: ExporterConfig) -> anyhow::Result<Arc<dyn Exporter>> {
-        let name = id.to_string();
-        Ok(match config {
-            ExporterConfig::Debug(debug) => {
-                Arc::new(DebugExporter::new(name, &debug).map_err(|err| anyhow::anyhow!("exporter {id}: {err}"))?)
-            }
-            ExporterConfig::Nop => Arc::new(NopExporter),
-            ExporterConfig::OtlpGrpc(grpc) => Arc::new(
-                OtlpGrpcExporter::new(name, &grpc)
-                    .and_then(|exporter| exporter.with_authenticators(self.authenticators.clone()))
-                    .with_context(|| format!("exporter {id}"))?,
-            ),
-            ExporterConfig::OtlpHttp(http) => Arc::new(
-                OtlpHttpExporter::new(name, &http)
-                    .and_then(|exporter| exporter.with_authenticators(self.authenticators.clone()))
-                    .with_context(|| format!("exporter {id}"))?,
-            ),
-            ExporterConfig::JaegerStorage(exporter) => {
-                Arc::new(StorageExporter::new(self.store(&exporter.trace_storage)?))
-            }
-        })
     }
 
     /// Chains the pipeline's processors in front of its exporters; returns the head.
@@ -245,31 +191,22 @@ impl Service {
     ) -> anyhow::Result<Arc<dyn TracesConsumer>> {
         let fan_out = pipeline.exporters.iter().filter_map(|id| self.exporters.get(id).cloned()).collect();
         let mut next: Arc<dyn TracesConsumer> = Arc::new(ExporterFanOut::new(fan_out));
-        // A pipeline that writes into a store acknowledges what is stored: the WAL write, not
-        // the batch processor's memory, is what a kill -9 cannot take back.
-        let writes_to_store = pipeline.exporters.iter().any(|id| id.type_name() == "jaeger_storage_exporter");
-        let acknowledge = if writes_to_store { Acknowledge::AfterExport } else { Acknowledge::OnReceipt };
-        let mut batchers = Vec::new();
+        // A pipeline answers a request when its most careful exporter allows: one that writes
+        // to a store only once the write is durable.
+        let after_export =
+            pipeline.exporters.iter().any(|id| self.acknowledgements.get(id) == Some(&Acknowledge::AfterExport));
+        let acknowledge = if after_export { Acknowledge::AfterExport } else { Acknowledge::OnReceipt };
+        let mut processors = Vec::new();
         for id in pipeline.processors.iter().rev() {
-            let processor =
+            let validated =
                 components.processors.get(id).with_context(|| format!("processor {id} is not configured"))?;
-            let name = id.to_string();
-            let metrics = self.telemetry.processor(&name);
-            next = match processor {
-                ProcessorConfig::Batch(batch) => {
-                    let send_size = self.telemetry.batch_send_size(&name);
-                    let batcher =
-                        Arc::new(BatchProcessor::new(name, batch.clone(), next, metrics, send_size, acknowledge));
-                    batchers.push(batcher.clone());
-                    batcher
-                }
-                ProcessorConfig::MemoryLimiter { config, limits } => {
-                    Arc::new(MemoryLimiter::new(*limits, config.check_interval, next, metrics))
-                }
-            };
+            let processor =
+                validated.build(&self.context(id), next, acknowledge).with_context(|| format!("processor {id}"))?;
+            processors.push(processor.clone());
+            next = processor;
         }
-        batchers.reverse();
-        self.batchers.extend(batchers);
+        processors.reverse();
+        self.processors.extend(processors);
         Ok(next)
     }
 
@@ -279,14 +216,13 @@ impl Service {
         components: &mut Components,
     ) -> anyhow::Result<()> {
         for (id, pipelines) in targets {
-            let receiver_config =
+            let validated =
                 components.receivers.remove(&id).with_context(|| format!("receiver {id} is not configured"))?;
             let next: Arc<dyn TracesConsumer> = match pipelines.len() {
                 1 => pipelines.into_iter().next().context("receiver without pipeline")?,
                 _ => Arc::new(PipelineFanOut::new(pipelines)),
             };
-            let strategies = self.sampling.first().map(RemoteSamplingExtension::provider);
-            let mut receiver = build_receiver(&id, receiver_config, &self.telemetry, strategies, &self.authenticators)?;
+            let mut receiver = validated.build(&self.context(&id)).with_context(|| format!("receiver {id}"))?;
             receiver.start(next).await.with_context(|| format!("receiver {id} failed to start"))?;
             self.receivers.push((id, receiver));
         }
@@ -300,8 +236,8 @@ impl Service {
             tracing::debug!(receiver = %id, "receiver stopped");
         }
         let mut lost = 0;
-        for batcher in &self.batchers {
-            lost += batcher.shutdown().await;
+        for processor in &self.processors {
+            lost += processor.shutdown().await;
         }
         let drains = self.exporters.values().map(|exporter| async move {
             let lost = exporter.shutdown(SHUTDOWN_TIMEOUT).await;
@@ -315,53 +251,15 @@ impl Service {
             lost
         });
         lost += futures::future::join_all(drains).await.into_iter().sum::<u64>();
-        for query in &mut self.query {
-            query.shutdown().await;
-        }
-        for (name, store) in &self.stores {
-            if let Err(err) = store.close().await {
-                tracing::error!(backend = %name, %err, "closing the trace storage failed");
-            }
-        }
-        for extension in &mut self.sampling {
+        for (id, extension) in self.extensions.iter_mut().rev() {
             extension.shutdown().await;
+            tracing::debug!(extension = %id, "extension stopped");
         }
         for server in &mut self.servers {
             server.shutdown().await;
         }
         tracing::info!(undelivered_spans = lost, "shutdown complete");
     }
-}
-
-fn build_receiver(
-    id: &ComponentId,
-    config: ReceiverConfig,
-    telemetry: &Telemetry,
-    sampling: Option<StrategyProvider>,
-    authenticators: &Authenticators,
-) -> anyhow::Result<Box<dyn Receiver>> {
-    let name = id.to_string();
-    let context = || format!("receiver {id}");
-    Ok(match config {
-        ReceiverConfig::Otlp(otlp) => {
-            let receiver = OtlpReceiver::new(name, *otlp, telemetry.clone()).with_context(context)?;
-            Box::new(receiver.with_authenticators(authenticators.clone()))
-        }
-        ReceiverConfig::Jaeger(jaeger) => {
-            let mut receiver = JaegerReceiver::new(name, *jaeger, telemetry.clone())
-                .with_context(context)?
-                .with_authenticators(authenticators.clone());
-            if let Some(provider) = sampling {
-                receiver.set_sampling(provider);
-            }
-            Box::new(receiver)
-        }
-        ReceiverConfig::Zipkin(zipkin) => {
-            let receiver = ZipkinReceiver::new(name, *zipkin, telemetry.clone()).with_context(context)?;
-            Box::new(receiver.with_authenticators(authenticators.clone()))
-        }
-        ReceiverConfig::Nop => Box::new(NopReceiver),
-    })
 }
 
 async fn wait_for_signal() {

@@ -1,5 +1,6 @@
-//! Jaeger v2's storage wiring: the `jaeger_storage` extension (named backends), the
-//! `jaeger_storage_exporter` that writes a pipeline into one of them, and the backends' start.
+//! Jaeger v2's storage wiring: the `jaeger_storage` extension (named backends, each opened by
+//! its engine's factory), and the `jaeger_storage_exporter` that writes a pipeline into one of
+//! them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,96 +8,195 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use spoor_pipeline::{ExportError, Exporter, TraceBatch};
-use spoor_store::{EmbeddedConfig, EmbeddedStore, MemoryConfig, MemoryStore, StoreError, TraceStore};
+use serde_json::Value;
+use spoor_config::{ComponentId, ConfigError};
+use spoor_pipeline::component::{
+    Acknowledge, BuildContext, BuildError, Delivery, ExporterFactory, Extension, ExtensionFactory, Factories, Factory,
+    Provided, RawConfig, StoreUse, ValidatedExporter, ValidatedExtension,
+};
+use spoor_pipeline::queue::{QueueSettings, RetrySettings};
+use spoor_pipeline::{ExportError, Exporter, StartError, TraceBatch};
+use spoor_store::factories::{StorageFactory, ValidatedBackend, trace_store};
+use spoor_store::{StoreError, TraceStore};
 
-/// `extensions.jaeger_storage`.
-#[derive(Debug, Clone, Default, Deserialize)]
+// ---------------------------------------------------------------------------------------------
+// jaeger_storage
+
+/// `extensions.jaeger_storage`, as decoded before each backend goes to its engine's factory.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StorageExtensionConfig {
+struct RawStorageConfig {
     #[serde(default)]
-    pub backends: BTreeMap<String, BackendConfig>,
+    backends: BTreeMap<String, serde_json::Map<String, Value>>,
     /// Jaeger's metrics storage (for SPM); accepted, not served.
     #[serde(default, rename = "metric_backends")]
     _metric_backends: Option<serde::de::IgnoredAny>,
 }
 
-/// One named backend: exactly one of the engines.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackendConfig {
-    #[serde(default)]
-    pub memory: Option<MemoryConfig>,
-    #[serde(default)]
-    pub embedded: Option<EmbeddedConfig>,
+/// The `jaeger_storage` extension's factory, holding the storage engines' factories.
+pub struct JaegerStorageFactory {
+    engines: Factories<dyn StorageFactory>,
 }
 
-/// The engine a backend is configured with.
-pub enum Backend<'a> {
-    Memory(&'a MemoryConfig),
-    Embedded(&'a EmbeddedConfig),
+impl JaegerStorageFactory {
+    pub fn new(engines: Factories<dyn StorageFactory>) -> Self {
+        Self { engines }
+    }
+
+    /// `backends.<name>`: exactly one engine, decoded by its factory.
+    fn backend(
+        &self,
+        config: &RawConfig<'_>,
+        name: &str,
+        engines: &serde_json::Map<String, Value>,
+    ) -> Result<Box<dyn ValidatedBackend>, ConfigError> {
+        let key = format!("backends.{name}");
+        let known = self.engines.names().join(", ");
+        let mut configured = engines.iter();
+        let (Some((engine, value)), None) = (configured.next(), configured.next()) else {
+            let message = if engines.is_empty() { "configure one of" } else { "configure only one of" };
+            return Err(config.error(&key, format!("{message}: {known}")));
+        };
+        let raw = config.child(&format!("{key}.{engine}"), value);
+        let (factory, _) = self.engines.find(&raw, engine)?;
+        factory.decode(&raw)
+    }
 }
 
-impl BackendConfig {
-    /// The one engine configured, or the reason the backend is invalid.
-    pub fn engine(&self) -> Result<Backend<'_>, String> {
-        match (&self.memory, &self.embedded) {
-            (Some(memory), None) => memory.validate().map(|()| Backend::Memory(memory)).map_err(|e| e.to_string()),
-            (None, Some(embedded)) => {
-                embedded.validate().map(|()| Backend::Embedded(embedded)).map_err(|e| e.to_string())
+impl Factory for JaegerStorageFactory {
+    fn type_name(&self) -> &'static str {
+        "jaeger_storage"
+    }
+}
+
+impl ExtensionFactory for JaegerStorageFactory {
+    fn decode(&self, config: &RawConfig<'_>) -> Result<Box<dyn ValidatedExtension>, ConfigError> {
+        let raw: RawStorageConfig = config.decode()?;
+        let mut backends = BTreeMap::new();
+        for (name, engines) in &raw.backends {
+            backends.insert(name.clone(), self.backend(config, name, engines)?);
+        }
+        Ok(Box::new(ValidStorage { backends }))
+    }
+}
+
+struct ValidStorage {
+    backends: BTreeMap<String, Box<dyn ValidatedBackend>>,
+}
+
+impl ValidatedExtension for ValidStorage {
+    fn stores_provided(&self) -> Vec<String> {
+        self.backends.keys().cloned().collect()
+    }
+
+    fn data_paths(&mut self) -> Vec<(String, &mut PathBuf)> {
+        self.backends.iter_mut().filter_map(|(name, backend)| Some((name.clone(), backend.data_path()?))).collect()
+    }
+
+    fn build(self: Box<Self>, cx: &BuildContext<'_>) -> Result<Box<dyn Extension>, BuildError> {
+        Ok(Box::new(StorageExtension { id: cx.id.to_string(), pending: self.backends, open: BTreeMap::new() }))
+    }
+}
+
+/// Opens its backends on start and closes them on shutdown, after everything that uses them
+/// has stopped.
+struct StorageExtension {
+    id: String,
+    pending: BTreeMap<String, Box<dyn ValidatedBackend>>,
+    open: BTreeMap<String, Arc<dyn TraceStore>>,
+}
+
+#[async_trait]
+impl Extension for StorageExtension {
+    async fn start(&mut self) -> Result<(), StartError> {
+        for (name, backend) in std::mem::take(&mut self.pending) {
+            let store = backend.open(&name).await.map_err(|err| StartError(format!("backend {name}: {err}")))?;
+            self.open.insert(name, store);
+        }
+        Ok(())
+    }
+
+    fn provide(&self, _id: &ComponentId, provided: &mut Provided) {
+        for (name, store) in &self.open {
+            provided.stores.insert(name.clone(), store.clone());
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        for (name, store) in std::mem::take(&mut self.open) {
+            if let Err(err) = store.close().await {
+                tracing::error!(extension = %self.id, backend = %name, %err, "closing the trace storage failed");
             }
-            (None, None) => Err("configure one of: memory, embedded".to_owned()),
-            (Some(_), Some(_)) => Err("configure only one of: memory, embedded".to_owned()),
         }
     }
 }
 
-/// `--data-dir`: moves every embedded backend's data under `dir`, whatever `path` the config
-/// gives. A single embedded backend uses `dir` itself; with several, each gets `dir/<backend>`
-/// so that no two share a WAL. Returns each backend moved with its new path.
-pub fn relocate_embedded<'a>(
-    extensions: impl IntoIterator<Item = &'a mut StorageExtensionConfig>,
+/// `--data-dir`: moves every local data directory under `dir`, whatever `path` the config
+/// gives. A single one uses `dir` itself; with several, each gets `dir/<backend>` so that no
+/// two share a WAL. Returns each backend moved with its new path.
+pub fn relocate_data<'a>(
+    paths: impl IntoIterator<Item = (String, &'a mut PathBuf)>,
     dir: &Path,
 ) -> Vec<(String, PathBuf)> {
-    let mut embedded: Vec<(&String, &mut EmbeddedConfig)> = extensions
-        .into_iter()
-        .flat_map(|extension| extension.backends.iter_mut())
-        .filter_map(|(name, backend)| backend.embedded.as_mut().map(|config| (name, config)))
-        .collect();
-    let shared = embedded.len() > 1;
-    embedded
+    let mut paths: Vec<_> = paths.into_iter().collect();
+    let shared = paths.len() > 1;
+    paths
         .iter_mut()
-        .map(|(name, config)| {
-            config.path = if shared { dir.join(name.as_str()) } else { dir.to_path_buf() };
-            (name.to_string(), config.path.clone())
+        .map(|(name, path)| {
+            **path = if shared { dir.join(name.as_str()) } else { dir.to_path_buf() };
+            (name.clone(), path.clone())
         })
         .collect()
 }
 
+// ---------------------------------------------------------------------------------------------
+// jaeger_storage_exporter
+
 /// `exporters.jaeger_storage_exporter`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StorageExporterConfig {
-    pub trace_storage: String,
+struct StorageExporterConfig {
+    trace_storage: String,
     /// Accepted as Jaeger v2 does; writes go straight to the backend, which acknowledges
     /// only what it has made durable.
     #[serde(default, rename = "queue")]
     _queue: Option<serde::de::IgnoredAny>,
 }
 
-pub async fn open(name: &str, backend: &BackendConfig) -> Result<Arc<dyn TraceStore>, StoreError> {
-    let engine = backend.engine().map_err(StoreError::InvalidConfig)?;
-    Ok(match engine {
-        Backend::Memory(memory) => {
-            tracing::info!(backend = name, max_traces = memory.max_traces, "memory trace storage");
-            Arc::new(MemoryStore::new(memory.clone())?)
+pub struct StorageExporterFactory;
+
+impl Factory for StorageExporterFactory {
+    fn type_name(&self) -> &'static str {
+        "jaeger_storage_exporter"
+    }
+}
+
+impl ExporterFactory for StorageExporterFactory {
+    fn decode(&self, config: &RawConfig<'_>) -> Result<Box<dyn ValidatedExporter>, ConfigError> {
+        Ok(Box::new(config.decode::<StorageExporterConfig>()?))
+    }
+}
+
+impl ValidatedExporter for StorageExporterConfig {
+    /// The store acknowledges only durable writes, so the pipeline answers once the write is
+    /// done (the WAL, not the batch processor's memory, is what a kill -9 cannot take back).
+    /// A failed write is retried with the collector's defaults, and the pipeline waits rather
+    /// than queueing in memory.
+    fn delivery(&self) -> Delivery {
+        Delivery {
+            queue: QueueSettings { enabled: false, ..Default::default() },
+            retry: RetrySettings::default(),
+            acknowledge: Acknowledge::AfterExport,
         }
-        Backend::Embedded(embedded) => {
-            let store = EmbeddedStore::open(embedded.clone()).await?;
-            tracing::info!(backend = name, path = %embedded.path.display(), "embedded trace storage opened");
-            Arc::new(store)
-        }
-    })
+    }
+
+    fn stores_used(&self) -> Vec<StoreUse> {
+        vec![StoreUse { key: "trace_storage", backend: self.trace_storage.clone() }]
+    }
+
+    fn build(self: Box<Self>, cx: &BuildContext<'_>) -> Result<Arc<dyn Exporter>, BuildError> {
+        Ok(Arc::new(StorageExporter::new(trace_store(cx.stores, &self.trace_storage)?)))
+    }
 }
 
 /// Writes each batch into a store; a failed write is retried by the exporter queue.
@@ -126,43 +226,58 @@ impl Exporter for StorageExporter {
 
 #[cfg(test)]
 mod tests {
+    use spoor_pipeline::component::Components;
+
     use super::*;
 
-    fn extension(backends: &[(&str, BackendConfig)]) -> StorageExtensionConfig {
-        StorageExtensionConfig {
-            backends: backends.iter().map(|(name, backend)| (name.to_string(), backend.clone())).collect(),
-            ..Default::default()
-        }
+    fn decode(backends: &str) -> Result<Components, ConfigError> {
+        let yaml = format!(
+            "extensions:\n  jaeger_storage:\n    backends:\n{backends}\n\
+             receivers: {{nop: }}\nexporters: {{nop: }}\n\
+             service:\n  extensions: [jaeger_storage]\n  pipelines:\n    traces: {{receivers: [nop], exporters: [nop]}}\n"
+        );
+        let config = spoor_config::load_sources(&[("test.yaml".to_owned(), yaml)])?;
+        crate::components::factories().unwrap().decode(&config)
     }
 
-    fn embedded(path: &str) -> BackendConfig {
-        BackendConfig { embedded: Some(EmbeddedConfig::with_path(path)), memory: None }
-    }
-
-    fn memory() -> BackendConfig {
-        BackendConfig { memory: Some(MemoryConfig::default()), embedded: None }
+    fn relocate(backends: &str) -> Vec<(String, PathBuf)> {
+        let mut components = decode(backends).unwrap();
+        relocate_data(components.data_paths(), Path::new("/data"))
     }
 
     #[test]
     fn data_dir_overrides_a_literal_path() {
-        let mut storage = extension(&[("main", embedded("/var/lib/elsewhere")), ("cache", memory())]);
-        let moved = relocate_embedded([&mut storage], Path::new("/data"));
+        let moved = relocate("      main: {embedded: {path: /var/lib/elsewhere}}\n      cache: {memory: }");
         assert_eq!(moved, vec![("main".to_owned(), PathBuf::from("/data"))]);
-        assert_eq!(storage.backends["main"].embedded.as_ref().unwrap().path, Path::new("/data"));
-        assert!(storage.backends["cache"].embedded.is_none());
     }
 
     #[test]
     fn several_embedded_backends_get_a_directory_each() {
-        let mut first = extension(&[("a", embedded("x"))]);
-        let mut second = extension(&[("b", embedded("x"))]);
-        let moved = relocate_embedded([&mut first, &mut second], Path::new("/data"));
+        let moved = relocate("      a: {embedded: {path: x}}\n      b: {embedded: {path: x}}");
         assert_eq!(moved, vec![("a".to_owned(), PathBuf::from("/data/a")), ("b".to_owned(), PathBuf::from("/data/b"))]);
     }
 
     #[test]
     fn nothing_to_move_without_an_embedded_backend() {
-        let mut storage = extension(&[("cache", memory())]);
-        assert!(relocate_embedded([&mut storage], Path::new("/data")).is_empty());
+        assert!(relocate("      cache: {memory: }").is_empty());
+    }
+
+    #[test]
+    fn a_backend_names_exactly_one_known_engine() {
+        let none = decode("      main: {}").err().unwrap();
+        assert_eq!(none.path, "extensions.jaeger_storage.backends.main");
+        assert_eq!(none.message, "configure one of: embedded, memory");
+        let two = decode("      main: {memory: , embedded: }").err().unwrap();
+        assert_eq!(two.message, "configure only one of: embedded, memory");
+        let unknown = decode("      main: {cassandra: }").err().unwrap();
+        assert_eq!(unknown.path, "extensions.jaeger_storage.backends.main.cassandra");
+        assert!(unknown.message.contains("(valid types: embedded, memory)"), "{unknown}");
+    }
+
+    #[test]
+    fn an_engine_is_validated_by_its_factory() {
+        let err = decode("      main: {memory: {max_traces: 0}}").err().unwrap();
+        assert_eq!(err.path, "extensions.jaeger_storage.backends.main.memory");
+        assert_eq!(err.message, "max_traces must be greater than zero");
     }
 }

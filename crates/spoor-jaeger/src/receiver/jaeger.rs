@@ -9,7 +9,8 @@ use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use spoor_net::auth::Authenticators;
-use spoor_net::{ConfigProblem, Listener, Server};
+use spoor_net::{Listener, Server};
+use spoor_pipeline::component::Validated;
 use spoor_pipeline::{Receiver, ReceiverObserver, ServerTasks, StartError, Telemetry, TraceBatch, TracesConsumer};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
@@ -61,23 +62,18 @@ struct Bound {
 }
 
 impl JaegerReceiver {
-    /// Builds the receiver from a decoded config; `id` (`jaeger`, `jaeger/2`) labels the
+    /// Builds the receiver from a validated config; `id` (`jaeger`, `jaeger/2`) labels the
     /// self-metrics.
-    pub fn new(
-        id: impl Into<String>,
-        config: JaegerReceiverConfig,
-        telemetry: Telemetry,
-    ) -> Result<Self, ConfigProblem> {
-        config.validate()?;
-        Ok(Self {
+    pub fn new(id: impl Into<String>, config: Validated<JaegerReceiverConfig>, telemetry: Telemetry) -> Self {
+        Self {
             id: id.into(),
-            config,
+            config: config.into_inner(),
             telemetry,
             sampling: None,
             authenticators: Authenticators::default(),
             local_addrs: JaegerLocalAddrs::default(),
             running: None,
-        })
+        }
     }
 
     /// Serves these strategies at `/api/sampling` on the Thrift HTTP port, as Jaeger's

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use spoor_pipeline::component::Validated;
 use spoor_pipeline::{ConsumeError, Receiver, Telemetry, TraceBatch, TracesConsumer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -147,8 +148,7 @@ async fn jaeger_receiver_takes_every_protocol_and_survives_bad_input() {
     let recorder = Arc::new(Recorder::default());
     let strategies =
         Strategies::parse(br#"{"default_strategy": {"type": "probabilistic", "param": 0.3}}"#, 0.001).unwrap();
-    let mut receiver = JaegerReceiver::new("jaeger", all_protocols(), telemetry.clone())
-        .unwrap()
+    let mut receiver = JaegerReceiver::new("jaeger", Validated::new(all_protocols()).unwrap(), telemetry.clone())
         .with_sampling(StrategyProvider::new(strategies));
     receiver.start(recorder.clone()).await.unwrap();
     let addrs = receiver.local_addrs();
@@ -245,7 +245,7 @@ async fn jaeger_receiver_takes_every_protocol_and_survives_bad_input() {
 #[tokio::test]
 async fn jaeger_receiver_refuses_with_503_and_unavailable() {
     let recorder = Arc::new(Recorder { refuse: true, ..Default::default() });
-    let mut receiver = JaegerReceiver::new("jaeger", all_protocols(), Telemetry::new()).unwrap();
+    let mut receiver = JaegerReceiver::new("jaeger", Validated::new(all_protocols()).unwrap(), Telemetry::new());
     receiver.start(recorder).await.unwrap();
     let addrs = receiver.local_addrs();
     let body = encode::batch(&batch(&["s"])).unwrap();
@@ -280,7 +280,7 @@ async fn zipkin_receiver_takes_v1_and_v2() {
     let recorder = Arc::new(Recorder::default());
     let config: ZipkinReceiverConfig =
         serde_json::from_value(serde_json::json!({"endpoint": "127.0.0.1:0", "parse_string_tags": true})).unwrap();
-    let mut receiver = ZipkinReceiver::new("zipkin", config, telemetry.clone()).unwrap();
+    let mut receiver = ZipkinReceiver::new("zipkin", Validated::new(config).unwrap(), telemetry.clone());
     receiver.start(recorder.clone()).await.unwrap();
     let addr = receiver.local_addr().unwrap();
     let json = |name: &str| {
@@ -390,7 +390,7 @@ async fn a_port_in_use_fails_start() {
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config: ZipkinReceiverConfig =
         serde_json::from_value(serde_json::json!({"endpoint": taken.local_addr().unwrap().to_string()})).unwrap();
-    let mut receiver = ZipkinReceiver::new("zipkin", config, Telemetry::new()).unwrap();
+    let mut receiver = ZipkinReceiver::new("zipkin", Validated::new(config).unwrap(), Telemetry::new());
     let err = receiver.start(Arc::new(Recorder::default())).await.unwrap_err();
     assert!(err.0.contains("cannot listen"), "{err}");
 }

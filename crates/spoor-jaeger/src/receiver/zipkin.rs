@@ -12,7 +12,8 @@ use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use spoor_net::auth::Authenticators;
-use spoor_net::{ConfigProblem, Listener, Server};
+use spoor_net::{Listener, Server};
+use spoor_pipeline::component::Validated;
 use spoor_pipeline::otlp::ResourceSpans;
 use spoor_pipeline::{Receiver, ReceiverObserver, StartError, Telemetry, TraceBatch, TracesConsumer};
 
@@ -124,20 +125,17 @@ async fn receive(state: &ZipkinState, v1: bool, request: Request<Body>) -> Resul
 }
 
 impl ZipkinReceiver {
-    pub fn new(
-        id: impl Into<String>,
-        config: ZipkinReceiverConfig,
-        telemetry: Telemetry,
-    ) -> Result<Self, ConfigProblem> {
-        config.validate()?;
-        Ok(Self {
+    /// Builds the receiver from a validated config; `id` (`zipkin`, `zipkin/2`) labels the
+    /// self-metrics.
+    pub fn new(id: impl Into<String>, config: Validated<ZipkinReceiverConfig>, telemetry: Telemetry) -> Self {
+        Self {
             id: id.into(),
-            config,
+            config: config.into_inner(),
             telemetry,
             authenticators: Authenticators::default(),
             local_addr: None,
             running: None,
-        })
+        }
     }
 
     /// The authenticator extensions that `auth.authenticator` may name.

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use spoor_config::serde_ext::null_as_default;
 use spoor_net::auth::Authenticators;
 use spoor_net::{ConfigProblem, GrpcServerSettings, Listener, Server};
+use spoor_pipeline::component::Validated;
 use spoor_pipeline::otlp::value::go_json_float;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -303,11 +304,10 @@ pub struct RemoteSamplingExtension {
 }
 
 impl RemoteSamplingExtension {
-    /// Validates the config and loads the strategies file, so that a bad file stops the
-    /// process from starting.
-    pub fn new(id: impl Into<String>, config: RemoteSamplingConfig) -> Result<Self, String> {
+    /// Loads the strategies file, so that a bad file stops the process from starting.
+    pub fn new(id: impl Into<String>, config: Validated<RemoteSamplingConfig>) -> Result<Self, String> {
         let id = id.into();
-        config.validate().map_err(|problem| format!("{id}: {problem}"))?;
+        let config = config.into_inner();
         let file = config.file.clone().unwrap_or_default();
         let strategies = StrategyProvider::load(&file).map_err(|err| format!("{id}: {err}"))?;
         Ok(Self {
@@ -471,7 +471,7 @@ mod tests {
             "grpc": {"endpoint": "127.0.0.1:0"},
         }))
         .unwrap();
-        let mut extension = RemoteSamplingExtension::new("remote_sampling", config).unwrap();
+        let mut extension = RemoteSamplingExtension::new("remote_sampling", Validated::new(config).unwrap()).unwrap();
         extension.start().await.unwrap();
         let addrs = extension.local_addrs();
         let http = addrs.http.unwrap();

@@ -5,11 +5,12 @@
 //! use std::sync::Arc;
 //!
 //! use spoor_otlp::receiver::{OtlpReceiver, OtlpReceiverConfig};
+//! use spoor_pipeline::component::Validated;
 //! use spoor_pipeline::{Receiver, Telemetry, TracesConsumer};
 //!
 //! # async fn run(next: Arc<dyn TracesConsumer>) -> Result<(), Box<dyn std::error::Error>> {
 //! let config: OtlpReceiverConfig = serde_json::from_str(r#"{"protocols": {"grpc": null}}"#)?;
-//! let mut receiver = OtlpReceiver::new("otlp", config, Telemetry::new())?;
+//! let mut receiver = OtlpReceiver::new("otlp", Validated::new(config)?, Telemetry::new());
 //! receiver.start(next).await?;
 //! println!("gRPC on {:?}", receiver.local_addrs().grpc);
 //! receiver.shutdown().await;
@@ -30,7 +31,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use spoor_net::auth::Authenticators;
-use spoor_net::{ConfigProblem, Listener, Server};
+use spoor_net::{Listener, Server};
+use spoor_pipeline::component::Validated;
 use spoor_pipeline::{Receiver, ReceiverObserver, StartError, Telemetry, TracesConsumer};
 
 pub use self::body::Encoding;
@@ -60,18 +62,17 @@ pub struct OtlpReceiver {
 }
 
 impl OtlpReceiver {
-    /// Builds the receiver from a decoded config; `id` is the component id (`otlp`,
+    /// Builds the receiver from a validated config; `id` is the component id (`otlp`,
     /// `otlp/2`) used as the `receiver` label of the self-metrics.
-    pub fn new(id: impl Into<String>, config: OtlpReceiverConfig, telemetry: Telemetry) -> Result<Self, ConfigProblem> {
-        config.validate()?;
-        Ok(Self {
+    pub fn new(id: impl Into<String>, config: Validated<OtlpReceiverConfig>, telemetry: Telemetry) -> Self {
+        Self {
             id: id.into(),
-            config,
+            config: config.into_inner(),
             telemetry,
             authenticators: Authenticators::default(),
             local_addrs: LocalAddrs::default(),
             servers: Vec::new(),
-        })
+        }
     }
 
     /// The authenticator extensions that `auth.authenticator` may name.

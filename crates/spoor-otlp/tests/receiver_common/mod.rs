@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use spoor_otlp::receiver::{LocalAddrs, OtlpReceiver, OtlpReceiverConfig};
+use spoor_pipeline::component::Validated;
 use spoor_pipeline::{ConsumeError, Receiver, Telemetry, TraceBatch, TracesConsumer};
 
 pub const ACCEPT: u8 = 0;
@@ -102,8 +103,8 @@ pub async fn start(config: serde_json::Value) -> Harness {
 pub async fn start_with(config: serde_json::Value, authenticators: spoor_net::auth::Authenticators) -> Harness {
     let config: OtlpReceiverConfig = serde_json::from_value(config).unwrap();
     let telemetry = Telemetry::new();
-    let mut receiver =
-        OtlpReceiver::new("otlp", config, telemetry.clone()).unwrap().with_authenticators(authenticators);
+    let mut receiver = OtlpReceiver::new("otlp", Validated::new(config).unwrap(), telemetry.clone())
+        .with_authenticators(authenticators);
     let consumer = Arc::new(TestConsumer::default());
     receiver.start(consumer.clone()).await.unwrap();
     let addrs = receiver.local_addrs();

@@ -4,6 +4,7 @@
 
 use spoor_net::auth::{Authenticator, Authenticators};
 use spoor_net::testing::{FixedToken, Pki};
+use spoor_pipeline::component::Validated;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use super::*;
@@ -51,12 +52,11 @@ impl Listeners {
         let fixed = Authenticator { server: Some(Arc::new(FixedToken("let-me-in".to_owned()))), client: None };
         authenticators.insert("bearertokenauth/test", fixed);
         let recorder = Arc::new(Recorder::default());
-        let mut jaeger = JaegerReceiver::new("jaeger", jaeger_config, Telemetry::new())
-            .unwrap()
+        let mut jaeger = JaegerReceiver::new("jaeger", Validated::new(jaeger_config).unwrap(), Telemetry::new())
             .with_authenticators(authenticators.clone());
         jaeger.start(recorder.clone()).await.unwrap();
-        let mut zipkin =
-            ZipkinReceiver::new("zipkin", zipkin_config, Telemetry::new()).unwrap().with_authenticators(authenticators);
+        let mut zipkin = ZipkinReceiver::new("zipkin", Validated::new(zipkin_config).unwrap(), Telemetry::new())
+            .with_authenticators(authenticators);
         zipkin.start(recorder.clone()).await.unwrap();
         Self { jaeger, zipkin, recorder }
     }
