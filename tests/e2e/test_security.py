@@ -53,29 +53,14 @@ def listeners_config(ports: Ports, tls: str | None, auth_extension: str, auth_id
         lines += [line for line in extra.splitlines() if line and http]
         return "\n".join(" " * indent + line for line in lines)
 
+    def receiver(name: str, protocols: dict[str, tuple[int, bool]]) -> str:
+        blocks = "".join(f"      {protocol}:\n{listener(port, 8, http)}\n" for protocol, (port, http) in protocols.items())
+        return f"  {name}:\n    protocols:\n{blocks}"
+
+    otlp = receiver("otlp", {"grpc": (ports.otlp_grpc, False), "http": (ports.otlp_http, True)})
+    jaeger = receiver("jaeger", {"grpc": (ports.jaeger_grpc, False), "thrift_http": (ports.thrift_http, True)})
     extensions = ", ".join(filter(None, [auth_id, "health_check", "jaeger_storage", "jaeger_query"]))
     return f"""
-receivers:
-  otlp:
-    protocols:
-      grpc:
-{listener(ports.otlp_grpc, 8, http=False)}
-      http:
-{listener(ports.otlp_http, 8)}
-  jaeger:
-    protocols:
-      grpc:
-{listener(ports.jaeger_grpc, 8, http=False)}
-      thrift_http:
-{listener(ports.thrift_http, 8)}
-  zipkin:
-{listener(ports.zipkin, 4)}
-processors:
-  batch:
-    timeout: 50ms
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: main
 extensions:
 {auth_extension}  health_check:
 {listener(ports.health, 4)}
@@ -91,6 +76,15 @@ extensions:
 {listener(ports.query, 6)}
     grpc:
 {listener(ports.query_grpc, 6, http=False)}
+receivers:
+{otlp}{jaeger}  zipkin:
+{listener(ports.zipkin, 4)}
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: main
+processors:
+  batch:
+    timeout: 50ms
 service:
   extensions: [{extensions}]
   telemetry:

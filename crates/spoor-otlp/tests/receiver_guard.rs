@@ -167,14 +167,7 @@ async fn idle_connections_on_one_port_do_not_stop_the_other() {
     client.export(request(1)).await.unwrap();
     // The idle ones are closed after idle_timeout, and HTTP serves again.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let response = reqwest::Client::new()
-        .post(harness.http_url())
-        .header("content-type", "application/x-protobuf")
-        .body(request(1).encode_to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    post_protobuf(&reqwest::Client::new(), &harness.http_url(), 1).await;
     let mut closed = 0;
     for stream in &mut idle {
         let mut buf = [0u8; 1];

@@ -57,14 +57,7 @@ async fn serves_https_and_grpcs() {
     let pki = Pki::new("tls");
     let harness = start_tls(&pki, false).await;
 
-    let response = https_client(&pki, &harness, false)
-        .post(https_url(&harness))
-        .header("content-type", "application/x-protobuf")
-        .body(request(2).encode_to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    post_protobuf(&https_client(&pki, &harness, false), &https_url(&harness), 2).await;
 
     // Plaintext to a TLS port does not get through.
     let plain = reqwest::Client::new()

@@ -155,6 +155,18 @@ pub struct RpcStatus {
     pub message: String,
 }
 
+/// POSTs `spans` spans as OTLP protobuf and expects 200.
+pub async fn post_protobuf(client: &reqwest::Client, url: &str, spans: usize) {
+    let response = client
+        .post(url)
+        .header("content-type", "application/x-protobuf")
+        .body(prost::Message::encode_to_vec(&request(spans)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+}
+
 /// Polls `check` every 10 ms for at most `limit`.
 pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
