@@ -156,9 +156,22 @@ impl HttpBase {
 }
 
 /// Opens `count` HTTP/2 channels to a gRPC endpoint, failing if the server cannot be reached.
-pub async fn connect_grpc_channels(endpoint: &str, count: usize) -> anyhow::Result<Vec<Channel>> {
+pub async fn connect_grpc_channels(
+    endpoint: &str,
+    count: usize,
+    ca_file: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<Channel>> {
     let uri = parse_http_uri(endpoint)?;
-    let endpoint = Endpoint::from(uri)
+    let host = uri.host().unwrap_or("localhost").to_owned();
+    let mut endpoint = Endpoint::from(uri);
+    if let Some(ca_file) = ca_file {
+        let pem = std::fs::read(ca_file).with_context(|| format!("cannot read {}", ca_file.display()))?;
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(pem))
+            .domain_name(host);
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    let endpoint = endpoint
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5))
         .initial_stream_window_size(Some(4 << 20))
@@ -187,6 +200,7 @@ pub struct GrpcSender {
     method: GrpcMethod,
     max_body_len: usize,
     timeout: Duration,
+    authorization: Option<tonic::metadata::AsciiMetadataValue>,
 }
 
 impl GrpcSender {
@@ -196,7 +210,13 @@ impl GrpcSender {
         if gzip {
             grpc = grpc.send_compressed(CompressionEncoding::Gzip);
         }
-        Self { grpc, method, max_body_len, timeout }
+        Self { grpc, method, max_body_len, timeout, authorization: None }
+    }
+
+    /// Sends this `authorization` metadata with every call.
+    pub fn with_authorization(mut self, authorization: Option<tonic::metadata::AsciiMetadataValue>) -> Self {
+        self.authorization = authorization;
+        self
     }
 
     pub async fn send(&mut self, body: Bytes) -> Outcome {
@@ -213,6 +233,9 @@ impl GrpcSender {
         let mut request = tonic::Request::new(body);
         // Tell the server our deadline, as OTel exporters do.
         request.set_timeout(self.timeout);
+        if let Some(authorization) = &self.authorization {
+            request.metadata_mut().insert("authorization", authorization.clone());
+        }
         let result = match self.method {
             GrpcMethod::OtlpExport => {
                 let path = PathAndQuery::from_static(EXPORT_PATH);

@@ -166,6 +166,13 @@ struct RunArgs {
     /// Wait this long after a request the server refused for lack of room before sending again.
     #[arg(long, value_name = "D", default_value = "0s", value_parser = humantime::parse_duration)]
     refused_backoff: Duration,
+    /// gRPC: connect with TLS, trusting the CAs in this PEM file (the endpoint's host is the
+    /// name checked against the server's certificate).
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// An `Authorization` header value sent with every request, e.g. "Bearer TOKEN".
+    #[arg(long, value_name = "VALUE")]
+    authorization: Option<String>,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -319,6 +326,8 @@ impl RunArgs {
             trace_ids_out: self.trace_ids_out,
             acknowledged_spans: self.acknowledged_spans,
             refused_backoff: self.refused_backoff,
+            ca_file: self.ca_file,
+            authorization: self.authorization,
         })
     }
 }

@@ -169,6 +169,10 @@ pub struct RunConfig {
     pub acknowledged_spans: Option<u64>,
     /// How long a worker waits after the server refused a request for lack of room.
     pub refused_backoff: Duration,
+    /// gRPC over TLS with these CAs.
+    pub ca_file: Option<PathBuf>,
+    /// Sent as `Authorization` with every request.
+    pub authorization: Option<String>,
 }
 
 /// How long to wait, after the last send, for the server's count to stop moving.
@@ -286,15 +290,22 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
 async fn connect(config: &RunConfig, max_body_len: usize) -> anyhow::Result<Vec<Sender>> {
     match config.protocol.transport() {
         Transport::Grpc(method) => {
-            let channels = client::connect_grpc_channels(&config.endpoint, config.connections).await?;
+            let channels =
+                client::connect_grpc_channels(&config.endpoint, config.connections, config.ca_file.as_deref()).await?;
+            let authorization = config.authorization.as_deref().map(str::parse).transpose()?;
             Ok((0..config.concurrency)
                 .map(|i| {
                     let channel = channels[i % channels.len()].clone();
-                    Sender::Grpc(GrpcSender::new(channel, method, config.gzip, config.timeout, max_body_len))
+                    let sender = GrpcSender::new(channel, method, config.gzip, config.timeout, max_body_len);
+                    Sender::Grpc(sender.with_authorization(authorization.clone()))
                 })
                 .collect())
         }
         Transport::Http(api) => {
+            anyhow::ensure!(
+                config.ca_file.is_none() && config.authorization.is_none(),
+                "--ca-file and --authorization are for the gRPC protocols"
+            );
             let target = HttpTarget::parse(&config.endpoint, api, config.gzip)?;
             let mut senders = Vec::with_capacity(config.concurrency);
             for _ in 0..config.concurrency {
