@@ -161,10 +161,14 @@ pub async fn connect_grpc_channels(
     count: usize,
     ca_file: Option<&std::path::Path>,
 ) -> anyhow::Result<Vec<Channel>> {
-    let uri = parse_http_uri(endpoint)?;
-    let host = uri.host().unwrap_or("localhost").to_owned();
-    let mut endpoint = Endpoint::from(uri);
+    // With a CA file the endpoint may say https://; the connection is TLS either way.
+    let plain = parse_http_uri(endpoint.strip_prefix("https://").filter(|_| ca_file.is_some()).unwrap_or(endpoint))?;
+    let host = plain.host().unwrap_or("localhost").to_owned();
+    let mut endpoint = Endpoint::from(plain.clone());
     if let Some(ca_file) = ca_file {
+        let authority = plain.authority().context("endpoint has no host")?.clone();
+        let uri = Uri::builder().scheme("https").authority(authority).path_and_query("/").build()?;
+        endpoint = Endpoint::from(uri);
         let pem = std::fs::read(ca_file).with_context(|| format!("cannot read {}", ca_file.display()))?;
         let tls = tonic::transport::ClientTlsConfig::new()
             .ca_certificate(tonic::transport::Certificate::from_pem(pem))
