@@ -21,6 +21,7 @@ pub mod processors;
 pub mod queue;
 pub mod receiver;
 pub mod telemetry;
+pub mod tenancy;
 pub mod wire;
 
 pub use batch::{EncodedRequest, TraceBatch};

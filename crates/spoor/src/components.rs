@@ -208,7 +208,11 @@ impl<'a> Decoder<'a> {
                 config.validate().map_err(|err| self.at(raw, err.key(), err.message()))?;
                 Ok(ExporterConfig::OtlpHttp(Box::new(config)))
             }
-            "jaeger_storage_exporter" => Ok(ExporterConfig::JaegerStorage(self.decode(raw)?)),
+            "jaeger_storage_exporter" => {
+                let config: StorageExporterConfig = self.decode(raw)?;
+                config.validate().map_err(|(key, message)| self.at(raw, &key, message))?;
+                Ok(ExporterConfig::JaegerStorage(config))
+            }
             _ => Err(self.unknown_type(raw, EXPORTER_TYPES)),
         }
     }

@@ -24,7 +24,7 @@ use spoor_pipeline::queue::QueuedExporter;
 use spoor_pipeline::receiver::NopReceiver;
 use spoor_pipeline::{Exporter, Receiver, Telemetry, TracesConsumer};
 use spoor_query::QueryServer;
-use spoor_store::TraceStore;
+use spoor_store::TenantStores;
 
 use crate::components::{Components, ExporterConfig, ExtensionConfig, ProcessorConfig, ReceiverConfig};
 use crate::storage::{self, StorageExporter};
@@ -55,7 +55,7 @@ struct Service {
     authenticators: Authenticators,
     servers: Vec<Server>,
     sampling: Vec<RemoteSamplingExtension>,
-    stores: BTreeMap<String, Arc<dyn TraceStore>>,
+    stores: BTreeMap<String, TenantStores>,
     query: Vec<QueryServer>,
     exporters: BTreeMap<ComponentId, Arc<QueuedExporter>>,
     /// In pipeline order, so that each flushes into a processor that still runs.
@@ -119,8 +119,10 @@ impl Service {
                 .route("/metrics", axum::routing::get(metrics))
                 .merge(health_check::router(HealthCheckConfig::default(), self.readiness.clone()));
             // Prometheus sends its request head at once; a slow one is not a scraper.
-            let settings =
-                HttpServerSettings { read_header_timeout: Some(METRICS_HEADER_TIMEOUT), ..HttpServerSettings::at(&address) };
+            let settings = HttpServerSettings {
+                read_header_timeout: Some(METRICS_HEADER_TIMEOUT),
+                ..HttpServerSettings::at(&address)
+            };
             let listener = Listener::http(&settings, &address, &self.authenticators)
                 .await
                 .with_context(|| format!("cannot serve metrics on {address}"))?;
@@ -155,7 +157,7 @@ impl Service {
         Ok(())
     }
 
-    fn store(&self, name: &str) -> anyhow::Result<Arc<dyn TraceStore>> {
+    fn store(&self, name: &str) -> anyhow::Result<TenantStores> {
         self.stores.get(name).cloned().with_context(|| {
             format!("storage backend {name:?} is not open: add its jaeger_storage extension to service.extensions")
         })
@@ -230,7 +232,8 @@ impl Service {
                     .with_context(|| format!("exporter {id}"))?,
             ),
             ExporterConfig::JaegerStorage(exporter) => {
-                Arc::new(StorageExporter::new(self.store(&exporter.trace_storage)?))
+                let tenancy = exporter.validate().map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?;
+                Arc::new(StorageExporter::new(self.store(&exporter.trace_storage)?, tenancy))
             }
         })
     }

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Deserialize;
+use spoor_pipeline::tenancy::{Tenancy, TenancyConfig};
 use spoor_pipeline::{ExportError, Exporter, TraceBatch};
-use spoor_store::{EmbeddedConfig, EmbeddedStore, MemoryConfig, MemoryStore, StoreError, TraceStore};
+use spoor_store::{EmbeddedConfig, MemoryConfig, StoreError, TenantStores};
 
 /// `extensions.jaeger_storage`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -78,49 +78,76 @@ pub fn relocate_embedded<'a>(
 #[serde(deny_unknown_fields)]
 pub struct StorageExporterConfig {
     pub trace_storage: String,
+    /// Jaeger's `multi_tenancy` block (as `jaeger_query` takes it): each batch is written into
+    /// the store of the tenant its metadata names (a receiver with `include_metadata`, and a
+    /// batch processor with the header in `metadata_keys`, carry it here). A batch without a
+    /// single allowed tenant is refused for good.
+    #[serde(default)]
+    pub multi_tenancy: TenancyConfig,
     /// Accepted as Jaeger v2 does; writes go straight to the backend, which acknowledges
     /// only what it has made durable.
     #[serde(default, rename = "queue")]
     _queue: Option<serde::de::IgnoredAny>,
 }
 
-pub async fn open(name: &str, backend: &BackendConfig) -> Result<Arc<dyn TraceStore>, StoreError> {
+impl StorageExporterConfig {
+    /// `multi_tenancy`'s checks; the error is `(key, message)` within the exporter.
+    pub fn validate(&self) -> Result<Tenancy, (String, String)> {
+        self.multi_tenancy.build().map_err(|(key, message)| (format!("multi_tenancy.{key}"), message))
+    }
+}
+
+/// Opens a backend: its store for the default tenant, and the others' as they come.
+pub async fn open(name: &str, backend: &BackendConfig) -> Result<TenantStores, StoreError> {
     let engine = backend.engine().map_err(StoreError::InvalidConfig)?;
     Ok(match engine {
         Backend::Memory(memory) => {
             tracing::info!(backend = name, max_traces = memory.max_traces, "memory trace storage");
-            Arc::new(MemoryStore::new(memory.clone())?)
+            TenantStores::memory(memory.clone())?
         }
         Backend::Embedded(embedded) => {
-            let store = EmbeddedStore::open(embedded.clone()).await?;
+            let stores = TenantStores::embedded(embedded.clone()).await?;
             tracing::info!(backend = name, path = %embedded.path.display(), "embedded trace storage opened");
-            Arc::new(store)
+            stores
         }
     })
 }
 
-/// Writes each batch into a store; a failed write is retried by the exporter queue.
+/// Writes each batch into its tenant's store; a failed write is retried by the exporter queue.
 pub struct StorageExporter {
-    store: Arc<dyn TraceStore>,
+    stores: TenantStores,
+    tenancy: Tenancy,
 }
 
 impl StorageExporter {
-    pub fn new(store: Arc<dyn TraceStore>) -> Self {
-        Self { store }
+    pub fn new(stores: TenantStores, tenancy: Tenancy) -> Self {
+        Self { stores, tenancy }
     }
 }
 
 #[async_trait]
 impl Exporter for StorageExporter {
+    /// A batch without a valid tenant is a permanent error, which the queue counts in
+    /// `otelcol_exporter_send_failed_spans`.
     async fn export(&self, batch: &TraceBatch) -> Result<(), ExportError> {
-        self.store.write(batch).await.map_err(|err| match err {
-            StoreError::InvalidQuery(message) => ExportError::Permanent(message),
-            other => ExportError::retryable(other.to_string()),
-        })
+        let values: Vec<&str> = match self.tenancy.header() {
+            Some(header) => batch.metadata().get(header).iter().map(String::as_str).collect(),
+            None => Vec::new(),
+        };
+        let tenant = self.tenancy.tenant_of(&values).map_err(|err| ExportError::Permanent(err.to_string()))?;
+        let store = self.stores.store(tenant).await.map_err(store_error)?;
+        store.write(batch).await.map_err(store_error)
     }
 
     fn has_room(&self) -> bool {
-        self.store.has_room()
+        self.stores.has_room()
+    }
+}
+
+fn store_error(err: StoreError) -> ExportError {
+    match err {
+        StoreError::InvalidQuery(message) => ExportError::Permanent(message),
+        other => ExportError::retryable(other.to_string()),
     }
 }
 
