@@ -146,16 +146,16 @@ udp_config!(
 
 impl UdpServerSettings {
     fn validate(&self, path: &str) -> Result<(), ConfigProblem> {
-        parse_endpoint(&self.endpoint).map_err(|message| ConfigProblem::new(&format!("{path}.endpoint"), message))?;
+        parse_endpoint(&self.endpoint).map_err(|message| ConfigProblem::new(format!("{path}.endpoint"), message))?;
         if self.queue_size == 0 {
-            return Err(ConfigProblem::new(&format!("{path}.queue_size"), "must be positive"));
+            return Err(ConfigProblem::new(format!("{path}.queue_size"), "must be positive"));
         }
         if self.workers == 0 {
-            return Err(ConfigProblem::new(&format!("{path}.workers"), "must be positive"));
+            return Err(ConfigProblem::new(format!("{path}.workers"), "must be positive"));
         }
         if self.max_packet_size == 0 || self.max_packet_size > MAX_UDP_PAYLOAD {
             return Err(ConfigProblem::new(
-                &format!("{path}.max_packet_size"),
+                format!("{path}.max_packet_size"),
                 format!("must be in 1..={MAX_UDP_PAYLOAD}"),
             ));
         }
