@@ -43,6 +43,13 @@ impl From<Arc<dyn TraceStore>> for TenantStores {
     }
 }
 
+impl<S: TraceStore> From<Arc<S>> for TenantStores {
+    /// One store for the default tenant and no other.
+    fn from(store: Arc<S>) -> Self {
+        Self::with_opener(store, None)
+    }
+}
+
 impl TenantStores {
     fn with_opener(default: Arc<dyn TraceStore>, opener: Option<Box<Opener>>) -> Self {
         let inner = Inner { default, opener, tenants: Mutex::default(), open: Default::default() };

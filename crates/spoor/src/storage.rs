@@ -192,4 +192,48 @@ mod tests {
         let mut storage = extension(&[("cache", memory())]);
         assert!(relocate_embedded([&mut storage], Path::new("/data")).is_empty());
     }
+
+    fn exporter_config(json: serde_json::Value) -> StorageExporterConfig {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[tokio::test]
+    async fn exporter_writes_each_tenant_into_its_store_and_refuses_a_batch_without_one() {
+        let config = exporter_config(serde_json::json!({
+            "trace_storage": "main", "multi_tenancy": {"enabled": true, "tenants": ["acme"]}
+        }));
+        let stores = TenantStores::memory(MemoryConfig::default()).unwrap();
+        let exporter = StorageExporter::new(stores.clone(), config.validate().unwrap());
+        let span = spoor_pipeline::otlp::Span { trace_id: vec![1; 16], span_id: vec![2; 8], ..Default::default() };
+        let resource = spoor_pipeline::otlp::ResourceSpans {
+            scope_spans: vec![spoor_pipeline::otlp::ScopeSpans { spans: vec![span], ..Default::default() }],
+            ..Default::default()
+        };
+        let batch = TraceBatch::new(vec![resource]);
+        let tenant = |value| spoor_pipeline::ClientMetadata::from_pairs([("x-tenant", value)]);
+        exporter.export(&batch.clone().with_metadata(tenant("acme"))).await.unwrap();
+        assert!(stores.store(Some("acme")).await.unwrap().get_trace([1; 16], None).await.unwrap().is_some());
+        assert!(stores.default_store().get_trace([1; 16], None).await.unwrap().is_none());
+        let refusals = [
+            (batch.clone(), "missing tenant header"),
+            (batch.clone().with_metadata(tenant("initech")), "unknown tenant"),
+        ];
+        for (batch, words) in refusals {
+            assert_eq!(exporter.export(&batch).await, Err(ExportError::Permanent(words.to_owned())));
+        }
+    }
+
+    #[test]
+    fn exporter_multi_tenancy_is_checked_with_its_path() {
+        let config = exporter_config(serde_json::json!({
+            "trace_storage": "main", "multi_tenancy": {"enabled": true, "header": "not a header"}
+        }));
+        assert_eq!(config.validate().unwrap_err().0, "multi_tenancy.header");
+        assert!(
+            serde_json::from_value::<StorageExporterConfig>(serde_json::json!({
+                "trace_storage": "main", "multi_tenancy": {"enable": true}
+            }))
+            .is_err()
+        );
+    }
 }
