@@ -207,3 +207,20 @@ async fn port_in_use_fails_start() {
     let err = spoor_pipeline::Receiver::start(&mut receiver, consumer).await.unwrap_err();
     assert!(err.to_string().contains("cannot listen"), "{err}");
 }
+
+/// With `include_metadata` the batch carries the call's metadata; without it, nothing.
+#[tokio::test]
+async fn include_metadata_carries_the_call_metadata_with_the_batch() {
+    for (include, expected) in [(true, vec!["globex".to_owned()]), (false, vec![])] {
+        let harness = start(serde_json::json!({"protocols": {
+            "grpc": {"endpoint": "127.0.0.1:0", "include_metadata": include}
+        }}))
+        .await;
+        let mut call = tonic::Request::new(request(2));
+        call.metadata_mut().insert("x-tenant", "globex".parse().unwrap());
+        client(&harness).await.export(call).await.unwrap();
+        let batches = harness.consumer.batches.lock().unwrap().clone();
+        assert_eq!(batches[0].metadata().get("x-tenant"), expected, "include_metadata: {include}");
+        stop(harness).await;
+    }
+}

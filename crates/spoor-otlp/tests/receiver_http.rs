@@ -371,3 +371,26 @@ impl JsonValue for reqwest::Response {
         serde_json::from_slice(&self.bytes().await.unwrap()).unwrap()
     }
 }
+
+/// With `include_metadata` the batch carries the request's headers; without it, nothing.
+#[tokio::test]
+async fn include_metadata_carries_the_headers_with_the_batch() {
+    for (include, expected) in [(true, vec!["acme".to_owned()]), (false, vec![])] {
+        let harness = start(serde_json::json!({"protocols": {
+            "http": {"endpoint": "127.0.0.1:0", "include_metadata": include}
+        }}))
+        .await;
+        let response = client()
+            .post(harness.http_url())
+            .header("content-type", PROTOBUF)
+            .header("X-Tenant", "acme")
+            .body(request(2).encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let batches = harness.consumer.batches.lock().unwrap().clone();
+        assert_eq!(batches[0].metadata().get("x-tenant"), expected, "include_metadata: {include}");
+        stop(harness).await;
+    }
+}

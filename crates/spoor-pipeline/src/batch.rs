@@ -16,6 +16,7 @@ use bytes::Bytes;
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 
+use crate::metadata::ClientMetadata;
 use crate::otlp::{ExportTraceServiceRequest, ResourceSpans, ScopeSpans};
 use crate::wire::{self, Scan, WireError};
 
@@ -28,6 +29,8 @@ const RESOURCE_SPANS: u32 = 1;
 pub struct TraceBatch {
     form: Form,
     span_count: usize,
+    /// The request's metadata, when the receiver includes it; see [`ClientMetadata`].
+    metadata: ClientMetadata,
 }
 
 #[derive(Debug, Clone)]
@@ -70,7 +73,7 @@ impl EncodedResource {
 impl TraceBatch {
     pub fn new(resource_spans: Vec<ResourceSpans>) -> Self {
         let span_count = resource_spans.iter().map(spans_of).sum();
-        Self { form: Form::Decoded(resource_spans), span_count }
+        Self { form: Form::Decoded(resource_spans), span_count, metadata: ClientMetadata::default() }
     }
 
     /// Checks an encoded `ExportTraceServiceRequest` exactly as prost would decode it, and
@@ -82,8 +85,29 @@ impl TraceBatch {
         let scan = wire::scan_request(body, |range: Range<usize>, spans| {
             parts.push(EncodedResource { bytes: body.slice(range), spans });
         })?;
-        let batch = Self { form: Form::Encoded { parts, decoded: OnceLock::new() }, span_count: scan.spans };
+        let batch = Self {
+            form: Form::Encoded { parts, decoded: OnceLock::new() },
+            span_count: scan.spans,
+            metadata: ClientMetadata::default(),
+        };
         Ok((batch, scan))
+    }
+
+    /// The batch with the request's metadata.
+    pub fn with_metadata(mut self, metadata: ClientMetadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// The metadata of the request(s) the spans came in; empty unless the receiver includes
+    /// it. [`TraceBatch::append`] keeps the first batch's: only batches with the same metadata
+    /// should be merged, which the batch processor ensures with `metadata_keys`.
+    pub fn metadata(&self) -> &ClientMetadata {
+        &self.metadata
+    }
+
+    pub fn set_metadata(&mut self, metadata: ClientMetadata) {
+        self.metadata = metadata;
     }
 
     pub fn span_count(&self) -> usize {
@@ -188,7 +212,9 @@ impl TraceBatch {
         self.span_count += other.span_count;
         match (&mut self.form, other.form) {
             (Form::Decoded(mine), form) => {
-                mine.extend(TraceBatch { form, span_count: other.span_count }.into_resource_spans());
+                mine.extend(
+                    TraceBatch { form, span_count: other.span_count, metadata: other.metadata }.into_resource_spans(),
+                );
             }
             (Form::Encoded { parts, decoded }, Form::Encoded { parts: theirs, decoded: their_decoded }) => {
                 parts.extend(theirs);
@@ -227,7 +253,7 @@ impl TraceBatch {
             }
         };
         self.span_count -= taken;
-        TraceBatch { form, span_count: taken }
+        TraceBatch { form, span_count: taken, metadata: self.metadata.clone() }
     }
 }
 

@@ -17,15 +17,18 @@ pub mod exporters;
 pub mod extensions;
 pub mod factories;
 pub mod fanout;
+pub mod metadata;
 pub mod otlp;
 pub mod processors;
 pub mod queue;
 pub mod receiver;
 pub mod telemetry;
+pub mod tenancy;
 pub mod wire;
 
 pub use batch::{EncodedRequest, TraceBatch};
 pub use consumer::{ConsumeError, TracesConsumer};
 pub use exporter::{ExportError, Exporter};
+pub use metadata::ClientMetadata;
 pub use receiver::{Receiver, ReceiverObserver, ServerTasks, StartError};
 pub use telemetry::Telemetry;

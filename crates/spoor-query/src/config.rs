@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use spoor_net::{ConfigProblem, GrpcServerSettings, HttpServerSettings, OtherKeys};
+pub use spoor_pipeline::tenancy::TenancyConfig;
 
 use crate::params::parse_go_duration;
 
@@ -29,6 +30,8 @@ pub struct JaegerQueryConfig {
     /// and [`crate::QueryServer::start`] logs a warning that the token reaches no storage.
     /// Whoever may query is decided by `http.auth` and `grpc.auth`, never by this key.
     pub bearer_token_propagation: bool,
+    /// Jaeger's `multi_tenancy`: every query request must name an allowed tenant in the header
+    /// and sees only that tenant's data.
     pub multi_tenancy: TenancyConfig,
     /// The most a span is moved to correct clock skew; 0 (the default) disables the adjuster.
     #[serde(deserialize_with = "go_duration")]
@@ -62,14 +65,6 @@ pub struct UiConfig {
     pub log_access: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TenancyConfig {
-    pub enabled: bool,
-    pub header: Option<String>,
-    pub tenants: Vec<String>,
-}
-
 /// `http`: the collector's `confighttp.ServerConfig`, every key served by spoor-net's kit.
 /// serde cannot deny unknown keys beside flattened ones, so the leftovers are collected in
 /// `other` and refused by [`JaegerQueryConfig::validate`].
@@ -91,11 +86,13 @@ impl JaegerQueryConfig {
         if !self.base_path.is_empty() && !self.base_path.starts_with('/') {
             return Err(ConfigProblem::new("base_path", "must start with '/'"));
         }
-        let unsupported: [(&str, bool); 9] = [
+        self.multi_tenancy
+            .build()
+            .map_err(|(key, message)| ConfigProblem::new(key, message).within("multi_tenancy"))?;
+        let unsupported: [(&str, bool); 8] = [
             ("ui.config_file", self.ui.config_file.is_some()),
             ("ui.assets_path", self.ui.assets_path.is_some()),
             ("ui.log_access", self.ui.log_access),
-            ("multi_tenancy.enabled", self.multi_tenancy.enabled),
             ("storage.traces_archive", self.storage.traces_archive.is_some()),
             ("storage.metrics", self.storage.metrics.is_some()),
             ("max_clock_skew_adjust", !self.max_clock_skew_adjust.is_zero()),
@@ -254,7 +251,7 @@ mod tests {
             (serde_json::json!({"ui": {"config_file": "ui.json"}}), "ui.config_file"),
             (serde_json::json!({"ui": {"assets_path": "/ui"}}), "ui.assets_path"),
             (serde_json::json!({"ui": {"log_access": true}}), "ui.log_access"),
-            (serde_json::json!({"multi_tenancy": {"enabled": true}}), "multi_tenancy.enabled"),
+            (serde_json::json!({"multi_tenancy": {"enabled": true, "header": "a b"}}), "multi_tenancy.header"),
             (serde_json::json!({"storage": {"traces": "m", "traces_archive": "a"}}), "storage.traces_archive"),
             (serde_json::json!({"storage": {"traces": "m", "metrics": "p"}}), "storage.metrics"),
             (serde_json::json!({"max_clock_skew_adjust": "1s"}), "max_clock_skew_adjust"),
@@ -288,6 +285,8 @@ mod tests {
         }
         let multi_tenancy_off = serde_json::json!({"multi_tenancy": {"enabled": false, "header": "x-tenant"}});
         assert_eq!(with(multi_tenancy_off).unwrap().validate(), Ok(()));
+        let multi_tenancy_on = serde_json::json!({"multi_tenancy": {"enabled": true, "tenants": ["acme"]}});
+        assert_eq!(with(multi_tenancy_on).unwrap().validate(), Ok(()));
     }
 
     #[test]

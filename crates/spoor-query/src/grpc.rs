@@ -2,6 +2,7 @@
 //! gRPC handlers answer them.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
@@ -11,8 +12,8 @@ use spoor_jaeger::proto::{api_v2, api_v3};
 use spoor_store::{StoreError, TraceQuery};
 use tonic::{Request, Response, Status};
 
-use crate::http::AppState;
 use crate::service::ServedTrace;
+use crate::tenant::Tenants;
 
 /// Jaeger streams api_v2 spans in chunks of this many.
 const SPANS_PER_CHUNK: usize = 10;
@@ -69,7 +70,7 @@ fn chunks(traces: Vec<ServedTrace>) -> BoxStream<api_v2::SpansResponseChunk> {
 
 /// `jaeger.api_v2.QueryService`.
 pub struct QueryServiceV2 {
-    pub(crate) svc: AppState,
+    pub(crate) tenants: Arc<Tenants>,
 }
 
 #[tonic::async_trait]
@@ -81,10 +82,11 @@ impl api_v2::query_service_server::QueryService for QueryServiceV2 {
         &self,
         request: Request<api_v2::GetTraceRequest>,
     ) -> Result<Response<Self::GetTraceStream>, Status> {
+        let svc = self.tenants.for_grpc(request.metadata()).await?;
         let r = request.into_inner();
         let id = trace_id_from_bytes(&r.trace_id)?;
         let range = range_of(r.start_time.as_ref(), r.end_time.as_ref());
-        match self.svc.get_trace(id, range, r.raw_traces).await.map_err(internal)? {
+        match svc.get_trace(id, range, r.raw_traces).await.map_err(internal)? {
             Some(trace) => Ok(Response::new(chunks(vec![trace]))),
             None => Err(Status::not_found("trace not found")),
         }
@@ -92,8 +94,10 @@ impl api_v2::query_service_server::QueryService for QueryServiceV2 {
 
     async fn archive_trace(
         &self,
-        _request: Request<api_v2::ArchiveTraceRequest>,
+        request: Request<api_v2::ArchiveTraceRequest>,
     ) -> Result<Response<api_v2::ArchiveTraceResponse>, Status> {
+        // Refused as Jaeger's interceptor refuses it, before the method answers.
+        self.tenants.for_grpc(request.metadata()).await?;
         Err(Status::unimplemented("archive storage not configured"))
     }
 
@@ -101,6 +105,7 @@ impl api_v2::query_service_server::QueryService for QueryServiceV2 {
         &self,
         request: Request<api_v2::FindTracesRequest>,
     ) -> Result<Response<Self::FindTracesStream>, Status> {
+        let svc = self.tenants.for_grpc(request.metadata()).await?;
         let q = request.into_inner().query.ok_or_else(|| Status::invalid_argument("missing query"))?;
         let query = TraceQuery {
             service_name: q.service_name,
@@ -112,15 +117,16 @@ impl api_v2::query_service_server::QueryService for QueryServiceV2 {
             duration_max: duration_of(q.duration_max.as_ref()),
             search_depth: q.search_depth.max(0) as usize,
         };
-        let traces = self.svc.find_traces(&query, q.raw_traces).await.map_err(internal)?;
+        let traces = svc.find_traces(&query, q.raw_traces).await.map_err(internal)?;
         Ok(Response::new(chunks(traces)))
     }
 
     async fn get_services(
         &self,
-        _request: Request<api_v2::GetServicesRequest>,
+        request: Request<api_v2::GetServicesRequest>,
     ) -> Result<Response<api_v2::GetServicesResponse>, Status> {
-        let services = self.svc.services().await.map_err(internal)?;
+        let svc = self.tenants.for_grpc(request.metadata()).await?;
+        let services = svc.services().await.map_err(internal)?;
         Ok(Response::new(api_v2::GetServicesResponse { services }))
     }
 
@@ -128,9 +134,10 @@ impl api_v2::query_service_server::QueryService for QueryServiceV2 {
         &self,
         request: Request<api_v2::GetOperationsRequest>,
     ) -> Result<Response<api_v2::GetOperationsResponse>, Status> {
+        let svc = self.tenants.for_grpc(request.metadata()).await?;
         let r = request.into_inner();
         let kind = Some(r.span_kind.as_str()).filter(|k| !k.is_empty());
-        let operations = self.svc.operations(&r.service, kind).await.map_err(internal)?;
+        let operations = svc.operations(&r.service, kind).await.map_err(internal)?;
         let mut names: Vec<String> = operations.iter().map(|o| o.name.clone()).collect();
         names.dedup();
         Ok(Response::new(api_v2::GetOperationsResponse {
@@ -146,12 +153,13 @@ impl api_v2::query_service_server::QueryService for QueryServiceV2 {
         &self,
         request: Request<api_v2::GetDependenciesRequest>,
     ) -> Result<Response<api_v2::GetDependenciesResponse>, Status> {
+        let svc = self.tenants.for_grpc(request.metadata()).await?;
         let r = request.into_inner();
         let end =
             timestamp_nanos(r.end_time.as_ref()).ok_or_else(|| Status::invalid_argument("end time is required"))?;
         let start = timestamp_nanos(r.start_time.as_ref()).unwrap_or(0);
         let lookback = Duration::from_nanos(end.saturating_sub(start));
-        let links = self.svc.dependencies(end, lookback).await.map_err(internal)?;
+        let links = svc.dependencies(end, lookback).await.map_err(internal)?;
         Ok(Response::new(api_v2::GetDependenciesResponse {
             dependencies: links
                 .into_iter()
@@ -168,7 +176,7 @@ impl api_v2::query_service_server::QueryService for QueryServiceV2 {
 
 /// `jaeger.api_v3.QueryService`.
 pub struct QueryServiceV3 {
-    pub(crate) svc: AppState,
+    pub(crate) tenants: Arc<Tenants>,
 }
 
 fn traces_data(traces: Vec<ServedTrace>) -> BoxStream<opentelemetry_proto::tonic::trace::v1::TracesData> {
@@ -210,11 +218,12 @@ impl api_v3::query_service_server::QueryService for QueryServiceV3 {
         &self,
         request: Request<api_v3::GetTraceRequest>,
     ) -> Result<Response<Self::GetTraceStream>, Status> {
+        let svc = self.tenants.for_grpc(request.metadata()).await?;
         let r = request.into_inner();
         let id =
             ids::parse_trace_id(&r.trace_id).map_err(|e| Status::invalid_argument(format!("malform trace ID: {e}")))?;
         let range = range_of(r.start_time.as_ref(), r.end_time.as_ref());
-        match self.svc.get_trace(id, range, r.raw_traces).await.map_err(internal)? {
+        match svc.get_trace(id, range, r.raw_traces).await.map_err(internal)? {
             Some(trace) => Ok(Response::new(traces_data(vec![trace]))),
             None => Err(Status::not_found("trace not found")),
         }
@@ -224,16 +233,18 @@ impl api_v3::query_service_server::QueryService for QueryServiceV3 {
         &self,
         request: Request<api_v3::FindTracesRequest>,
     ) -> Result<Response<Self::FindTracesStream>, Status> {
+        let svc = self.tenants.for_grpc(request.metadata()).await?;
         let (query, raw) = v3_query(request.into_inner().query)?;
-        let traces = self.svc.find_traces(&query, raw).await.map_err(internal)?;
+        let traces = svc.find_traces(&query, raw).await.map_err(internal)?;
         Ok(Response::new(traces_data(traces)))
     }
 
     async fn get_services(
         &self,
-        _request: Request<api_v3::GetServicesRequest>,
+        request: Request<api_v3::GetServicesRequest>,
     ) -> Result<Response<api_v3::GetServicesResponse>, Status> {
-        let services = self.svc.services().await.map_err(internal)?;
+        let svc = self.tenants.for_grpc(request.metadata()).await?;
+        let services = svc.services().await.map_err(internal)?;
         Ok(Response::new(api_v3::GetServicesResponse { services }))
     }
 
@@ -241,9 +252,10 @@ impl api_v3::query_service_server::QueryService for QueryServiceV3 {
         &self,
         request: Request<api_v3::GetOperationsRequest>,
     ) -> Result<Response<api_v3::GetOperationsResponse>, Status> {
+        let svc = self.tenants.for_grpc(request.metadata()).await?;
         let r = request.into_inner();
         let kind = Some(r.span_kind.as_str()).filter(|k| !k.is_empty());
-        let operations = self.svc.operations(&r.service, kind).await.map_err(internal)?;
+        let operations = svc.operations(&r.service, kind).await.map_err(internal)?;
         Ok(Response::new(api_v3::GetOperationsResponse {
             operations: operations
                 .into_iter()
@@ -256,12 +268,12 @@ impl api_v3::query_service_server::QueryService for QueryServiceV3 {
         &self,
         request: Request<api_v3::GetDependenciesRequest>,
     ) -> Result<Response<api_v3::DependenciesResponse>, Status> {
+        let svc = self.tenants.for_grpc(request.metadata()).await?;
         let r = request.into_inner();
         let end =
             timestamp_nanos(r.end_time.as_ref()).ok_or_else(|| Status::invalid_argument("end time is required"))?;
         let start = timestamp_nanos(r.start_time.as_ref()).unwrap_or(0);
-        let links =
-            self.svc.dependencies(end, Duration::from_nanos(end.saturating_sub(start))).await.map_err(internal)?;
+        let links = svc.dependencies(end, Duration::from_nanos(end.saturating_sub(start))).await.map_err(internal)?;
         Ok(Response::new(api_v3::DependenciesResponse {
             dependencies: links
                 .into_iter()
@@ -275,8 +287,9 @@ impl api_v3::query_service_server::QueryService for QueryServiceV3 {
         &self,
         request: Request<api_v3::FindTraceSummariesRequest>,
     ) -> Result<Response<Self::FindTraceSummariesStream>, Status> {
+        let svc = self.tenants.for_grpc(request.metadata()).await?;
         let (query, raw) = v3_query(request.into_inner().query)?;
-        let summaries = self.svc.find_trace_summaries(&query, raw).await.map_err(internal)?;
+        let summaries = svc.find_trace_summaries(&query, raw).await.map_err(internal)?;
         let chunks = (!summaries.is_empty()).then_some(Ok(api_v3::FindTraceSummariesResponse { summaries }));
         Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery};
 use axum::response::Response;
 use axum::routing::{get, post};
 use http::{HeaderValue, StatusCode, header};
@@ -28,7 +28,7 @@ const MILLIS_THRESHOLD: i64 = 100_000_000_000_000;
 
 pub(crate) type AppState = Arc<QueryService>;
 
-pub(crate) fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router {
     Router::new()
         .route("/api/services", get(services))
         .route("/api/services/{service}/operations", get(operations_legacy))
@@ -118,7 +118,7 @@ fn clamp_u64(nanos: i128) -> u64 {
     nanos.clamp(0, u64::MAX as i128) as u64
 }
 
-async fn services(State(svc): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+async fn services(Extension(svc): Extension<AppState>, RawQuery(raw): RawQuery) -> Response {
     let query = QueryParams::parse(raw.as_deref());
     match svc.services().await {
         Ok(services) => {
@@ -130,7 +130,7 @@ async fn services(State(svc): State<AppState>, RawQuery(raw): RawQuery) -> Respo
 }
 
 async fn operations_legacy(
-    State(svc): State<AppState>,
+    Extension(svc): Extension<AppState>,
     Path(service): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
@@ -147,7 +147,7 @@ async fn operations_legacy(
     }
 }
 
-async fn operations(State(svc): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+async fn operations(Extension(svc): Extension<AppState>, RawQuery(raw): RawQuery) -> Response {
     let query = QueryParams::parse(raw.as_deref());
     let service = query.get("service");
     if service.is_empty() {
@@ -246,7 +246,7 @@ fn ui_traces(traces: &[ServedTrace]) -> Vec<ui::Trace> {
     traces.iter().map(|t| model::ui_trace_from_otlp(&t.resource_spans)).filter(|t| !t.spans.is_empty()).collect()
 }
 
-async fn search(State(svc): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+async fn search(Extension(svc): Extension<AppState>, RawQuery(raw): RawQuery) -> Response {
     let q = QueryParams::parse(raw.as_deref());
     let request = match parse_search(&q, now_nanos()) {
         Ok(r) => r,
@@ -303,7 +303,7 @@ pub(crate) fn lookup_range(start: Option<i128>, end: Option<i128>) -> Option<(u6
     }
 }
 
-async fn trace_by_id(State(svc): State<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+async fn trace_by_id(Extension(svc): Extension<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
     let q = QueryParams::parse(raw.as_deref());
     let parsed = (|| -> Result<_, String> {
         let id = ids::parse_trace_id(&id)?;
@@ -329,7 +329,7 @@ async fn trace_by_id(State(svc): State<AppState>, Path(id): Path<String>, RawQue
     }
 }
 
-async fn dependencies(State(svc): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+async fn dependencies(Extension(svc): Extension<AppState>, RawQuery(raw): RawQuery) -> Response {
     let q = QueryParams::parse(raw.as_deref());
     let parsed = (|| -> Result<_, String> {
         let end = parse_time(&q, "endTs", 1_000_000)?.unwrap_or_else(now_nanos);

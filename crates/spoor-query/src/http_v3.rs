@@ -4,7 +4,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery};
 use axum::response::Response;
 use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
@@ -17,7 +17,7 @@ use crate::params::{QueryParams, parse_go_bool, parse_go_duration, parse_go_int,
 use crate::service::ServedTrace;
 use crate::summary;
 
-pub(crate) fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router {
     Router::new()
         .route("/api/v3/traces/{trace_id}", get(get_trace))
         .route("/api/v3/traces", get(find_traces))
@@ -78,7 +78,7 @@ fn parse_bool(q: &QueryParams, names: &[&str]) -> Result<bool, BadParameter> {
     }
 }
 
-async fn get_trace(State(svc): State<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+async fn get_trace(Extension(svc): Extension<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
     let q = QueryParams::parse(raw.as_deref());
     let id = match ids::parse_trace_id(&id) {
         Ok(id) => id,
@@ -136,7 +136,7 @@ fn parse_find_query(q: &QueryParams) -> Result<(TraceQuery, bool), BadParameter>
     Ok((query, raw))
 }
 
-async fn find_traces(State(svc): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+async fn find_traces(Extension(svc): Extension<AppState>, RawQuery(raw): RawQuery) -> Response {
     let q = QueryParams::parse(raw.as_deref());
     let (query, raw) = match parse_find_query(&q) {
         Ok(p) => p,
@@ -150,7 +150,7 @@ async fn find_traces(State(svc): State<AppState>, RawQuery(raw): RawQuery) -> Re
 
 /// `/api/v3/trace-summaries`: the same `query.*` parameters as `/api/v3/traces`. No match is
 /// an empty response (`{}`), not a 404: a summary list, like the service list, may be empty.
-async fn find_trace_summaries(State(svc): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+async fn find_trace_summaries(Extension(svc): Extension<AppState>, RawQuery(raw): RawQuery) -> Response {
     let q = QueryParams::parse(raw.as_deref());
     let (query, raw) = match parse_find_query(&q) {
         Ok(p) => p,
@@ -162,7 +162,7 @@ async fn find_trace_summaries(State(svc): State<AppState>, RawQuery(raw): RawQue
     }
 }
 
-async fn services(State(svc): State<AppState>) -> Response {
+async fn services(Extension(svc): Extension<AppState>) -> Response {
     match svc.services().await {
         // jsonpb leaves out empty repeated fields.
         Ok(services) if services.is_empty() => json(StatusCode::OK, "application/json", "{}".into()),
@@ -171,7 +171,7 @@ async fn services(State(svc): State<AppState>) -> Response {
     }
 }
 
-async fn operations(State(svc): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+async fn operations(Extension(svc): Extension<AppState>, RawQuery(raw): RawQuery) -> Response {
     let q = QueryParams::parse(raw.as_deref());
     let service = q.get("service");
     let span_kind = Some(q.get_any(&["span_kind", "spanKind"]).1).filter(|k| !k.is_empty());

@@ -16,6 +16,7 @@ pub mod params;
 mod reflection;
 mod service;
 mod summary;
+mod tenant;
 mod ui;
 
 use std::net::SocketAddr;
@@ -26,7 +27,7 @@ use axum::extract::DefaultBodyLimit;
 use spoor_jaeger::proto::{api_v2, api_v3};
 use spoor_net::auth::Authenticators;
 use spoor_net::{ListenError, Listener, PublicPaths, Server};
-use spoor_store::TraceStore;
+use spoor_store::TenantStores;
 use tower_http::compression::CompressionLayer;
 
 use crate::config::{DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT};
@@ -46,7 +47,7 @@ pub enum QueryServerError {
 /// The query service's listeners: HTTP (API and UI) and gRPC, over one store.
 pub struct QueryServer {
     config: JaegerQueryConfig,
-    service: Arc<QueryService>,
+    tenants: Arc<tenant::Tenants>,
     authenticators: Authenticators,
     running: Option<Running>,
 }
@@ -57,11 +58,16 @@ struct Running {
 }
 
 impl QueryServer {
-    /// `config` should have passed [`JaegerQueryConfig::validate`].
-    pub fn new(config: JaegerQueryConfig, store: Arc<dyn TraceStore>) -> Self {
+    /// `config` should have passed [`JaegerQueryConfig::validate`]. With `multi_tenancy`,
+    /// each tenant is served from its store in `stores`.
+    pub fn new(config: JaegerQueryConfig, stores: impl Into<TenantStores>) -> Self {
+        let tenancy = config.multi_tenancy.build().unwrap_or_else(|(key, message)| {
+            tracing::error!(key, message, "jaeger_query multi_tenancy was not validated; every request is refused");
+            refuse_everyone()
+        });
         QueryServer {
             config,
-            service: Arc::new(QueryService::new(store)),
+            tenants: Arc::new(tenant::Tenants { stores: stores.into(), tenancy }),
             authenticators: Authenticators::default(),
             running: None,
         }
@@ -77,7 +83,10 @@ impl QueryServer {
     /// only: Grafana refuses other encodings), the body limit, and the web UI for every other
     /// path.
     pub fn router(&self) -> Router {
-        let api = http::routes().merge(http_v3::routes()).with_state(self.service.clone());
+        // Every API route needs the tenant (when multi-tenancy is on); the UI's assets do not.
+        let api = http::routes()
+            .merge(http_v3::routes())
+            .layer(axum::middleware::from_fn_with_state(self.tenants.clone(), tenant::resolve));
         let base = self.config.normalized_base_path();
         let app = if base.is_empty() { api } else { Router::new().nest(&base, api) };
         app.merge(ui::router(&base))
@@ -119,12 +128,14 @@ impl QueryServer {
     /// `grpc.max_recv_msg_size_mib`.
     fn grpc_routes(&self) -> Result<tonic::service::Routes, QueryServerError> {
         let limit = self.config.grpc.max_recv_msg_size();
-        let v2 =
-            api_v2::query_service_server::QueryServiceServer::new(grpc::QueryServiceV2 { svc: self.service.clone() })
-                .max_decoding_message_size(limit);
-        let v3 =
-            api_v3::query_service_server::QueryServiceServer::new(grpc::QueryServiceV3 { svc: self.service.clone() })
-                .max_decoding_message_size(limit);
+        let v2 = api_v2::query_service_server::QueryServiceServer::new(grpc::QueryServiceV2 {
+            tenants: self.tenants.clone(),
+        })
+        .max_decoding_message_size(limit);
+        let v3 = api_v3::query_service_server::QueryServiceServer::new(grpc::QueryServiceV3 {
+            tenants: self.tenants.clone(),
+        })
+        .max_decoding_message_size(limit);
         Ok(reflection::services(spoor_jaeger::proto::FILE_DESCRIPTOR_SET, limit)?.add_service(v2).add_service(v3))
     }
 
@@ -144,4 +155,11 @@ impl QueryServer {
             tokio::join!(running.http.shutdown(), running.grpc.shutdown());
         }
     }
+}
+
+/// What an invalid `multi_tenancy` block (one that skipped validation) becomes: tenancy on,
+/// with a list no tenant is in, so that nothing is served across tenants by mistake.
+fn refuse_everyone() -> spoor_pipeline::tenancy::Tenancy {
+    let config = spoor_pipeline::tenancy::TenancyConfig { enabled: true, header: None, tenants: vec!["\0".to_owned()] };
+    config.build().unwrap_or_default()
 }

@@ -3,13 +3,12 @@
 //! Components find the opened stores by backend name with [`trace_store`].
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use spoor_config::ConfigError;
 use spoor_pipeline::component::{BuildError, ConfigProblem, Factory, Named, RawConfig, Validate, Validated};
 
-use crate::{EmbeddedConfig, EmbeddedStore, MemoryConfig, MemoryStore, StoreError, TraceStore};
+use crate::{EmbeddedConfig, MemoryConfig, StoreError, TenantStores};
 
 pub trait StorageFactory: Factory {
     /// Decodes and validates the engine's settings, once; errors name the YAML key.
@@ -24,12 +23,12 @@ pub trait ValidatedBackend: Send + Sync {
     }
 
     /// Opens the store; `name` is the backend's name, for logs.
-    async fn open(self: Box<Self>, name: &str) -> Result<Arc<dyn TraceStore>, StoreError>;
+    async fn open(self: Box<Self>, name: &str) -> Result<TenantStores, StoreError>;
 }
 
 /// The opened store called `name`, from the build context's `stores`.
-pub fn trace_store(stores: &Named, name: &str) -> Result<Arc<dyn TraceStore>, BuildError> {
-    stores.get::<Arc<dyn TraceStore>>(name).ok_or_else(|| {
+pub fn trace_store(stores: &Named, name: &str) -> Result<TenantStores, BuildError> {
+    stores.get::<TenantStores>(name).ok_or_else(|| {
         BuildError(format!(
             "storage backend {name:?} is not open: add its jaeger_storage extension to service.extensions"
         ))
@@ -71,9 +70,9 @@ struct ValidMemory(Validated<MemoryConfig>);
 
 #[async_trait]
 impl ValidatedBackend for ValidMemory {
-    async fn open(self: Box<Self>, name: &str) -> Result<Arc<dyn TraceStore>, StoreError> {
+    async fn open(self: Box<Self>, name: &str) -> Result<TenantStores, StoreError> {
         tracing::info!(backend = name, max_traces = self.0.max_traces, "memory trace storage");
-        Ok(Arc::new(MemoryStore::new(self.0.into_inner())?))
+        TenantStores::memory(self.0.into_inner())
     }
 }
 
@@ -109,10 +108,10 @@ impl ValidatedBackend for ValidEmbedded {
         Some(&mut self.0.path)
     }
 
-    async fn open(self: Box<Self>, name: &str) -> Result<Arc<dyn TraceStore>, StoreError> {
+    async fn open(self: Box<Self>, name: &str) -> Result<TenantStores, StoreError> {
         let path = self.0.path.clone();
-        let store = EmbeddedStore::open(self.0).await?;
+        let stores = TenantStores::embedded(self.0).await?;
         tracing::info!(backend = name, path = %path.display(), "embedded trace storage opened");
-        Ok(Arc::new(store))
+        Ok(stores)
     }
 }

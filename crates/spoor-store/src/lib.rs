@@ -7,6 +7,8 @@
 //! - [`EmbeddedStore`] is the default: a WAL on local disk, an in-memory head, and immutable
 //!   Parquet blocks written through `object_store` (see `embedded` for the layout).
 //!
+//! - [`TenantStores`] keeps tenants apart: a store per tenant, opened through the backend.
+//!
 //! Both follow Jaeger v2.20.0's memory store for search semantics (`query` module) and pass
 //! the shared conformance suite (`conformance`, behind the `testing` feature).
 
@@ -23,10 +25,12 @@ mod model;
 mod query;
 #[cfg(feature = "testing")]
 pub mod synth;
+mod tenants;
 
 pub use config::{EmbeddedConfig, MemoryConfig, SyncMode};
 pub use embedded::EmbeddedStore;
 pub use memory::MemoryStore;
+pub use tenants::{TENANTS_DIR, TenantStores};
 
 use std::collections::BTreeMap;
 use std::time::Duration;

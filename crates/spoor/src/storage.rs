@@ -15,9 +15,10 @@ use spoor_pipeline::component::{
     Provided, RawConfig, StoreUse, ValidatedExporter, ValidatedExtension,
 };
 use spoor_pipeline::queue::{QueueSettings, RetrySettings};
+use spoor_pipeline::tenancy::{Tenancy, TenancyConfig};
 use spoor_pipeline::{ExportError, Exporter, StartError, TraceBatch};
 use spoor_store::factories::{StorageFactory, ValidatedBackend, trace_store};
-use spoor_store::{StoreError, TraceStore};
+use spoor_store::{StoreError, TenantStores};
 
 // ---------------------------------------------------------------------------------------------
 // jaeger_storage
@@ -103,7 +104,7 @@ impl ValidatedExtension for ValidStorage {
 struct StorageExtension {
     id: String,
     pending: BTreeMap<String, Box<dyn ValidatedBackend>>,
-    open: BTreeMap<String, Arc<dyn TraceStore>>,
+    open: BTreeMap<String, TenantStores>,
 }
 
 #[async_trait]
@@ -157,6 +158,12 @@ pub fn relocate_data<'a>(
 #[serde(deny_unknown_fields)]
 struct StorageExporterConfig {
     trace_storage: String,
+    /// Jaeger's `multi_tenancy` block (as `jaeger_query` takes it; a spoor extension here):
+    /// each batch is written into the store of the tenant its metadata names (a receiver with
+    /// `include_metadata`, and a batch processor with the header in `metadata_keys`, carry it
+    /// here). A batch without a single allowed tenant is refused for good.
+    #[serde(default)]
+    multi_tenancy: TenancyConfig,
     /// Accepted as Jaeger v2 does; writes go straight to the backend, which acknowledges
     /// only what it has made durable.
     #[serde(default, rename = "queue")]
@@ -173,11 +180,21 @@ impl Factory for StorageExporterFactory {
 
 impl ExporterFactory for StorageExporterFactory {
     fn decode(&self, config: &RawConfig<'_>) -> Result<Box<dyn ValidatedExporter>, ConfigError> {
-        Ok(Box::new(config.decode::<StorageExporterConfig>()?))
+        let decoded = config.decode::<StorageExporterConfig>()?;
+        let tenancy = decoded
+            .multi_tenancy
+            .build()
+            .map_err(|(key, message)| config.error(&format!("multi_tenancy.{key}"), message))?;
+        Ok(Box::new(ValidStorageExporter { trace_storage: decoded.trace_storage, tenancy }))
     }
 }
 
-impl ValidatedExporter for StorageExporterConfig {
+struct ValidStorageExporter {
+    trace_storage: String,
+    tenancy: Tenancy,
+}
+
+impl ValidatedExporter for ValidStorageExporter {
     /// The store acknowledges only durable writes, so the pipeline answers once the write is
     /// done (the WAL, not the batch processor's memory, is what a kill -9 cannot take back).
     /// A failed write is retried with the collector's defaults, and the pipeline waits rather
@@ -195,32 +212,45 @@ impl ValidatedExporter for StorageExporterConfig {
     }
 
     fn build(self: Box<Self>, cx: &BuildContext<'_>) -> Result<Arc<dyn Exporter>, BuildError> {
-        Ok(Arc::new(StorageExporter::new(trace_store(cx.stores, &self.trace_storage)?)))
+        Ok(Arc::new(StorageExporter::new(trace_store(cx.stores, &self.trace_storage)?, self.tenancy)))
     }
 }
 
-/// Writes each batch into a store; a failed write is retried by the exporter queue.
+/// Writes each batch into its tenant's store; a failed write is retried by the exporter queue.
 pub struct StorageExporter {
-    store: Arc<dyn TraceStore>,
+    stores: TenantStores,
+    tenancy: Tenancy,
 }
 
 impl StorageExporter {
-    pub fn new(store: Arc<dyn TraceStore>) -> Self {
-        Self { store }
+    pub fn new(stores: TenantStores, tenancy: Tenancy) -> Self {
+        Self { stores, tenancy }
     }
 }
 
 #[async_trait]
 impl Exporter for StorageExporter {
+    /// A batch without a valid tenant is a permanent error, which the queue counts in
+    /// `otelcol_exporter_send_failed_spans`.
     async fn export(&self, batch: &TraceBatch) -> Result<(), ExportError> {
-        self.store.write(batch).await.map_err(|err| match err {
-            StoreError::InvalidQuery(message) => ExportError::Permanent(message),
-            other => ExportError::retryable(other.to_string()),
-        })
+        let values: Vec<&str> = match self.tenancy.header() {
+            Some(header) => batch.metadata().get(header).iter().map(String::as_str).collect(),
+            None => Vec::new(),
+        };
+        let tenant = self.tenancy.tenant_of(&values).map_err(|err| ExportError::Permanent(err.to_string()))?;
+        let store = self.stores.store(tenant).await.map_err(store_error)?;
+        store.write(batch).await.map_err(store_error)
     }
 
     fn has_room(&self) -> bool {
-        self.store.has_room()
+        self.stores.has_room()
+    }
+}
+
+fn store_error(err: StoreError) -> ExportError {
+    match err {
+        StoreError::InvalidQuery(message) => ExportError::Permanent(message),
+        other => ExportError::retryable(other.to_string()),
     }
 }
 

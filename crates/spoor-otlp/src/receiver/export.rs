@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use prost::Message;
 use spoor_pipeline::otlp::{ExportTracePartialSuccess, ExportTraceServiceRequest, ResourceSpans};
-use spoor_pipeline::{ConsumeError, ReceiverObserver, TraceBatch, TracesConsumer};
+use spoor_pipeline::{ClientMetadata, ConsumeError, ReceiverObserver, TraceBatch, TracesConsumer};
 
 /// A request body as the receiver takes it in.
 pub(crate) enum Received {
@@ -28,18 +28,20 @@ pub(crate) fn receive_protobuf(body: Bytes) -> Result<Received, prost::DecodeErr
     ExportTraceServiceRequest::decode(body).map(Received::Decoded)
 }
 
-/// Delivers what [`receive_protobuf`] (or the JSON decoder) made of a request.
+/// Delivers what [`receive_protobuf`] (or the JSON decoder) made of a request, with the
+/// request's metadata (empty unless the listener includes it).
 pub(crate) async fn export_received(
     observer: &ReceiverObserver,
     next: &dyn TracesConsumer,
     received: Received,
+    metadata: ClientMetadata,
 ) -> Result<Option<ExportTracePartialSuccess>, ConsumeError> {
     match received {
         Received::Kept(batch) => {
-            observer.deliver(next, batch).await?;
+            observer.deliver(next, batch.with_metadata(metadata)).await?;
             Ok(None)
         }
-        Received::Decoded(request) => export(observer, next, request).await,
+        Received::Decoded(request) => export(observer, next, request, metadata).await,
     }
 }
 
@@ -49,13 +51,14 @@ pub(crate) async fn export(
     observer: &ReceiverObserver,
     next: &dyn TracesConsumer,
     request: ExportTraceServiceRequest,
+    metadata: ClientMetadata,
 ) -> Result<Option<ExportTracePartialSuccess>, ConsumeError> {
     let mut resource_spans = request.resource_spans;
     let rejected = reject_invalid_spans(&mut resource_spans);
     if let Some(partial) = &rejected {
         observer.refused(u64::try_from(partial.rejected_spans).unwrap_or(0));
     }
-    observer.deliver(next, TraceBatch::new(resource_spans)).await?;
+    observer.deliver(next, TraceBatch::new(resource_spans).with_metadata(metadata)).await?;
     Ok(rejected)
 }
 

@@ -8,13 +8,13 @@ use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
 use prost::Message;
 use spoor_pipeline::otlp::ExportTraceServiceResponse;
-use spoor_pipeline::{ConsumeError, ReceiverObserver, TracesConsumer};
+use spoor_pipeline::{ClientMetadata, ConsumeError, ReceiverObserver, TracesConsumer};
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder};
 use tonic::server::{NamedService, UnaryService};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use spoor_net::{GrpcServerSettings, RequestBody};
+use spoor_net::{GrpcServerSettings, RequestBody, RequestMetadata};
 
 use super::export::{export_received, receive_protobuf};
 
@@ -31,11 +31,16 @@ struct GrpcTraceService {
 
 impl GrpcTraceService {
     /// One `Export` call, given the request message's bytes (decompressed, size-checked).
-    async fn export(&self, body: Bytes) -> Result<Response<ExportTraceServiceResponse>, Status> {
+    async fn export(
+        &self,
+        body: Bytes,
+        metadata: ClientMetadata,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         // Undecodable is bad data the sender must not retry: `InvalidArgument`, as the OTLP
         // spec asks of bad data (tonic's prost codec and gRPC-Go would say `Internal`).
         let received = receive_protobuf(body).map_err(|err| Status::invalid_argument(err.to_string()))?;
-        let partial_success = export_received(&self.observer, self.next.as_ref(), received).await.map_err(status_of)?;
+        let partial_success =
+            export_received(&self.observer, self.next.as_ref(), received, metadata).await.map_err(status_of)?;
         Ok(Response::new(ExportTraceServiceResponse { partial_success }))
     }
 }
@@ -91,7 +96,10 @@ impl UnaryService<Bytes> for ExportMethod {
 
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let service = self.0.clone();
-        Box::pin(async move { service.export(request.into_inner()).await })
+        // The kit puts the headers there only when the listener has `include_metadata`.
+        let metadata =
+            request.extensions().get::<RequestMetadata>().map(ClientMetadata::from_request).unwrap_or_default();
+        Box::pin(async move { service.export(request.into_inner(), metadata).await })
     }
 }
 

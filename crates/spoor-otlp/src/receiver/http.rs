@@ -10,9 +10,9 @@ use http::header::{ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use prost::Message;
-use spoor_net::{BoxError, ReadTimeout, RequestBody};
+use spoor_net::{BoxError, ReadTimeout, RequestBody, RequestMetadata};
 use spoor_pipeline::otlp::{ExportTracePartialSuccess, ExportTraceServiceResponse};
-use spoor_pipeline::{ConsumeError, ReceiverObserver, TracesConsumer};
+use spoor_pipeline::{ClientMetadata, ConsumeError, ReceiverObserver, TracesConsumer};
 use tonic::Code;
 
 use super::body::{self, BodyError, Encoding};
@@ -110,6 +110,9 @@ impl HttpHandler {
         if declared.is_some_and(|len| len > self.body_limit as u64) {
             return Err(self.too_large());
         }
+        // The kit puts the headers there only when the listener has `include_metadata`.
+        let metadata =
+            request.extensions().get::<RequestMetadata>().map(ClientMetadata::from_request).unwrap_or_default();
         let raw = self.read_body(request.into_body()).await?;
         let decoded = if raw.len() > BLOCKING_DECODE_THRESHOLD {
             let limit = self.body_limit;
@@ -124,7 +127,7 @@ impl HttpHandler {
             DecodeError::Body(err) => Failure::BadRequest(err.to_string()),
             DecodeError::Message(message) => Failure::BadRequest(message),
         })?;
-        export_received(&self.observer, self.next.as_ref(), request).await.map_err(Failure::Consume)
+        export_received(&self.observer, self.next.as_ref(), request, metadata).await.map_err(Failure::Consume)
     }
 
     fn encoding(&self, headers: &HeaderMap) -> Result<Encoding, Failure> {

@@ -8,8 +8,8 @@
 //! has been passed on successfully, so a pipeline that ends in a durable store acknowledges
 //! what is stored, not what sits in memory.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::batch::TraceBatch;
 use crate::consumer::{ConsumeError, TracesConsumer};
+use crate::metadata::ClientMetadata;
 use crate::telemetry::ProcessorMetrics;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -30,9 +31,13 @@ pub struct BatchConfig {
     pub timeout: Duration,
     /// 0 means no maximum.
     pub send_batch_max_size: usize,
-    /// Accepted for compatibility; batching by client metadata is not implemented, so every
-    /// request shares one batcher.
+    /// Client metadata keys (see [`ClientMetadata`]) whose values partition the batches: each
+    /// distinct combination of values gets a batcher of its own, and its batches carry those
+    /// keys' values on, as the collector's batch processor does. Without keys every request
+    /// shares one batcher and the batches carry no metadata.
     pub metadata_keys: Vec<String>,
+    /// The most distinct combinations of `metadata_keys` values; a request that would make one
+    /// more is refused for good. 0 means no limit.
     pub metadata_cardinality_limit: u32,
 }
 
@@ -54,6 +59,12 @@ impl BatchConfig {
         if self.send_batch_max_size > 0 && self.send_batch_max_size < self.send_batch_size {
             return Err(("send_batch_max_size", "must be greater or equal to send_batch_size".to_owned()));
         }
+        let mut seen = std::collections::HashSet::new();
+        for key in &self.metadata_keys {
+            if !seen.insert(key.to_ascii_lowercase()) {
+                return Err(("metadata_keys", format!("duplicate entry in metadata_keys: {key:?} (case-insensitive)")));
+            }
+        }
         Ok(())
     }
 
@@ -63,6 +74,9 @@ impl BatchConfig {
         (self.send_batch_size.max(1) * 4).clamp(16_384, 1 << 20)
     }
 }
+
+/// The collector's words for a request refused by `metadata_cardinality_limit`.
+pub const TOO_MANY_BATCHERS: &str = "too many batcher metadata-value combinations";
 
 /// When a request is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,14 +105,30 @@ struct Waiter {
 
 pub struct BatchProcessor {
     acknowledge: Acknowledge,
-    input: mpsc::UnboundedSender<Queued>,
+    /// Lowercase `metadata_keys`.
+    keys: Vec<String>,
+    cardinality_limit: usize,
+    /// A batcher per combination of `metadata_keys` values (one, keyed by empty metadata,
+    /// without keys), made on its first request.
+    shards: Mutex<HashMap<ClientMetadata, mpsc::UnboundedSender<Queued>>>,
+    workers: Mutex<Vec<JoinHandle<u64>>>,
+    template: BatcherTemplate,
+    /// Shared by every shard: the bound is on what the processor holds in all.
     room: Arc<Semaphore>,
     capacity: usize,
     /// Asked too before admitting: a full store or queue downstream refuses here, not later.
     next: Arc<dyn TracesConsumer>,
     metrics: ProcessorMetrics,
-    worker: tokio::sync::Mutex<Option<JoinHandle<u64>>>,
     closing: tokio::sync::watch::Sender<bool>,
+}
+
+/// What each shard's [`Batcher`] is made from.
+struct BatcherTemplate {
+    name: String,
+    config: BatchConfig,
+    next: Arc<dyn TracesConsumer>,
+    metrics: ProcessorMetrics,
+    send_size: Histogram,
 }
 
 impl BatchProcessor {
@@ -111,29 +141,21 @@ impl BatchProcessor {
         acknowledge: Acknowledge,
     ) -> Self {
         let capacity = config.queue_capacity_spans();
-        let (input, queue) = mpsc::unbounded_channel();
-        let (closing, closed) = tokio::sync::watch::channel(false);
-        let worker = Batcher {
-            name,
-            config,
-            next: next.clone(),
-            metrics: metrics.clone(),
-            send_size,
-            pending: TraceBatch::default(),
-            received: 0,
-            sent: 0,
-            waiters: VecDeque::new(),
-            lost: 0,
-        };
-        let worker = tokio::spawn(worker.run(queue, closed));
+        let (closing, _) = tokio::sync::watch::channel(false);
+        let keys = config.metadata_keys.iter().map(|key| key.to_ascii_lowercase()).collect();
+        let cardinality_limit = config.metadata_cardinality_limit as usize;
+        let template = BatcherTemplate { name, config, next: next.clone(), metrics: metrics.clone(), send_size };
         Self {
             acknowledge,
-            input,
+            keys,
+            cardinality_limit,
+            shards: Mutex::default(),
+            workers: Mutex::default(),
+            template,
             room: Arc::new(Semaphore::new(capacity)),
             capacity,
             next,
             metrics,
-            worker: tokio::sync::Mutex::new(Some(worker)),
             closing,
         }
     }
@@ -142,10 +164,12 @@ impl BatchProcessor {
     /// Returns the number of acknowledged spans it could not pass on.
     pub async fn shutdown(&self) -> u64 {
         let _ = self.closing.send(true);
-        match self.worker.lock().await.take() {
-            Some(worker) => worker.await.unwrap_or(0),
-            None => 0,
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut lost = 0;
+        for worker in workers {
+            lost += worker.await.unwrap_or(0);
         }
+        lost
     }
 
     fn full() -> ConsumeError {
@@ -153,6 +177,37 @@ impl BatchProcessor {
             reason: "the batch processor queue is full".to_owned(),
             retry_after: Some(Duration::from_secs(1)),
         }
+    }
+
+    /// The input of the batcher for `metadata`'s values of the keys, made if it is the first.
+    fn shard(&self, metadata: &ClientMetadata) -> Result<mpsc::UnboundedSender<Queued>, ConsumeError> {
+        let key = if self.keys.is_empty() { ClientMetadata::default() } else { metadata.restricted_to(&self.keys) };
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(input) = shards.get(&key) {
+            return Ok(input.clone());
+        }
+        if self.cardinality_limit > 0 && shards.len() >= self.cardinality_limit {
+            return Err(ConsumeError::Permanent(TOO_MANY_BATCHERS.to_owned()));
+        }
+        let (input, queue) = mpsc::unbounded_channel();
+        let template = &self.template;
+        let batcher = Batcher {
+            name: template.name.clone(),
+            config: template.config.clone(),
+            next: template.next.clone(),
+            metrics: template.metrics.clone(),
+            send_size: template.send_size.clone(),
+            metadata: key.clone(),
+            pending: TraceBatch::default(),
+            received: 0,
+            sent: 0,
+            waiters: VecDeque::new(),
+            lost: 0,
+        };
+        let worker = tokio::spawn(batcher.run(queue, self.closing.subscribe()));
+        self.workers.lock().unwrap_or_else(|e| e.into_inner()).push(worker);
+        shards.insert(key, input.clone());
+        Ok(input)
     }
 }
 
@@ -163,6 +218,7 @@ impl TracesConsumer for BatchProcessor {
             return Err(ConsumeError::refused("shutting down"));
         }
         // A request larger than the whole queue is admitted alone rather than never.
+        let input = self.shard(batch.metadata())?;
         let permits = batch.span_count().clamp(1, self.capacity) as u32;
         let permit = self.room.clone().try_acquire_many_owned(permits).map_err(|_| Self::full())?;
         self.metrics.incoming.inc_by(batch.span_count() as u64);
@@ -173,7 +229,7 @@ impl TracesConsumer for BatchProcessor {
                 (Some(sender), Some(receiver))
             }
         };
-        self.input.send(Queued { batch, permit, outcome }).map_err(|_| ConsumeError::refused("shutting down"))?;
+        input.send(Queued { batch, permit, outcome }).map_err(|_| ConsumeError::refused("shutting down"))?;
         match result {
             None => Ok(()),
             Some(result) => result.await.unwrap_or_else(|_| Err(ConsumeError::refused("shutting down"))),
@@ -195,6 +251,8 @@ struct Batcher {
     next: Arc<dyn TracesConsumer>,
     metrics: ProcessorMetrics,
     send_size: Histogram,
+    /// The shard's `metadata_keys` values, carried on by every batch it sends.
+    metadata: ClientMetadata,
     pending: TraceBatch,
     /// Spans taken in and passed on since the start, to know when a waiter is done.
     received: u64,
@@ -215,7 +273,11 @@ impl Batcher {
         let timeout = self.config.timeout;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
-        let mut closing = false;
+        // A shard made while the processor closes must not wait for a change already made.
+        let mut closing = *closed.borrow_and_update();
+        if closing {
+            queue.close();
+        }
         loop {
             tokio::select! {
                 biased;
@@ -293,7 +355,8 @@ impl Batcher {
         }
     }
 
-    async fn send(&mut self, batch: TraceBatch) {
+    async fn send(&mut self, mut batch: TraceBatch) {
+        batch.set_metadata(self.metadata.clone());
         let spans = batch.span_count() as u64;
         self.send_size.observe(spans as f64);
         let result = self.next.consume(batch).await;
@@ -457,6 +520,88 @@ mod tests {
         // Sent at once, not at the 60 s timeout, because a sender is waiting.
         tokio::time::timeout(Duration::from_secs(5), pending).await.unwrap().unwrap().unwrap();
         assert_eq!(*gate.passed.lock().unwrap(), vec![3]);
+    }
+
+    /// Records each batch's span count and metadata.
+    #[derive(Default)]
+    struct MetadataRecorder {
+        sent: Mutex<Vec<(usize, ClientMetadata)>>,
+    }
+
+    #[async_trait]
+    impl TracesConsumer for MetadataRecorder {
+        async fn consume(&self, batch: TraceBatch) -> Result<(), ConsumeError> {
+            self.sent.lock().unwrap().push((batch.span_count(), batch.metadata().clone()));
+            Ok(())
+        }
+    }
+
+    fn from_tenant(tenant: &str, spans: usize) -> TraceBatch {
+        let metadata = ClientMetadata::from_pairs([("X-Tenant", tenant), ("authorization", "Bearer t")]);
+        sample_batch(1, spans).with_metadata(metadata)
+    }
+
+    fn metadata_processor(config: BatchConfig, next: Arc<MetadataRecorder>) -> BatchProcessor {
+        let telemetry = Telemetry::new();
+        let (metrics, send_size) = (telemetry.processor("batch"), telemetry.batch_send_size("batch"));
+        BatchProcessor::new("batch".into(), config, next, metrics, send_size, Acknowledge::OnReceipt)
+    }
+
+    #[tokio::test]
+    async fn metadata_keys_partition_batches_and_carry_only_their_values() {
+        let recorder = Arc::new(MetadataRecorder::default());
+        let config = BatchConfig {
+            send_batch_size: 1000,
+            timeout: Duration::from_secs(60),
+            metadata_keys: vec!["x-TENANT".to_owned()],
+            ..Default::default()
+        };
+        let batcher = metadata_processor(config, recorder.clone());
+        for (tenant, spans) in [("acme", 2), ("globex", 3), ("acme", 4), ("globex", 5)] {
+            batcher.consume(from_tenant(tenant, spans)).await.unwrap();
+        }
+        batcher.consume(sample_batch(1, 1)).await.unwrap();
+        batcher.shutdown().await;
+        let mut sent = recorder.sent.lock().unwrap().clone();
+        sent.sort_by_key(|(spans, _)| *spans);
+        let only = |tenant| ClientMetadata::from_pairs([("x-tenant", tenant)]);
+        assert_eq!(sent, vec![(1, ClientMetadata::default()), (6, only("acme")), (8, only("globex"))]);
+    }
+
+    #[tokio::test]
+    async fn without_metadata_keys_one_batch_carries_no_metadata() {
+        let recorder = Arc::new(MetadataRecorder::default());
+        let config = BatchConfig { send_batch_size: 1000, timeout: Duration::from_secs(60), ..Default::default() };
+        let batcher = metadata_processor(config, recorder.clone());
+        batcher.consume(from_tenant("acme", 2)).await.unwrap();
+        batcher.consume(from_tenant("globex", 3)).await.unwrap();
+        batcher.shutdown().await;
+        assert_eq!(*recorder.sent.lock().unwrap(), vec![(5, ClientMetadata::default())]);
+    }
+
+    #[tokio::test]
+    async fn cardinality_limit_refuses_one_combination_more_for_good() {
+        let recorder = Arc::new(MetadataRecorder::default());
+        let config = BatchConfig {
+            timeout: Duration::from_secs(60),
+            metadata_keys: vec!["x-tenant".to_owned()],
+            metadata_cardinality_limit: 2,
+            ..Default::default()
+        };
+        let batcher = metadata_processor(config, recorder.clone());
+        batcher.consume(from_tenant("acme", 1)).await.unwrap();
+        batcher.consume(from_tenant("globex", 1)).await.unwrap();
+        let refused = batcher.consume(from_tenant("initech", 1)).await.unwrap_err();
+        assert_eq!(refused, ConsumeError::Permanent(TOO_MANY_BATCHERS.to_owned()));
+        batcher.consume(from_tenant("acme", 1)).await.unwrap();
+        batcher.shutdown().await;
+        assert_eq!(recorder.sent.lock().unwrap().iter().map(|(spans, _)| spans).sum::<usize>(), 3);
+    }
+
+    #[test]
+    fn duplicate_metadata_keys_are_rejected() {
+        let config = BatchConfig { metadata_keys: vec!["x-tenant".into(), "X-Tenant".into()], ..Default::default() };
+        assert_eq!(config.validate().unwrap_err().0, "metadata_keys");
     }
 
     #[test]
