@@ -22,7 +22,7 @@ cargo test -p spoor-store --test conformance --locked -- --nocapture
 step "web UI: npm ci, typecheck and vitest (ui/dist's freshness is a cargo test)"
 (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent typecheck && npm test --silent)
 
-step "python venv and Debian's chromium for the end-to-end and browser tests"
+step "python venv, and Debian's chromium and openssl for the end-to-end, browser and security tests"
 ./scripts/venv.sh
 ./scripts/chromium.sh
 
@@ -37,6 +37,9 @@ SPOOR_BENCH_PROFILE=debug ./bench/compare.sh --quick
 
 step "benchmark smoke: bench/ingest.sh --quick (every ingest protocol, debug binaries, no thresholds)"
 SPOOR_BENCH_PROFILE=debug ./bench/ingest.sh --quick
+
+step "benchmark smoke: bench/secure.sh --quick (the pass-through with TLS and bearer auth, debug binaries, no thresholds)"
+SPOOR_BENCH_PROFILE=debug ./bench/secure.sh --quick
 
 step "benchmark smoke: bench/store.sh --quick (the embedded store through OTLP and the Jaeger API, debug binaries, no thresholds)"
 SPOOR_BENCH_PROFILE=debug ./bench/store.sh --quick
