@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use spoor_net::GrpcServerSettings;
-use spoor_pipeline::{ConsumeError, ReceiverObserver, TraceBatch, TracesConsumer};
+use spoor_net::{GrpcServerSettings, RequestMetadata};
+use spoor_pipeline::{ClientMetadata, ConsumeError, ReceiverObserver, TraceBatch, TracesConsumer};
 use tonic::codec::CompressionEncoding;
 use tonic::service::Routes;
 use tonic::{Request, Response, Status};
@@ -28,12 +28,15 @@ pub(crate) fn status_of(err: ConsumeError) -> Status {
 #[tonic::async_trait]
 impl CollectorService for PostSpans {
     async fn post_spans(&self, request: Request<PostSpansRequest>) -> Result<Response<PostSpansResponse>, Status> {
+        let metadata =
+            request.extensions().get::<RequestMetadata>().map(ClientMetadata::from_request).unwrap_or_default();
         let Some(batch) = request.into_inner().batch else {
             return Ok(Response::new(PostSpansResponse {}));
         };
         let resource_spans =
             translate::proto_to_otlp(batch).map_err(|err| Status::invalid_argument(err.to_string()))?;
-        self.observer.deliver(self.next.as_ref(), TraceBatch::new(resource_spans)).await.map_err(status_of)?;
+        let batch = TraceBatch::new(resource_spans).with_metadata(metadata);
+        self.observer.deliver(self.next.as_ref(), batch).await.map_err(status_of)?;
         Ok(Response::new(PostSpansResponse {}))
     }
 }

@@ -9,9 +9,11 @@ use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use spoor_net::auth::Authenticators;
-use spoor_net::{Listener, Server};
+use spoor_net::{Listener, RequestMetadata, Server};
 use spoor_pipeline::component::Validated;
-use spoor_pipeline::{Receiver, ReceiverObserver, ServerTasks, StartError, Telemetry, TraceBatch, TracesConsumer};
+use spoor_pipeline::{
+    ClientMetadata, Receiver, ReceiverObserver, ServerTasks, StartError, Telemetry, TraceBatch, TracesConsumer,
+};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
@@ -172,6 +174,7 @@ async fn receive_thrift(state: &HttpState, request: Request<Body>) -> Result<(),
     if !THRIFT_CONTENT_TYPES.contains(&media_type.as_str()) {
         return Err(Failure::UnsupportedMediaType(format!("Unsupported content type: {media_type}")));
     }
+    let metadata = request.extensions().get::<RequestMetadata>().map(ClientMetadata::from_request).unwrap_or_default();
     let body = read_body(request, state.body_limit, &state.encodings, state.next.as_ref()).await?;
     let resource_spans = body
         .decode(|bytes| {
@@ -180,7 +183,8 @@ async fn receive_thrift(state: &HttpState, request: Request<Body>) -> Result<(),
                 .map_err(|err| format!("Unable to process request body: {err}"))
         })
         .await?;
-    state.observer.deliver(state.next.as_ref(), TraceBatch::new(resource_spans)).await.map_err(Failure::Consume)
+    let batch = TraceBatch::new(resource_spans).with_metadata(metadata);
+    state.observer.deliver(state.next.as_ref(), batch).await.map_err(Failure::Consume)
 }
 
 #[async_trait]

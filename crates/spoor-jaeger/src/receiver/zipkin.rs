@@ -12,10 +12,10 @@ use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use spoor_net::auth::Authenticators;
-use spoor_net::{Listener, Server};
+use spoor_net::{Listener, RequestMetadata, Server};
 use spoor_pipeline::component::Validated;
 use spoor_pipeline::otlp::ResourceSpans;
-use spoor_pipeline::{Receiver, ReceiverObserver, StartError, Telemetry, TraceBatch, TracesConsumer};
+use spoor_pipeline::{ClientMetadata, Receiver, ReceiverObserver, StartError, Telemetry, TraceBatch, TracesConsumer};
 
 use super::config::{DEFAULT_ZIPKIN_ENDPOINT, ZipkinReceiverConfig};
 use super::http::{AcceptedEncodings, Failure, media_type, read_body};
@@ -118,10 +118,12 @@ async fn receive(state: &ZipkinState, v1: bool, request: Request<Body>) -> Resul
             media_type.unwrap_or_default()
         )));
     };
+    let metadata = request.extensions().get::<RequestMetadata>().map(ClientMetadata::from_request).unwrap_or_default();
     let body = read_body(request, state.body_limit, &state.encodings, state.next.as_ref()).await?;
     let parse_string_tags = state.parse_string_tags;
     let resource_spans = body.decode(move |bytes| format.decode(bytes, parse_string_tags)).await?;
-    state.observer(format).deliver(state.next.as_ref(), TraceBatch::new(resource_spans)).await.map_err(Failure::Consume)
+    let batch = TraceBatch::new(resource_spans).with_metadata(metadata);
+    state.observer(format).deliver(state.next.as_ref(), batch).await.map_err(Failure::Consume)
 }
 
 impl ZipkinReceiver {

@@ -256,3 +256,26 @@ async fn only_the_configured_compression_algorithms_are_read() {
     assert_eq!(listeners.recorder.wait_for(2).await, ["zstd"; 2]);
     listeners.stop().await;
 }
+
+#[tokio::test]
+async fn include_metadata_carries_the_request_headers_with_the_batch() {
+    let listeners = Listeners::start(serde_json::json!({"include_metadata": true})).await;
+    let thrift = encode::batch(&batch(&["thrift"])).unwrap();
+    let headers = [("content-type", "application/x-thrift"), ("x-tenant", "acme")];
+    assert_eq!(http(listeners.thrift_http(), "POST", "/api/traces", &headers, &thrift).await.0, 202);
+    let headers = [("content-type", "application/json"), ("x-tenant", "acme")];
+    let zipkin = zipkin_json("zipkin");
+    assert_eq!(http(listeners.zipkin(), "POST", "/api/v2/spans", &headers, zipkin.as_bytes()).await.0, 202);
+    let mut client = CollectorServiceClient::connect(format!("http://{}", listeners.grpc())).await.unwrap();
+    let mut request = tonic::Request::new(post_spans_request("grpc"));
+    request.metadata_mut().insert("x-tenant", "acme".parse().unwrap());
+    client.post_spans(request).await.unwrap();
+
+    assert_eq!(listeners.recorder.wait_for(3).await.len(), 3);
+    let batches = listeners.recorder.batches.lock().unwrap();
+    for batch in batches.iter() {
+        assert_eq!(batch.metadata().get("x-tenant"), ["acme"]);
+    }
+    drop(batches);
+    listeners.stop().await;
+}
