@@ -7,7 +7,8 @@
 #   BASE_SPOOR=/path/to/old/spoor bench/secure.sh
 #   bench/secure.sh --quick                 1 round of 2 s: a smoke run, no conclusions
 #
-# Server pinned to CPU 0, spoor-loadgen to CPU 1 (gRPC, concurrency 32, 100-span requests).
+# Server pinned to CPU 0, spoor-loadgen to CPU 1 (concurrency 32, 100-span requests): OTLP/gRPC
+# and OTLP/HTTP in plain text, and OTLP/gRPC with TLS and a bearer token.
 # Certificates are made with openssl in a temporary directory. Prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,17 +68,22 @@ run() {
   taskset -c 0 "$binary" --config "$config" >"$work/server.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/14317) 2>/dev/null && break; sleep 0.1; done
-  taskset -c 1 "$loadgen" --protocol grpc --concurrency 32 --duration "$duration" --warmup "$warmup" --json "$@" \
+  taskset -c 1 "$loadgen" --concurrency 32 --duration "$duration" --warmup "$warmup" --json "$@" \
     | python3 -c 'import json,sys; r=json.load(sys.stdin); print(round(r["spans_per_sec"]), r["latency_ms"]["p50"], r["latency_ms"]["p99"], r["requests_failed"])'
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
 }
 
 plain=bench/configs/otlp-batch-nop.yaml
 declare -a rows
+grpc=(--protocol grpc --endpoint http://127.0.0.1:14317)
+http=(--protocol http --endpoint http://127.0.0.1:14318)
 for round in $(seq "$rounds"); do
-  if [ -n "$base" ]; then rows+=("base plain $(run "$base" "$plain" --endpoint http://127.0.0.1:14317)"); fi
-  rows+=("this plain $(run "$spoor" "$plain" --endpoint http://127.0.0.1:14317)")
-  rows+=("this tls+bearer $(run "$spoor" "$work/secure.yaml" --endpoint https://localhost:14317 \
+  for protocol in grpc http; do
+    declare -n args=$protocol
+    if [ -n "$base" ]; then rows+=("base $protocol-plain $(run "$base" "$plain" "${args[@]}")"); fi
+    rows+=("this $protocol-plain $(run "$spoor" "$plain" "${args[@]}")")
+  done
+  rows+=("this grpc-tls+bearer $(run "$spoor" "$work/secure.yaml" --protocol grpc --endpoint https://localhost:14317 \
     --ca-file "$work/ca.pem" --authorization "Bearer $token")")
   echo "round $round done" >&2
 done
@@ -88,14 +94,17 @@ runs = {}
 for line in sys.stdin:
     binary, mode, rate, p50, p99, failed = line.split()
     runs.setdefault((binary, mode), []).append((float(rate), float(p50), float(p99), int(failed)))
-print("| binary | listener | runs | spans/s (median, min-max) | p50 / p99 ms (median) | failed requests |")
+print("| binary | protocol and listener | runs | spans/s (median, min-max) | p50 / p99 ms (median) | failed requests |")
 print("| --- | --- | --- | --- | --- | --- |")
 for (binary, mode), values in runs.items():
     rates = [v[0] for v in values]
     print(f"| {binary} | {mode} | {len(values)} | {statistics.median(rates):,.0f} ({min(rates):,.0f}-{max(rates):,.0f}) "
           f"| {statistics.median(v[1] for v in values):.1f} / {statistics.median(v[2] for v in values):.1f} "
           f"| {sum(v[3] for v in values)} |")
-if ("base", "plain") in runs:
-    ratio = statistics.median(v[0] for v in runs[("this", "plain")]) / statistics.median(v[0] for v in runs[("base", "plain")])
-    print(f"\nthis/base plain throughput: {ratio:.3f}")
+print()
+for protocol in ("grpc", "http"):
+    mode = f"{protocol}-plain"
+    if ("base", mode) in runs:
+        this, base = (statistics.median(v[0] for v in runs[(binary, mode)]) for binary in ("this", "base"))
+        print(f"this/base {mode} throughput: {this / base:.3f}")
 '
