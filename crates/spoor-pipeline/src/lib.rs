@@ -1,7 +1,9 @@
 //! spoor-pipeline owns the collector's runtime model: the [`TracesConsumer`] interface that
 //! every stage implements, the receiver and exporter contracts, the `memory_limiter` and
 //! `batch` processors, fan-out, exporter queues with retry, the `debug` and `nop` components,
-//! the `health_check` extension and the self-metrics.
+//! the `health_check` extension and the self-metrics; the component factories and their
+//! registry (`component`); the request metadata a batch carries and Jaeger's tenancy rules;
+//! and the one home of the OTLP helpers (`otlp::names`, `otlp::value`).
 //!
 //! It knows no wire protocol: OTLP, Jaeger and Zipkin live in their own crates and plug in
 //! through the traits here. Its unit of data is the OTLP `ResourceSpans`.
