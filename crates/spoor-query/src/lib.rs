@@ -1,10 +1,11 @@
 //! spoor-query owns the query service of the `jaeger_query` extension: Jaeger v2.20.0's HTTP
 //! API (`/api/*` and `/api/v3/*`, default port 16686) and its gRPC `jaeger.api_v2` and
-//! `jaeger.api_v3` query services with reflection limited to those two (default port 16685), over any
-//! [`TraceStore`](spoor_store::TraceStore) (one per tenant with `multi_tenancy`). Jaeger's JSON and proto models come
-//! from spoor-jaeger; storage stays behind the trait. Both listeners are the server kit's
-//! (spoor-net: TLS, auth, limits). The web UI, embedded from `ui/dist`, is served on the HTTP
-//! port under `base_path`, its files without credentials and the API with them.
+//! `jaeger.api_v3` query services with reflection limited to those two (default port 16685),
+//! over any [`TraceStore`](spoor_store::TraceStore) (one per tenant with `multi_tenancy`).
+//! Jaeger's JSON and proto models come from spoor-jaeger; storage stays behind the trait. Both
+//! listeners are the server kit's (spoor-net: TLS, auth, limits). The web UI, embedded from
+//! `ui/dist`, is served on the HTTP port under `base_path`, its files without credentials and
+//! the API with them.
 
 // Input from the network or a file must never panic the process; tests may unwrap.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
