@@ -33,7 +33,8 @@ PASSWORD = "pw-8d2b6e41aa"
 
 class Ports:
     def __init__(self):
-        names = "otlp_grpc otlp_http jaeger_grpc thrift_http zipkin query query_grpc health metrics".split()
+        names = ("otlp_grpc otlp_http jaeger_grpc thrift_http zipkin query query_grpc health metrics "
+                 "sampling_http sampling_grpc").split()
         for name in names:
             setattr(self, name, free_port())
 
@@ -59,11 +60,18 @@ def listeners_config(ports: Ports, tls: str | None, auth_extension: str, auth_id
 
     otlp = receiver("otlp", {"grpc": (ports.otlp_grpc, False), "http": (ports.otlp_http, True)})
     jaeger = receiver("jaeger", {"grpc": (ports.jaeger_grpc, False), "thrift_http": (ports.thrift_http, True)})
-    extensions = ", ".join(filter(None, [auth_id, "health_check", "jaeger_storage", "jaeger_query"]))
+    extensions = ", ".join(filter(None, [auth_id, "health_check", "jaeger_storage", "jaeger_query", "remote_sampling"]))
     return f"""
 extensions:
 {auth_extension}  health_check:
 {listener(ports.health, 4)}
+  remote_sampling:
+    file:
+      path: ""
+    http:
+{listener(ports.sampling_http, 6)}
+    grpc:
+{listener(ports.sampling_grpc, 6, http=False)}
   jaeger_storage:
     backends:
       main:
@@ -121,6 +129,8 @@ def probes(ports: Ports, ca: Path, client=None):
         ("query http", h(ports.query, "GET", "/api/services"), 200, 401),
         ("query grpc", g(ports.query_grpc, "/jaeger.api_v2.QueryService/GetServices"), ok, unauthenticated),
         ("health_check", h(ports.health, "GET", "/"), 200, 401),
+        ("sampling http", h(ports.sampling_http, "GET", "/api/sampling?service=auth"), 200, 401),
+        ("sampling grpc", g(ports.sampling_grpc, "/jaeger.api_v2.SamplingManager/GetSamplingStrategy"), ok, unauthenticated),
     ]
 
 
@@ -342,7 +352,8 @@ def test_slow_and_idle_clients_do_not_hold_the_listeners(tmp_path):
     spoor = Spoor([config]).start([ports.otlp_grpc, ports.query, ports.health])
     try:
         http_ports = {"otlp http": ports.otlp_http, "thrift_http": ports.thrift_http, "zipkin": ports.zipkin,
-                      "query http": ports.query, "health_check": ports.health, "metrics": ports.metrics}
+                      "query http": ports.query, "health_check": ports.health, "metrics": ports.metrics,
+                      "sampling http": ports.sampling_http}
         results: dict[str, float | None] = {}
         threads = [threading.Thread(target=lambda n=n, p=p: results.__setitem__(n, slow_client_is_cut(p, 15)))
                    for n, p in http_ports.items()]
