@@ -280,7 +280,11 @@ fn check_tls(tls: Option<&TlsSettings>) -> Result<(), ConfigProblem> {
     if let Some((key, _)) = client_only.iter().find(|(_, set)| *set) {
         return Err(ConfigProblem::new(*key, "is a client setting; a server does not use it"));
     }
-    tls.check_versions().map_err(|err| ConfigProblem::new("tls.min_version", err.0))
+    tls.check_versions().map_err(|err| ConfigProblem::new("tls.min_version", err.0))?;
+    tls.check_algorithms().map_err(|err| {
+        let key = if err.0.contains("cipher_suites") { "tls.cipher_suites" } else { "tls.curve_preferences" };
+        ConfigProblem::new(key, err.0)
+    })
 }
 
 fn check_auth(auth: Option<&AuthSettings>) -> Result<(), ConfigProblem> {

@@ -52,9 +52,10 @@ pub struct TlsSettings {
     /// `"1.2"` (the default) or `"1.3"`; older versions are not supported by rustls.
     pub min_version: Option<String>,
     pub max_version: Option<String>,
-    /// Accepted for compatibility and ignored with a warning: rustls picks safe suites.
+    /// TLS 1.2 cipher suites to allow, by Go's names (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`);
+    /// TLS 1.3's are always on, as in Go. Unknown or unsupported names are config errors.
     pub cipher_suites: Vec<String>,
-    /// Accepted for compatibility and ignored with a warning: rustls picks the curves.
+    /// Key-exchange groups in order of preference: `X25519`, `P256`, `P384`.
     pub curve_preferences: Vec<String>,
     /// Server only: how often the certificate, key and CA files are checked and, when they
     /// changed, read again; never when unset.
@@ -66,13 +67,12 @@ impl TlsSettings {
     /// A server config that presents `cert_file`/`key_file`, requires client certificates when
     /// `client_ca_file` is set, and offers `alpn` protocols (e.g. `h2`, `http/1.1`).
     pub fn server_config(&self, alpn: &[&[u8]]) -> Result<ServerConfig, TlsError> {
-        self.warn_ignored();
         let chain = self.own_certificates()?;
         let key = self.own_key()?;
         let (Some(chain), Some(key)) = (chain, key) else {
             return Err(TlsError("tls: cert_file and key_file are required on a server".to_owned()));
         };
-        let provider = provider();
+        let provider = self.provider()?;
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&self.protocol_versions()?)
             .map_err(|err| TlsError(format!("tls: {err}")))?;
@@ -98,8 +98,7 @@ impl TlsSettings {
         if self.insecure {
             return Ok(None);
         }
-        self.warn_ignored();
-        let provider = provider();
+        let provider = self.provider()?;
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&self.protocol_versions()?)
             .map_err(|err| TlsError(format!("tls: {err}")))?;
@@ -174,15 +173,60 @@ impl TlsSettings {
         Ok(versions)
     }
 
-    fn warn_ignored(&self) {
-        if !self.cipher_suites.is_empty() || !self.curve_preferences.is_empty() {
-            tracing::warn!("tls: cipher_suites and curve_preferences are ignored; rustls chooses them");
+    /// Checks `cipher_suites` and `curve_preferences` without reading any file.
+    pub fn check_algorithms(&self) -> Result<(), TlsError> {
+        self.provider().map(drop)
+    }
+
+    /// The `ring` provider, narrowed to `cipher_suites` and ordered by `curve_preferences`. As
+    /// in Go's crypto/tls, the list applies to TLS 1.2 only: TLS 1.3's suites are always on.
+    fn provider(&self) -> Result<Arc<CryptoProvider>, TlsError> {
+        let mut provider = rustls::crypto::ring::default_provider();
+        if !self.cipher_suites.is_empty() {
+            for name in &self.cipher_suites {
+                let known = provider.cipher_suites.iter().any(|suite| suite_name(suite) == go_suite_name(name));
+                if !known {
+                    return Err(TlsError(format!("tls: cipher_suites: unsupported cipher suite {name:?}")));
+                }
+            }
+            provider.cipher_suites.retain(|suite| {
+                suite.version() == &rustls::version::TLS13
+                    || self.cipher_suites.iter().any(|name| suite_name(suite) == go_suite_name(name))
+            });
         }
+        if !self.curve_preferences.is_empty() {
+            let mut groups = Vec::with_capacity(self.curve_preferences.len());
+            for name in &self.curve_preferences {
+                let wanted = match name.as_str() {
+                    "X25519" => rustls::NamedGroup::X25519,
+                    "P256" | "P-256" => rustls::NamedGroup::secp256r1,
+                    "P384" | "P-384" => rustls::NamedGroup::secp384r1,
+                    other => {
+                        return Err(TlsError(format!(
+                            "tls: curve_preferences: unsupported curve {other:?} (X25519, P256 or P384)"
+                        )));
+                    }
+                };
+                groups.extend(provider.kx_groups.iter().find(|group| group.name() == wanted).copied());
+            }
+            provider.kx_groups = groups;
+        }
+        Ok(Arc::new(provider))
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// A suite's IANA name as rustls spells it (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`).
+fn suite_name(suite: &rustls::SupportedCipherSuite) -> String {
+    format!("{:?}", suite.suite())
+}
+
+/// Go's spelling of a suite as the IANA name: Go leaves `_SHA256` off the ChaCha20 suites.
+fn go_suite_name(name: &str) -> String {
+    match name.trim() {
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" => "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256".to_owned(),
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305" => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256".to_owned(),
+        other => other.to_owned(),
+    }
 }
 
 fn parse_version(text: Option<&str>, default: u8) -> Result<u8, TlsError> {
@@ -310,5 +354,59 @@ mod tests {
             ..Default::default()
         };
         assert!(settings.protocol_versions().is_err());
+    }
+
+    /// Runs a TLS handshake in memory; returns the suite agreed, or the first error.
+    fn handshake(server: ServerConfig, client: ClientConfig) -> Result<rustls::CipherSuite, String> {
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut server = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+        for _ in 0..10 {
+            let mut bytes = Vec::new();
+            client.write_tls(&mut bytes).unwrap();
+            server.read_tls(&mut bytes.as_slice()).unwrap();
+            server.process_new_packets().map_err(|err| err.to_string())?;
+            let mut bytes = Vec::new();
+            server.write_tls(&mut bytes).unwrap();
+            client.read_tls(&mut bytes.as_slice()).unwrap();
+            client.process_new_packets().map_err(|err| err.to_string())?;
+            if !client.is_handshaking() && !server.is_handshaking() {
+                return Ok(client.negotiated_cipher_suite().unwrap().suite());
+            }
+        }
+        Err("handshake did not finish".to_owned())
+    }
+
+    #[test]
+    fn cipher_suites_and_curves_narrow_what_is_negotiated() {
+        let pki = crate::testing::Pki::new("suites");
+        let server = |suites: &[&str], curves: &[&str]| TlsSettings {
+            cert_file: Some(pki.path("server.pem")),
+            key_file: Some(pki.path("server.key")),
+            max_version: Some("1.2".to_owned()),
+            cipher_suites: suites.iter().map(|s| (*s).to_owned()).collect(),
+            curve_preferences: curves.iter().map(|s| (*s).to_owned()).collect(),
+            ..Default::default()
+        };
+        let client = |suites: &[&str]| {
+            let settings = TlsSettings {
+                ca_file: Some(pki.path("ca.pem")),
+                cipher_suites: suites.iter().map(|s| (*s).to_owned()).collect(),
+                ..Default::default()
+            };
+            settings.client_config(&[]).unwrap().unwrap()
+        };
+        let aes128 = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256";
+        let chacha = "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305";
+        let agreed = handshake(server(&[aes128], &[]).server_config(&[]).unwrap(), client(&[])).unwrap();
+        assert_eq!(agreed, rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256);
+        let agreed = handshake(server(&[chacha], &["P256"]).server_config(&[]).unwrap(), client(&[])).unwrap();
+        assert_eq!(agreed, rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256);
+        assert!(handshake(server(&[aes128], &[]).server_config(&[]).unwrap(), client(&[chacha])).is_err());
+
+        let unknown = server(&["TLS_RSA_WITH_RC4_128_SHA"], &[]).check_algorithms().unwrap_err();
+        assert!(unknown.0.contains("cipher_suites"), "{unknown}");
+        let curve = server(&[], &["P521"]).check_algorithms().unwrap_err();
+        assert!(curve.0.contains("curve_preferences"), "{curve}");
     }
 }
