@@ -272,10 +272,8 @@ async fn include_metadata_carries_the_request_headers_with_the_batch() {
     client.post_spans(request).await.unwrap();
 
     assert_eq!(listeners.recorder.wait_for(3).await.len(), 3);
-    let batches = listeners.recorder.batches.lock().unwrap();
-    for batch in batches.iter() {
+    for batch in listeners.recorder.batches.lock().unwrap().iter() {
         assert_eq!(batch.metadata().get("x-tenant"), ["acme"]);
     }
-    drop(batches);
     listeners.stop().await;
 }
