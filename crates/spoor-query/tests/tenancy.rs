@@ -4,29 +4,11 @@
 use serde_json::json;
 use spoor_jaeger::proto::api_v2;
 use spoor_pipeline::TraceBatch;
-use spoor_pipeline::otlp::{AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, any_value};
 use spoor_query::{JaegerQueryConfig, QueryServer};
 use spoor_store::{MemoryConfig, TenantStores};
 
 fn batch(service: &str) -> TraceBatch {
-    let service_name = KeyValue {
-        key: "service.name".into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(service.into())) }),
-        ..Default::default()
-    };
-    let span = Span {
-        trace_id: vec![7; 16],
-        span_id: vec![1; 8],
-        name: format!("{service}-op"),
-        start_time_unix_nano: 1_700_000_000_000_000_000,
-        end_time_unix_nano: 1_700_000_000_001_000_000,
-        ..Default::default()
-    };
-    TraceBatch::new(vec![ResourceSpans {
-        resource: Some(Resource { attributes: vec![service_name], ..Default::default() }),
-        scope_spans: vec![ScopeSpans { spans: vec![span], ..Default::default() }],
-        ..Default::default()
-    }])
+    spoor_store::synth::one_span([7; 16], service, &format!("{service}-op"))
 }
 
 async fn serve() -> QueryServer {

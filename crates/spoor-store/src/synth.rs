@@ -130,3 +130,26 @@ pub fn batch(rng: &mut Rng, start: u64) -> (TraceBatch, Vec<TraceId>) {
         .collect();
     (TraceBatch::new(resource_spans), ids)
 }
+
+/// One span named `name` of `service` in trace `trace_id` (span ID 1, 1 ms long), for tests
+/// that need a trace they can tell apart by its service or name.
+pub fn one_span(trace_id: [u8; 16], service: &str, name: &str) -> TraceBatch {
+    let service_name = KeyValue {
+        key: "service.name".into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(service.into())) }),
+        ..Default::default()
+    };
+    let span = Span {
+        trace_id: trace_id.to_vec(),
+        span_id: vec![1; 8],
+        name: name.into(),
+        start_time_unix_nano: 1_700_000_000_000_000_000,
+        end_time_unix_nano: 1_700_000_000_001_000_000,
+        ..Default::default()
+    };
+    TraceBatch::new(vec![ResourceSpans {
+        resource: Some(Resource { attributes: vec![service_name], ..Default::default() }),
+        scope_spans: vec![ScopeSpans { spans: vec![span], ..Default::default() }],
+        ..Default::default()
+    }])
+}

@@ -145,27 +145,9 @@ mod tests {
     use super::*;
     use crate::TraceQuery;
     use spoor_pipeline::TraceBatch;
-    use spoor_pipeline::otlp::{AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, any_value};
 
     fn batch_of(trace_id: [u8; 16], service: &str) -> TraceBatch {
-        let service_name = KeyValue {
-            key: "service.name".into(),
-            value: Some(AnyValue { value: Some(any_value::Value::StringValue(service.into())) }),
-            ..Default::default()
-        };
-        let span = Span {
-            trace_id: trace_id.to_vec(),
-            span_id: vec![1; 8],
-            name: "op".into(),
-            start_time_unix_nano: 1_700_000_000_000_000_000,
-            end_time_unix_nano: 1_700_000_000_001_000_000,
-            ..Default::default()
-        };
-        TraceBatch::new(vec![ResourceSpans {
-            resource: Some(Resource { attributes: vec![service_name], ..Default::default() }),
-            scope_spans: vec![ScopeSpans { spans: vec![span], ..Default::default() }],
-            ..Default::default()
-        }])
+        crate::synth::one_span(trace_id, service, "op")
     }
 
     async fn services(stores: &TenantStores, tenant: Option<&str>) -> Vec<String> {
