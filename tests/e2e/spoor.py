@@ -165,23 +165,31 @@ def backend_config(
     receivers: str | None = None,
     receiver_names: str = "[otlp]",
     max_traces: int = 100_000,
+    tenants: list[str] | None = None,
 ) -> str:
     """receivers (otlp unless `receivers` gives the YAML section) → batch →
     jaeger_storage_exporter → a `memory` or `embedded` store, with jaeger_query. `ports` needs
-    query, query_grpc and metrics (and otlp_grpc, otlp_http for the default receivers)."""
+    query, query_grpc and metrics (and otlp_grpc, otlp_http for the default receivers). With
+    `tenants`, batch keeps the `x-tenant` header apart and the exporter and query are
+    multi-tenant with those tenants (the receivers must include the metadata)."""
     if backend == "memory":
         engine = f"memory:\n          max_traces: {max_traces}"
     else:
         engine = f"embedded:\n          path: {data_dir}\n{extra_embedded}"
     if receivers is None:
         receivers = otlp_receivers(ports.otlp_grpc, ports.otlp_http)
+    batch_tenancy = exporter_tenancy = query_tenancy = ""
+    if tenants is not None:
+        batch_tenancy = "\n    metadata_keys: [x-tenant]"
+        tenancy = f"\n    multi_tenancy:\n      enabled: true\n      header: x-tenant\n      tenants: [{', '.join(tenants)}]"
+        exporter_tenancy = query_tenancy = tenancy
     return f"""
 {receivers}processors:
   batch:
-    timeout: 50ms
+    timeout: 50ms{batch_tenancy}
 exporters:
   jaeger_storage_exporter:
-    trace_storage: main
+    trace_storage: main{exporter_tenancy}
 extensions:
   jaeger_storage:
     backends:
@@ -190,7 +198,7 @@ extensions:
   jaeger_query:
     base_path: "{base_path}"
     storage:
-      traces: main
+      traces: main{query_tenancy}
     http:
       endpoint: 127.0.0.1:{ports.query}
     grpc:

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
-from spoor import Ports, Spoor, metric, wait_until
+from spoor import Ports, Spoor, backend_config, metric, wait_until
 
 TRACE_ID = 0x5B8EFFF798038103D269B633813FC60C
 TRACE_HEX = f"{TRACE_ID:032x}"
@@ -30,9 +30,7 @@ class FixedTraceId(RandomIdGenerator):
 
 
 def config(ports: Ports, backend: str, data_dir) -> str:
-    engine = "memory:\n          max_traces: 1000" if backend == "memory" else f"embedded:\n          path: {data_dir}"
-    return f"""
-receivers:
+    receivers = f"""receivers:
   otlp:
     protocols:
       grpc:
@@ -41,43 +39,8 @@ receivers:
       http:
         endpoint: 127.0.0.1:{ports.otlp_http}
         include_metadata: true
-processors:
-  batch:
-    timeout: 50ms
-    metadata_keys: [x-tenant]
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: main
-    multi_tenancy:
-      enabled: true
-      tenants: [acme, globex]
-extensions:
-  jaeger_storage:
-    backends:
-      main:
-        {engine}
-  jaeger_query:
-    storage:
-      traces: main
-    multi_tenancy:
-      enabled: true
-      header: x-tenant
-      tenants: [acme, globex]
-    http:
-      endpoint: 127.0.0.1:{ports.query}
-    grpc:
-      endpoint: 127.0.0.1:{ports.query_grpc}
-service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{ports.metrics}
 """
+    return backend_config(ports, backend, data_dir, receivers=receivers, max_traces=1000, tenants=TENANTS)
 
 
 def send(exporter, tenant: str, spans: int) -> None:
