@@ -77,6 +77,15 @@ pub struct EmbeddedConfig {
     /// How often retention and compaction run in the background. Default `1m`.
     #[serde(with = "spoor_config::duration")]
     pub maintenance_interval: Duration,
+    /// The head is cut early when the received bytes it holds reach this size. Default 128 MiB.
+    /// Writes are refused (retryable) while two heads' worth wait in memory, so this bounds
+    /// the store's memory; `max_block_spans` still cuts by span count.
+    pub max_head_bytes: u64,
+    /// A span that starts more than this far in the future (or before `now − ttl`) is placed
+    /// by its ingestion time for block time ranges, retention and compaction, as Tempo does;
+    /// the span itself is stored unchanged. Default `10m`.
+    #[serde(with = "spoor_config::duration")]
+    pub max_future: Duration,
 }
 
 impl Default for EmbeddedConfig {
@@ -91,6 +100,8 @@ impl Default for EmbeddedConfig {
             compaction_window: Duration::from_secs(3600),
             compaction_max_spans: 4_000_000,
             maintenance_interval: Duration::from_secs(60),
+            max_head_bytes: 128 << 20,
+            max_future: Duration::from_secs(600),
         }
     }
 }
@@ -120,6 +131,9 @@ impl EmbeddedConfig {
         }
         if self.maintenance_interval.is_zero() {
             return invalid("maintenance_interval must be greater than zero");
+        }
+        if self.max_head_bytes < 1 << 20 {
+            return invalid("max_head_bytes must be at least 1 MiB");
         }
         Ok(())
     }

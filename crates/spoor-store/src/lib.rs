@@ -93,6 +93,11 @@ pub enum StoreError {
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// The store cannot take writes now (disk full, directory unwritable, a failed fsync,
+    /// memory bound reached) and says when to try again. Receivers answer 503 with
+    /// Retry-After or gRPC `UNAVAILABLE` at once instead of waiting inside the request.
+    #[error("storage unavailable: {message}")]
+    Unavailable { message: String, retry_after: Option<Duration> },
     #[error("{0}")]
     Other(String),
 }

@@ -250,6 +250,7 @@ impl Exporter for StorageExporter {
 fn store_error(err: StoreError) -> ExportError {
     match err {
         StoreError::InvalidQuery(message) => ExportError::Permanent(message),
+        StoreError::Unavailable { message, retry_after } => ExportError::Retryable { message, retry_after },
         other => ExportError::retryable(other.to_string()),
     }
 }
