@@ -14,9 +14,11 @@
 //! in different heads or blocks too (see `dependencies`).
 
 mod block;
+mod catalog;
+mod compaction;
 mod dependencies;
 mod head;
-#[allow(dead_code)] // the head and the cut place spans with it (issue 13, in progress)
+#[allow(dead_code)] // the head places spans with it too (issue 13, in progress)
 mod placement;
 mod wal;
 
@@ -26,10 +28,8 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
-use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use prost::Message;
 use spoor_pipeline::TraceBatch;
@@ -37,9 +37,10 @@ use spoor_pipeline::otlp::ExportTraceServiceRequest;
 use tokio::sync::{Mutex as AsyncMutex, Notify, RwLock as AsyncRwLock, watch};
 use tokio::task::JoinHandle;
 
-use self::block::{Block, BlockBuilder, BlockMeta, RawRow};
+use self::block::{Block, BlockMeta, Placing, RawRow};
 use self::dependencies::{EdgeCounts, PendingCalls};
 use self::head::Head;
+use self::placement::Placement;
 use self::wal::Wal;
 use crate::model::{assemble_trace, dedupe_spans};
 use crate::query::{SpanFilter, dependency_links};
@@ -79,8 +80,12 @@ struct Inner {
     /// Writers hold it shared across WAL append and head insert; a cut takes it exclusively,
     /// so that a WAL segment and the head it is cut with hold the same records.
     cut_gate: AsyncRwLock<()>,
-    /// Serializes cuts, compaction and retention.
+    /// Serializes cuts.
     maintenance: AsyncMutex<()>,
+    /// Serializes compaction and retention, apart from cuts (see `compaction`).
+    compaction: AsyncMutex<()>,
+    /// One line per block quarantined since the store opened, for search responses.
+    quarantined: RwLock<Vec<String>>,
     cut_wanted: Arc<Notify>,
     closed: AtomicBool,
 }
@@ -115,7 +120,9 @@ impl EmbeddedStore {
     /// Opens (or creates) the store under `config.path`, with blocks on the local disk.
     pub async fn open(config: EmbeddedConfig) -> Result<Self, StoreError> {
         config.validate()?;
-        std::fs::create_dir_all(config.path.join(block::BLOCKS_DIR))?;
+        let blocks_dir = config.path.join(block::BLOCKS_DIR);
+        std::fs::create_dir_all(&blocks_dir)?;
+        catalog::remove_staging_files(&blocks_dir);
         let objects: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&config.path)?);
         Self::open_with_object_store(config, objects).await
     }
@@ -127,7 +134,7 @@ impl EmbeddedStore {
         objects: Arc<dyn ObjectStore>,
     ) -> Result<Self, StoreError> {
         config.validate()?;
-        let blocks = load_blocks(&objects).await?;
+        let catalog::Catalog { blocks, quarantined } = catalog::load_blocks(&objects).await?;
         let wal_through = blocks.iter().map(|b| b.meta.wal_through).max().unwrap_or(0);
         let mut head = Head::default();
         let mut replayed = 0usize;
@@ -153,10 +160,14 @@ impl EmbeddedStore {
             blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
             cut_gate: AsyncRwLock::new(()),
             maintenance: AsyncMutex::new(()),
+            compaction: AsyncMutex::new(()),
+            quarantined: RwLock::new(quarantined),
             cut_wanted: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
         });
-        inner.enforce_retention().await?;
+        if let Err(err) = inner.enforce_retention().await {
+            tracing::error!(error = %err, "retention at startup failed; it runs again in the background");
+        }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let background = tokio::spawn(run_background(Arc::downgrade(&inner), inner.cut_wanted.clone(), shutdown_rx));
         Ok(Self { inner, shutdown, background: std::sync::Mutex::new(Some(background)) })
@@ -167,7 +178,7 @@ impl EmbeddedStore {
         self.inner.cut_block().await
     }
 
-    /// Holds off cuts, compaction and retention while the guard lives, so that tests can see
+    /// Holds off cuts (not compaction or retention) while the guard lives, so that tests can see
     /// the store with a head that cannot be cut.
     #[cfg(feature = "testing")]
     pub async fn pause_maintenance(&self) -> tokio::sync::MutexGuard<'_, ()> {
@@ -193,38 +204,6 @@ impl EmbeddedStore {
             block_bytes: blocks.iter().map(|b| b.meta.size_bytes).sum(),
         }
     }
-}
-
-async fn load_blocks(objects: &Arc<dyn ObjectStore>) -> Result<Vec<Block>, StoreError> {
-    let listed: Vec<_> = objects.list(Some(&Path::from(block::BLOCKS_DIR))).try_collect().await?;
-    let names: BTreeSet<String> = listed.iter().filter_map(|m| m.location.filename().map(str::to_owned)).collect();
-    let mut blocks = Vec::new();
-    for name in &names {
-        if let Some(id) = name.strip_suffix(block::PARQUET_SUFFIX)
-            && !names.contains(&format!("{id}{}", block::META_SUFFIX))
-        {
-            // A cut or compaction that died before its meta was written.
-            tracing::warn!(block = id, "deleting block without meta");
-            objects.delete(&block::parquet_path(id)).await?;
-            continue;
-        }
-        let Some(id) = name.strip_suffix(block::META_SUFFIX) else {
-            continue;
-        };
-        match load_block(objects, id).await {
-            Ok(block) => blocks.push(block),
-            Err(err) => tracing::warn!(block = id, error = %err, "ignoring unreadable block meta"),
-        }
-    }
-    blocks.sort_by_key(|b| (b.meta.min_time, b.meta.created_unix_nano));
-    Ok(blocks)
-}
-
-async fn load_block(objects: &Arc<dyn ObjectStore>, id: &str) -> Result<Block, StoreError> {
-    let bytes = objects.get(&block::meta_path(id)).await?.bytes().await?;
-    let meta: BlockMeta =
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Other(format!("bad block meta: {e}")))?;
-    Block::new(meta)
 }
 
 async fn run_background(inner: Weak<Inner>, cut_wanted: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
@@ -345,105 +324,24 @@ impl Inner {
     }
 
     async fn store_head(&self, head: Arc<Head>, through: u64) -> Result<BlockMeta, StoreError> {
-        let built = tokio::task::spawn_blocking(move || {
+        let now = now_nanos();
+        let placing = Placing::Window(Placement::new(now, self.config.ttl, self.config.max_future));
+        let (bytes, meta) = tokio::task::spawn_blocking(move || {
             let mut rows: Vec<RawRow> = head.records().iter().map(RawRow::from_record).collect();
             block::sort_and_dedupe(&mut rows);
-            let mut builder = BlockBuilder::new()?;
-            for row in rows {
-                builder.push(row)?;
-            }
-            builder.finish(new_block_id(), through, now_nanos())
+            block::build_in_memory(rows, placing, new_block_id(), through, now)
         })
         .await
         .map_err(|e| StoreError::Other(format!("block builder task failed: {e}")))??;
-        self.put_block(built).await
-    }
-
-    /// Writes the Parquet file, then the meta that makes the block exist.
-    async fn put_block(&self, (bytes, meta): (Vec<u8>, BlockMeta)) -> Result<BlockMeta, StoreError> {
         self.objects.put(&block::parquet_path(&meta.id), PutPayload::from(bytes)).await?;
-        let json = serde_json::to_vec(&meta).map_err(|e| StoreError::Other(format!("encoding block meta: {e}")))?;
-        self.objects.put(&block::meta_path(&meta.id), PutPayload::from(json)).await?;
+        self.put_meta(&meta).await?;
         Ok(meta)
     }
 
-    async fn delete_block(&self, block: &Block) -> Result<(), StoreError> {
-        self.objects.delete(&block::meta_path(&block.meta.id)).await?;
-        self.objects.delete(&block.parquet_path()).await?;
-        Ok(())
-    }
-
-    async fn enforce_retention(&self) -> Result<usize, StoreError> {
-        if self.config.ttl.is_zero() {
-            return Ok(0);
-        }
-        let _maintenance = self.maintenance.lock().await;
-        let ttl = u64::try_from(self.config.ttl.as_nanos()).unwrap_or(u64::MAX);
-        let horizon = now_nanos().saturating_sub(ttl);
-        let expired: Vec<Arc<Block>> = self.blocks().into_iter().filter(|b| b.meta.max_time < horizon).collect();
-        for block in &expired {
-            lock_write(&self.blocks).retain(|b| b.meta.id != block.meta.id);
-            self.delete_block(block).await?;
-            tracing::info!(block = %block.meta.id, "deleted block past ttl");
-        }
-        Ok(expired.len())
-    }
-
-    /// Merges the small blocks of each compaction window, oldest window first.
-    async fn compact(&self) -> Result<usize, StoreError> {
-        let _maintenance = self.maintenance.lock().await;
-        let window = u64::try_from(self.config.compaction_window.as_nanos()).unwrap_or(u64::MAX).max(1);
-        let limit = self.config.compaction_max_spans as u64;
-        let mut windows: std::collections::BTreeMap<u64, Vec<Arc<Block>>> = std::collections::BTreeMap::new();
-        for block in self.blocks() {
-            if block.meta.span_count < limit {
-                windows.entry(block.meta.min_time / window).or_default().push(block);
-            }
-        }
-        let mut merged = 0;
-        for (_, candidates) in windows {
-            let mut group = Vec::new();
-            let mut total = 0;
-            for block in candidates {
-                if total + block.meta.span_count > limit && group.len() >= 2 {
-                    break;
-                }
-                total += block.meta.span_count;
-                group.push(block);
-            }
-            if group.len() >= 2 {
-                merged += group.len();
-                self.merge(group).await?;
-            }
-        }
-        Ok(merged)
-    }
-
-    async fn merge(&self, inputs: Vec<Arc<Block>>) -> Result<(), StoreError> {
-        let mut files: Vec<Bytes> = Vec::with_capacity(inputs.len());
-        for block in &inputs {
-            files.push(self.objects.get(&block.parquet_path()).await?.bytes().await?);
-        }
-        let through = inputs.iter().map(|b| b.meta.wal_through).max().unwrap_or(0);
-        let built = tokio::task::spawn_blocking(move || {
-            let mut builder = BlockBuilder::new()?;
-            block::merge_blocks(files, &mut builder)?;
-            builder.finish(new_block_id(), through, now_nanos())
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("compaction task failed: {e}")))??;
-        let meta = self.put_block(built).await?;
-        tracing::debug!(block = %meta.id, inputs = inputs.len(), spans = meta.span_count, "compacted blocks");
-        let merged = Arc::new(Block::new(meta)?);
-        {
-            let mut blocks = lock_write(&self.blocks);
-            blocks.retain(|b| !inputs.iter().any(|input| input.meta.id == b.meta.id));
-            blocks.push(merged);
-            blocks.sort_by_key(|b| (b.meta.min_time, b.meta.created_unix_nano));
-        }
-        for block in &inputs {
-            self.delete_block(block).await?;
-        }
+    /// Writes a block's meta, after its Parquet file: the meta is what makes the block exist.
+    async fn put_meta(&self, meta: &BlockMeta) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(meta).map_err(|e| StoreError::Other(format!("encoding block meta: {e}")))?;
+        self.objects.put(&block::meta_path(&meta.id), PutPayload::from(json)).await?;
         Ok(())
     }
 
@@ -453,7 +351,10 @@ impl Inner {
             if range.is_some_and(|(start, end)| !block.overlaps(start, end)) || !block.may_contain(&trace_id) {
                 continue;
             }
-            records.extend(block.trace(&self.objects, &trace_id).await?);
+            match block.trace(&self.objects, &trace_id).await {
+                Ok(found) => records.extend(found),
+                Err(err) => self.skip_if_damaged(&block, err).await?,
+            }
         }
         for head in self.frozen_heads() {
             records.extend(head.trace(&trace_id));
@@ -517,7 +418,9 @@ impl Inner {
             if block::kth_newest(&hits, depth).is_some_and(|kth| block.meta.max_time < kth) {
                 continue;
             }
-            block.find(&self.objects, &filter, depth, &mut hits).await?;
+            if let Err(err) = block.find(&self.objects, &filter, depth, &mut hits).await {
+                self.skip_if_damaged(&block, err).await?;
+            }
         }
         let mut hits: Vec<(TraceId, u64)> = hits.into_iter().collect();
         hits.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -555,6 +458,11 @@ impl TraceStore for EmbeddedStore {
 
     async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StoreError> {
         self.inner.find_trace_ids(query).await
+    }
+
+    /// The blocks found damaged and quarantined, at startup or by a read.
+    fn warnings(&self) -> Vec<String> {
+        self.inner.quarantined()
     }
 
     async fn services(&self) -> Result<Vec<String>, StoreError> {

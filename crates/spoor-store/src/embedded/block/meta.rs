@@ -6,7 +6,9 @@ use base64::Engine as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::{BLOOM_BITS_PER_TRACE, BLOOM_HASHES};
+use parquet::file::metadata::ParquetMetaData;
+
+use super::{BLOOM_BITS_PER_TRACE, BLOOM_HASHES, META_FORMAT};
 use crate::{StoreError, TraceId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +74,88 @@ pub(crate) struct BlockMeta {
     /// Empty in metas of format 1, which also counted calls within one service in `edges`.
     #[serde(default)]
     pub unresolved_parents: Vec<ParentRefMeta>,
+    /// Spans whose start lay outside the placement window, so that the time range holds
+    /// their placed time instead (see `placement`). 0 in metas before format 3.
+    #[serde(default)]
+    pub moved_spans: u64,
+    /// CRC-32C of the meta's JSON with this field absent; absent in metas before format 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<u32>,
+}
+
+impl BlockMeta {
+    /// CRC-32C of the meta's canonical content: its JSON without `checksum` (fields in
+    /// declaration order, maps sorted).
+    fn content_checksum(&self) -> Result<u32, StoreError> {
+        let unsealed = Self { checksum: None, ..self.clone() };
+        let json = serde_json::to_vec(&unsealed).map_err(|e| StoreError::Other(format!("encoding block meta: {e}")))?;
+        Ok(crc32c::crc32c(&json))
+    }
+
+    /// Sets `checksum` to the meta's content.
+    pub fn seal(&mut self) {
+        self.checksum = self.content_checksum().ok();
+    }
+
+    /// Parses a stored meta: its format must be known, and a meta of format 3 or later must
+    /// carry the checksum of its content.
+    pub fn parse(bytes: &[u8]) -> Result<Self, MetaProblem> {
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
+        }
+        let format = serde_json::from_slice::<Format>(bytes)
+            .map_err(|e| MetaProblem::Damaged(format!("bad block meta: {e}")))?
+            .format;
+        if format > META_FORMAT {
+            return Err(MetaProblem::UnknownFormat(format));
+        }
+        let meta: Self =
+            serde_json::from_slice(bytes).map_err(|e| MetaProblem::Damaged(format!("bad block meta: {e}")))?;
+        if format >= 3 {
+            let expected = meta.content_checksum().map_err(|e| MetaProblem::Damaged(e.to_string()))?;
+            if meta.checksum != Some(expected) {
+                return Err(MetaProblem::Damaged(format!(
+                    "block meta checksum {:?} does not match its content ({expected})",
+                    meta.checksum
+                )));
+            }
+        }
+        Ok(meta)
+    }
+
+    /// Checks the meta against the Parquet file: its size and its row groups' row counts.
+    pub fn check_footer(&self, footer: &ParquetMetaData, file_size: u64) -> Result<(), String> {
+        if file_size != self.size_bytes {
+            return Err(format!("parquet file is {file_size} bytes, the meta says {}", self.size_bytes));
+        }
+        check_row_groups(&self.row_groups, footer.row_groups().iter().map(|g| g.num_rows()))
+    }
+}
+
+/// Why a stored meta cannot be used.
+#[derive(Debug)]
+pub(crate) enum MetaProblem {
+    /// Written by a newer version: left alone.
+    UnknownFormat(u32),
+    /// Unreadable, or its checksum does not match.
+    Damaged(String),
+}
+
+/// Checks that `row_groups` (a meta's) match the row counts of a file's row groups.
+pub(crate) fn check_row_groups(
+    row_groups: &[RowGroupMeta],
+    file_rows: impl ExactSizeIterator<Item = i64>,
+) -> Result<(), String> {
+    if file_rows.len() != row_groups.len() {
+        return Err(format!("parquet file has {} row groups, the meta lists {}", file_rows.len(), row_groups.len()));
+    }
+    for (index, (rows, group)) in file_rows.zip(row_groups).enumerate() {
+        if u64::try_from(rows).ok() != Some(group.spans) {
+            return Err(format!("row group {index} has {rows} rows, the meta says {}", group.spans));
+        }
+    }
+    Ok(())
 }
 
 /// A bloom filter over trace IDs, with double hashing.

@@ -50,7 +50,7 @@ use spoor_pipeline::otlp::Status;
 use crate::model::SpanRecord;
 use crate::{StoreError, TraceId};
 
-pub(crate) use self::builder::BlockBuilder;
+pub(crate) use self::builder::{Placing, build_in_memory};
 pub(crate) use self::merge::merge_blocks;
 pub(crate) use self::meta::*;
 pub(crate) use self::read::Block;
@@ -62,8 +62,11 @@ const ROW_GROUP_SPANS: usize = 16 * 1024;
 const PAGE_SPANS: usize = 1024;
 const BLOOM_BITS_PER_TRACE: usize = 10;
 const BLOOM_HASHES: u32 = 7;
-/// 2 added `unresolved_parents` and stopped counting calls within one service in `edges`.
-const META_FORMAT: u32 = 2;
+/// Rows a row group holds at most: a bigger trace is split over several row groups.
+const MAX_ROW_GROUP_SPANS: usize = ROW_GROUP_SPANS * 4;
+/// 2 added `unresolved_parents` and stopped counting calls within one service in `edges`; 3
+/// added `checksum` and `moved_spans`, and row groups that split a trace too big for one.
+const META_FORMAT: u32 = 3;
 const NANOS_PER_MINUTE: u64 = 60_000_000_000;
 
 pub(crate) const BLOCKS_DIR: &str = "blocks";
@@ -103,7 +106,7 @@ fn writer_properties() -> Result<WriterProperties, StoreError> {
     Ok(WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_dictionary_enabled(true)
-        .set_max_row_group_row_count(Some(ROW_GROUP_SPANS * 4))
+        .set_max_row_group_row_count(Some(MAX_ROW_GROUP_SPANS))
         // Small pages let a trace lookup skip most of a row group through the page index.
         .set_data_page_row_count_limit(PAGE_SPANS)
         .set_column_dictionary_enabled(plain_binary("span_id"), false)

@@ -110,7 +110,7 @@ impl Block {
         BlockReader { store: store.clone(), path: self.parquet_path(), size: self.meta.size_bytes }
     }
 
-    pub(super) async fn reader_metadata(
+    pub(crate) async fn reader_metadata(
         &self,
         store: &Arc<dyn ObjectStore>,
     ) -> Result<ArrowReaderMetadata, StoreError> {
@@ -282,7 +282,7 @@ impl Block {
 }
 
 /// Range reads of a block file through the object store.
-pub(super) struct BlockReader {
+pub(crate) struct BlockReader {
     store: Arc<dyn ObjectStore>,
     path: Path,
     size: u64,
