@@ -52,7 +52,7 @@ use crate::{StoreError, TraceId};
 
 pub(crate) use self::builder::{Placing, build_in_memory};
 pub(crate) use self::merge::merge_blocks;
-pub(crate) use self::meta::*;
+pub(crate) use self::meta::{BlockMeta, MetaProblem};
 pub(crate) use self::read::Block;
 pub(crate) use self::search::kth_newest;
 

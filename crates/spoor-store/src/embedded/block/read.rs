@@ -16,7 +16,7 @@ use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuil
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
 use super::columns::{COL_SERVICE_NAME, COL_SPAN_ID, COL_TRACE_ID, Columns, column};
-use super::meta::*;
+use super::meta::{BlockMeta, Bloom, ParentRefMeta};
 use super::{NANOS_PER_MINUTE, ROW_GROUP_SPANS, parquet_path, search_schema};
 use crate::embedded::dependencies::{EdgeCounts, ParentRef, count_calls};
 use crate::model::{Interner, SpanRecord};

@@ -20,7 +20,7 @@ use super::columns::{
     COL_DURATION, COL_KIND, COL_NAME, COL_RESOURCE, COL_SCOPE, COL_SERVICE_NAME, COL_SPAN, COL_START, COL_STATUS_CODE,
     COL_TRACE_ID, column,
 };
-use super::read::*;
+use super::read::Block;
 use crate::query::SpanFilter;
 use crate::{StoreError, TraceId};
 
