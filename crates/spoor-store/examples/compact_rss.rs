@@ -36,8 +36,8 @@ async fn load(path: &Path, spans: u64, block_spans: u64) -> Result<(), BoxError>
         let (batch, _) = synth::batch(&mut rng, start);
         store.write(&batch).await?;
         start += TRACES_PER_BATCH * TRACE_SPACING_NANOS;
-        written += SPANS_PER_BATCH as u64;
-        in_head += SPANS_PER_BATCH as u64;
+        written += SPANS_PER_BATCH;
+        in_head += SPANS_PER_BATCH;
         if in_head >= block_spans {
             store.cut_block().await?;
             in_head = 0;
