@@ -51,12 +51,12 @@ async fn cut_loop(inner: Weak<Inner>, cut_wanted: Arc<Notify>, mut shutdown: wat
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        // A head left frozen by a failed cut is retried on its own: cutting the live head
-        // here too would race an explicit cut and split fresh data into a tiny block.
-        let cut = if inner.head_due() {
-            inner.cut_block().await
-        } else if inner.has_frozen_heads() {
+        // Heads left frozen by a failed cut are written first, on their own: freezing the
+        // live head too would pile up more heads behind a failing one.
+        let cut = if inner.has_frozen_heads() {
             inner.write_frozen_heads().await
+        } else if inner.head_due() {
+            inner.cut_block().await
         } else {
             continue;
         };

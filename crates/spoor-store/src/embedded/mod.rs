@@ -64,6 +64,8 @@ pub struct EmbeddedStats {
     pub blocks: usize,
     pub block_spans: u64,
     pub block_bytes: u64,
+    /// Cuts fail (full disk, unwritable directory): the head cannot be persisted.
+    pub cut_failing: bool,
 }
 
 pub struct EmbeddedStore {
@@ -249,6 +251,7 @@ impl EmbeddedStore {
             blocks: blocks.len(),
             block_spans: blocks.iter().map(|b| b.meta.span_count).sum(),
             block_bytes: blocks.iter().map(|b| b.meta.size_bytes).sum(),
+            cut_failing: self.inner.cut_health.failing(),
         }
     }
 }
@@ -439,15 +442,28 @@ impl Inner {
     }
 
     async fn put_block_bytes(&self, bytes: Bytes, meta: &BlockMeta) -> Result<(), StoreError> {
-        self.objects.put(&block::parquet_path(&meta.id), PutPayload::from(bytes)).await?;
+        let parquet = block::parquet_path(&meta.id);
+        self.objects.put(&parquet, PutPayload::from(bytes)).await?;
+        // The data is on disk before the meta that makes the block exist is written.
+        self.sync_local(move |root| durable::sync_path(&root.join(parquet.as_ref()))).await?;
         let json = serde_json::to_vec(meta).map_err(|e| StoreError::Other(format!("encoding block meta: {e}")))?;
         self.objects.put(&block::meta_path(&meta.id), PutPayload::from(json)).await?;
-        if let Some(root) = self.local_root.clone() {
-            let id = meta.id.clone();
-            tokio::task::spawn_blocking(move || durable::sync_block_files(&root, &id))
-                .await
-                .map_err(|e| StoreError::Other(format!("fsync task failed: {e}")))??;
-        }
+        let id = meta.id.clone();
+        self.sync_local(move |root| durable::sync_block_files(root, &id)).await
+    }
+
+    /// Runs `sync` on a blocking thread with the data directory, when blocks are on the local
+    /// disk; other object stores are durable once a put returns.
+    async fn sync_local(
+        &self,
+        sync: impl FnOnce(&std::path::Path) -> std::io::Result<()> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || sync(&root))
+            .await
+            .map_err(|e| StoreError::Other(format!("fsync task failed: {e}")))??;
         Ok(())
     }
 

@@ -31,6 +31,23 @@ fn is_not_found(err: &StoreError) -> bool {
     }
 }
 
+/// Runs `read`, and once more (on a fresh view) if it met a missing block file. Not expected
+/// (a view keeps its files), but a file removed by hand or by another tool is no reason to
+/// fail when a fresh view may not need it.
+async fn retry_not_found<T, F, Fut>(read: F) -> Result<T, StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    match read().await {
+        Err(err) if is_not_found(&err) => {
+            tracing::debug!(error = %err, "block file missing during a read; retrying on a fresh view");
+            read().await
+        }
+        result => result,
+    }
+}
+
 impl Inner {
     /// The view and `scan(live head)`, at one moment: the head's lock is held while the view
     /// is taken, and every move of spans between the live head and the view happens under
@@ -65,15 +82,7 @@ impl Inner {
         trace_id: TraceId,
         range: Option<(u64, u64)>,
     ) -> Result<Option<Trace>, StoreError> {
-        match self.read_trace(trace_id, range).await {
-            // Not expected (a view keeps its files), but a file removed by hand or by another
-            // tool is not a reason to fail when a fresh view may not need it.
-            Err(err) if is_not_found(&err) => {
-                tracing::debug!(error = %err, "block file missing during a trace read; retrying on a fresh view");
-                self.read_trace(trace_id, range).await
-            }
-            result => result,
-        }
+        retry_not_found(|| self.read_trace(trace_id, range)).await
     }
 
     async fn read_trace(&self, trace_id: TraceId, range: Option<(u64, u64)>) -> Result<Option<Trace>, StoreError> {
@@ -101,6 +110,10 @@ impl Inner {
         start: u64,
         end: u64,
     ) -> Result<Vec<DependencyLink>, StoreError> {
+        retry_not_found(|| self.count_dependencies(start, end)).await
+    }
+
+    async fn count_dependencies(self: &Arc<Self>, start: u64, end: u64) -> Result<Vec<DependencyLink>, StoreError> {
         let (view, (mut counts, pending)) = self
             .capture_blocking(move |live, view| {
                 let mut counts = EdgeCounts::new();
@@ -128,6 +141,10 @@ impl Inner {
     }
 
     pub(super) async fn find_trace_ids(self: &Arc<Self>, query: &TraceQuery) -> Result<Vec<TraceId>, StoreError> {
+        retry_not_found(|| self.search(query)).await
+    }
+
+    async fn search(self: &Arc<Self>, query: &TraceQuery) -> Result<Vec<TraceId>, StoreError> {
         let filter = Arc::new(SpanFilter::new(query));
         let scan_filter = filter.clone();
         let (view, mut hits) = self
