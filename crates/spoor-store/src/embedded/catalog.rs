@@ -143,14 +143,6 @@ pub(super) async fn is_damage(objects: &Arc<dyn ObjectStore>, block: &Block, err
     }
 }
 
-/// Deletes a block's files: the meta first, so that a crash in between leaves a Parquet file
-/// without meta, which the next load deletes.
-pub(super) async fn delete_block(objects: &Arc<dyn ObjectStore>, block: &Block) -> Result<(), StoreError> {
-    objects.delete(&block::meta_path(&block.meta.id)).await?;
-    objects.delete(&block.parquet_path()).await?;
-    Ok(())
-}
-
 /// Removes the staging files (`<name>#<digits>`) that `LocalFileSystem` writes before a rename
 /// and that a crash leaves behind; object stores do not list them.
 pub(super) fn remove_staging_files(dir: &std::path::Path) {
@@ -179,12 +171,7 @@ impl Inner {
         if !is_damage(&self.objects, block, &err).await {
             return Err(err);
         }
-        let removed = {
-            let mut blocks = lock_write(&self.blocks);
-            let before = blocks.len();
-            blocks.retain(|b| b.meta.id != block.meta.id);
-            blocks.len() != before
-        };
+        let removed = self.take_out_of_view(&block.meta.id);
         // Of the reads that met the damage at once, one moves the block.
         if removed {
             let line = quarantine(&self.objects, &block.meta.id, &err.to_string()).await;

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::block::{self, Block};
-use super::{Inner, catalog, lock_write, new_block_id, now_nanos};
+use super::view::BlockHandle;
+use super::{Inner, new_block_id, now_nanos};
 use crate::StoreError;
 
 /// Blocks below this many spans are all one tier: the small blocks cuts make.
@@ -26,19 +27,21 @@ fn tier(spans: u64) -> u32 {
 
 /// Groups of blocks to merge: per (window, tier), oldest first, each group at least two blocks
 /// and at most `limit` spans.
-fn plan(blocks: Vec<Arc<Block>>, window: u64, limit: u64) -> Vec<Vec<Arc<Block>>> {
-    let mut tiers: BTreeMap<(u64, u32), Vec<Arc<Block>>> = BTreeMap::new();
+fn plan<B: AsRef<Block>>(blocks: Vec<B>, window: u64, limit: u64) -> Vec<Vec<B>> {
+    let mut tiers: BTreeMap<(u64, u32), Vec<B>> = BTreeMap::new();
     for block in blocks {
-        if block.meta.span_count < limit {
-            tiers.entry((block.meta.min_time / window, tier(block.meta.span_count))).or_default().push(block);
+        let meta = &block.as_ref().meta;
+        if meta.span_count < limit {
+            tiers.entry((meta.min_time / window, tier(meta.span_count))).or_default().push(block);
         }
     }
     let mut groups = Vec::new();
     for (_, candidates) in tiers {
-        let mut group: Vec<Arc<Block>> = Vec::new();
+        let mut group: Vec<B> = Vec::new();
         let mut total = 0;
         for block in candidates {
-            if total + block.meta.span_count > limit {
+            let spans = block.as_ref().meta.span_count;
+            if total + spans > limit {
                 if group.len() >= 2 {
                     groups.push(std::mem::take(&mut group));
                 } else {
@@ -46,7 +49,7 @@ fn plan(blocks: Vec<Arc<Block>>, window: u64, limit: u64) -> Vec<Vec<Arc<Block>>
                 }
                 total = 0;
             }
-            total += block.meta.span_count;
+            total += spans;
             group.push(block);
         }
         if group.len() >= 2 {
@@ -59,7 +62,7 @@ fn plan(blocks: Vec<Arc<Block>>, window: u64, limit: u64) -> Vec<Vec<Arc<Block>>
 impl Inner {
     /// Runs one compaction pass; returns how many blocks were merged away.
     pub(super) async fn compact(&self) -> Result<usize, StoreError> {
-        let _compaction = self.compaction.lock().await;
+        let _compaction = self.compaction_lock.lock().await;
         let window = u64::try_from(self.config.compaction_window.as_nanos()).unwrap_or(u64::MAX).max(1);
         let limit = self.config.compaction_max_spans as u64;
         let mut merged = 0;
@@ -71,7 +74,7 @@ impl Inner {
     }
 
     /// Merges `inputs` into one block, stores it and swaps it in for them.
-    async fn merge(&self, inputs: Vec<Arc<Block>>) -> Result<(), StoreError> {
+    async fn merge(&self, inputs: Vec<Arc<BlockHandle>>) -> Result<(), StoreError> {
         let objects = self.objects.clone();
         let id = new_block_id();
         let runtime = tokio::runtime::Handle::current();
@@ -84,15 +87,11 @@ impl Inner {
         .map_err(|e| StoreError::Other(format!("compaction task failed: {e}")))??;
         self.put_meta(&meta).await?;
         tracing::debug!(block = %meta.id, inputs = inputs.len(), spans = meta.span_count, "compacted blocks");
-        let merged = Arc::new(Block::new(meta)?);
-        {
-            let mut blocks = lock_write(&self.blocks);
-            blocks.retain(|b| !inputs.iter().any(|input| input.meta.id == b.meta.id));
-            blocks.push(merged);
-            blocks.sort_by_key(|b| (b.meta.min_time, b.meta.created_unix_nano));
-        }
+        let merged = Block::new(meta)?;
+        let retired: Vec<&str> = inputs.iter().map(|b| b.meta.id.as_str()).collect();
+        self.swap_blocks(&retired, vec![merged]);
         for block in &inputs {
-            catalog::delete_block(&self.objects, block).await?;
+            self.delete_block(block).await?;
         }
         Ok(())
     }
@@ -102,13 +101,13 @@ impl Inner {
         if self.config.ttl.is_zero() {
             return Ok(0);
         }
-        let _compaction = self.compaction.lock().await;
+        let _compaction = self.compaction_lock.lock().await;
         let ttl = u64::try_from(self.config.ttl.as_nanos()).unwrap_or(u64::MAX);
         let horizon = now_nanos().saturating_sub(ttl);
-        let expired: Vec<Arc<Block>> = self.blocks().into_iter().filter(|b| b.meta.max_time < horizon).collect();
+        let expired: Vec<Arc<BlockHandle>> = self.blocks().into_iter().filter(|b| b.meta.max_time < horizon).collect();
         for block in &expired {
-            lock_write(&self.blocks).retain(|b| b.meta.id != block.meta.id);
-            catalog::delete_block(&self.objects, block).await?;
+            self.swap_blocks(&[block.meta.id.as_str()], Vec::new());
+            self.delete_block(block).await?;
             tracing::info!(block = %block.meta.id, "deleted block past ttl");
         }
         Ok(expired.len())

@@ -79,9 +79,9 @@ impl Ord for HeapItem {
 /// `id`, dropping exact copies of a span, and returns its meta (not yet stored). Spans keep the
 /// placement the inputs gave them: starts are clamped into the inputs' time range. A failed
 /// merge deletes what it wrote.
-pub(crate) async fn merge_blocks(
+pub(crate) async fn merge_blocks<B: AsRef<Block>>(
     store: &Arc<dyn ObjectStore>,
-    inputs: &[Arc<Block>],
+    inputs: &[B],
     id: String,
     created_unix_nano: u64,
 ) -> Result<BlockMeta, StoreError> {
@@ -95,21 +95,22 @@ pub(crate) async fn merge_blocks(
     written
 }
 
-async fn write_merged(
+async fn write_merged<B: AsRef<Block>>(
     store: &Arc<dyn ObjectStore>,
-    inputs: &[Arc<Block>],
+    inputs: &[B],
     id: String,
     created_unix_nano: u64,
 ) -> Result<BlockMeta, StoreError> {
-    let min = inputs.iter().map(|b| b.meta.min_time).min().unwrap_or(0);
-    let max = inputs.iter().map(|b| b.meta.max_time).max().unwrap_or(0);
-    let wal_through = inputs.iter().map(|b| b.meta.wal_through).max().unwrap_or(0);
+    let min = inputs.iter().map(|b| b.as_ref().meta.min_time).min().unwrap_or(0);
+    let max = inputs.iter().map(|b| b.as_ref().meta.max_time).max().unwrap_or(0);
+    let wal_through = inputs.iter().map(|b| b.as_ref().meta.wal_through).max().unwrap_or(0);
     let mut builder = BlockBuilder::new(Placing::Clamp { min, max });
     let path = parquet_path(&id);
     let mut writer =
         AsyncArrowWriter::try_new(BufWriter::new(store.clone(), path.clone()), schema(), Some(writer_properties()?))?;
     let mut cursors = Vec::with_capacity(inputs.len());
     for block in inputs {
+        let block = block.as_ref();
         cursors.push(RowCursor::open(store, block).await?);
     }
     let mut heap = BinaryHeap::new();
