@@ -11,11 +11,13 @@
 //! time, services and operations, the bloom filter and row-group trace-ID ranges. A
 //! background task cuts, compacts (merges small blocks of one `compaction_window`, dropping
 //! repeated span IDs) and applies the TTL. Dependencies count calls whose two spans ended up
-//! in different heads or blocks too (see `dependencies`).
+//! in different heads or blocks too (see `dependencies`). Writes, cuts, compaction and
+//! retention report to the store's self-metrics (`metrics`).
 
 mod block;
 mod dependencies;
 mod head;
+pub mod metrics;
 #[allow(dead_code)] // the head and the cut place spans with it (issue 13, in progress)
 mod placement;
 mod wal;
@@ -40,6 +42,7 @@ use tokio::task::JoinHandle;
 use self::block::{Block, BlockBuilder, BlockMeta, RawRow};
 use self::dependencies::{EdgeCounts, PendingCalls};
 use self::head::Head;
+use self::metrics::StoreMetrics;
 use self::wal::Wal;
 use crate::model::{assemble_trace, dedupe_spans};
 use crate::query::{SpanFilter, dependency_links};
@@ -83,6 +86,7 @@ struct Inner {
     maintenance: AsyncMutex<()>,
     cut_wanted: Arc<Notify>,
     closed: AtomicBool,
+    metrics: StoreMetrics,
 }
 
 fn now_nanos() -> u64 {
@@ -114,10 +118,15 @@ fn encode_batch(batch: &TraceBatch) -> Vec<u8> {
 impl EmbeddedStore {
     /// Opens (or creates) the store under `config.path`, with blocks on the local disk.
     pub async fn open(config: EmbeddedConfig) -> Result<Self, StoreError> {
+        Self::open_with_metrics(config, StoreMetrics::default()).await
+    }
+
+    /// Opens the store as [`open`](Self::open) does, reporting to `metrics`.
+    pub async fn open_with_metrics(config: EmbeddedConfig, metrics: StoreMetrics) -> Result<Self, StoreError> {
         config.validate()?;
         std::fs::create_dir_all(config.path.join(block::BLOCKS_DIR))?;
         let objects: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&config.path)?);
-        Self::open_with_object_store(config, objects).await
+        Self::open_parts(config, objects, metrics).await
     }
 
     /// Opens the store with blocks in `objects` (under `blocks/`) and the WAL under
@@ -125,6 +134,14 @@ impl EmbeddedStore {
     pub async fn open_with_object_store(
         config: EmbeddedConfig,
         objects: Arc<dyn ObjectStore>,
+    ) -> Result<Self, StoreError> {
+        Self::open_parts(config, objects, StoreMetrics::default()).await
+    }
+
+    async fn open_parts(
+        config: EmbeddedConfig,
+        objects: Arc<dyn ObjectStore>,
+        metrics: StoreMetrics,
     ) -> Result<Self, StoreError> {
         config.validate()?;
         let blocks = load_blocks(&objects).await?;
@@ -155,8 +172,10 @@ impl EmbeddedStore {
             maintenance: AsyncMutex::new(()),
             cut_wanted: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
+            metrics,
         });
         inner.enforce_retention().await?;
+        inner.publish_sizes();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let background = tokio::spawn(run_background(Arc::downgrade(&inner), inner.cut_wanted.clone(), shutdown_rx));
         Ok(Self { inner, shutdown, background: std::sync::Mutex::new(Some(background)) })
@@ -282,6 +301,13 @@ impl Inner {
         lock_read(&self.head).len() + frozen
     }
 
+    /// Sets the size gauges (blocks, their bytes, the WAL's and the head's bytes).
+    fn publish_sizes(&self) {
+        let blocks = self.blocks();
+        let block_bytes = blocks.iter().map(|b| b.meta.size_bytes).sum();
+        self.metrics.sizes(blocks.len(), block_bytes, &self.config.path.join("wal"));
+    }
+
     fn frozen_heads(&self) -> Vec<Arc<Head>> {
         lock_read(&self.frozen).iter().map(|(head, _)| head.clone()).collect()
     }
@@ -294,6 +320,7 @@ impl Inner {
             return Ok(());
         }
         let record = encode_batch(batch);
+        let record_len = record.len();
         let head_len = {
             let _gate = self.cut_gate.read().await;
             self.wal.append(record).await?;
@@ -301,6 +328,7 @@ impl Inner {
             head.insert(batch.resource_spans());
             head.len()
         };
+        self.metrics.written(batch.span_count(), record_len);
         if head_len >= self.config.max_block_spans {
             self.cut_wanted.notify_one();
         }
@@ -317,7 +345,16 @@ impl Inner {
         self.write_blocks(false).await
     }
 
+    /// Writes the heads as blocks (`write_heads`), timed and counted in the metrics.
     async fn write_blocks(&self, freeze_live_head: bool) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let result = self.write_heads(freeze_live_head).await;
+        self.metrics.cut(started.elapsed(), &result);
+        self.publish_sizes();
+        result
+    }
+
+    async fn write_heads(&self, freeze_live_head: bool) -> Result<(), StoreError> {
         let _maintenance = self.maintenance.lock().await;
         if freeze_live_head {
             let _gate = self.cut_gate.write().await;
@@ -386,11 +423,23 @@ impl Inner {
             self.delete_block(block).await?;
             tracing::info!(block = %block.meta.id, "deleted block past ttl");
         }
+        self.publish_sizes();
         Ok(expired.len())
     }
 
-    /// Merges the small blocks of each compaction window, oldest window first.
+    /// Compacts (`merge_windows`): a pass that merged blocks is timed, a failed one counted.
     async fn compact(&self) -> Result<usize, StoreError> {
+        let started = std::time::Instant::now();
+        let result = self.merge_windows().await;
+        if !matches!(result, Ok(0)) {
+            self.metrics.compaction(started.elapsed(), &result);
+            self.publish_sizes();
+        }
+        result
+    }
+
+    /// Merges the small blocks of each compaction window, oldest window first.
+    async fn merge_windows(&self) -> Result<usize, StoreError> {
         let _maintenance = self.maintenance.lock().await;
         let window = u64::try_from(self.config.compaction_window.as_nanos()).unwrap_or(u64::MAX).max(1);
         let limit = self.config.compaction_max_spans as u64;
