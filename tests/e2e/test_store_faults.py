@@ -343,7 +343,8 @@ def test_store_metrics_after_a_write_and_a_cut(tmp_path):
         assert metric(ports.metrics, "spoor_store_bytes_written_total", backend="main") > 150 * 20
         wait_until(lambda: metric(ports.metrics, "spoor_store_blocks", backend="main") >= 1, 20, message="a block")
         wait_until(lambda: metric(ports.metrics, "spoor_store_head_bytes") == 0, 10, message="an empty head")
-        assert metric(ports.metrics, "spoor_store_block_bytes") == sum(p.stat().st_size for p in parquet_files(data))
+        # The blocks' Parquet files at least (a block may keep other files beside them).
+        assert metric(ports.metrics, "spoor_store_block_bytes") >= sum(p.stat().st_size for p in parquet_files(data)) > 0
         assert metric(ports.metrics, "spoor_store_cut_duration_seconds_count") >= 1
         assert metric(ports.metrics, "spoor_store_cut_failures_total") == 0
         assert metric(ports.metrics, "spoor_store_disk_full") == 0
