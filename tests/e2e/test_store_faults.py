@@ -176,7 +176,8 @@ def search(ports: Ports, service: str) -> requests.Response:
 
 
 def test_damaged_and_stray_files_do_not_stop_startup_and_the_rest_is_served(tmp_path, damaged_data):
-    """Startup works, and the intact block's traces are found by ID and by search."""
+    """Startup works, and the intact block's traces are found by ID and by search. (Today a
+    stray file whose name is not UTF-8 aborts startup: this needs issue 13's one-level listing.)"""
     _, traces, _ = damaged_data
     spoor, ports, _ = start_on_copy(tmp_path, damaged_data)
     try:
@@ -190,8 +191,9 @@ def test_damaged_and_stray_files_do_not_stop_startup_and_the_rest_is_served(tmp_
 
 
 def test_searches_over_damaged_blocks_answer_200(tmp_path, damaged_data):
-    """A search whose service lives in a damaged block skips it instead of failing with 500,
-    and lookups of the damaged blocks' traces answer 200 or 404, never 500."""
+    """Needs issue 13's checks at load: a search whose service lives in a damaged block skips
+    it instead of failing with 500, and lookups of the damaged blocks' traces answer 200 or 404,
+    never 500."""
     _, traces, _ = damaged_data
     spoor, ports, _ = start_on_copy(tmp_path, damaged_data)
     try:
@@ -256,7 +258,8 @@ TEN_YEARS = 10 * 365 * 24 * 3600 * SECOND
 @pytest.mark.parametrize("when", ["ten-years-ahead", "zero"])
 def test_far_off_start_times_do_not_pin_blocks_past_retention(tmp_path, when):
     """A trace dated ten years ahead (or at time 0) written with a normal one: it is stored
-    with its own start time, and the blocks are gone from blocks/ once the TTL has passed."""
+    with its own start time, and the blocks are gone from blocks/ once the TTL has passed.
+    Ten years ahead needs issue 13's placement by ingestion time; time 0 passes today."""
     ports, data = Ports(), tmp_path / "data"
     spoor = start(data, ports, RETENTION_STORE, f"far-{when}")
     try:
