@@ -29,6 +29,7 @@ mod tenants;
 
 pub use config::{EmbeddedConfig, MemoryConfig, SyncMode};
 pub use embedded::EmbeddedStore;
+pub use embedded::metrics::{StoreMetricFamilies, StoreMetrics};
 pub use memory::MemoryStore;
 pub use tenants::{TENANTS_DIR, TenantStores};
 

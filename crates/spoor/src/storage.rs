@@ -16,7 +16,7 @@ use spoor_pipeline::component::{
 };
 use spoor_pipeline::queue::{QueueSettings, RetrySettings};
 use spoor_pipeline::tenancy::{Tenancy, TenancyConfig};
-use spoor_pipeline::{ExportError, Exporter, StartError, TraceBatch};
+use spoor_pipeline::{ExportError, Exporter, StartError, Telemetry, TraceBatch};
 use spoor_store::factories::{StorageFactory, ValidatedBackend, trace_store};
 use spoor_store::{StoreError, TenantStores};
 
@@ -95,7 +95,12 @@ impl ValidatedExtension for ValidStorage {
     }
 
     fn build(self: Box<Self>, cx: &BuildContext<'_>) -> Result<Box<dyn Extension>, BuildError> {
-        Ok(Box::new(StorageExtension { id: cx.id.to_string(), pending: self.backends, open: BTreeMap::new() }))
+        Ok(Box::new(StorageExtension {
+            id: cx.id.to_string(),
+            pending: self.backends,
+            open: BTreeMap::new(),
+            telemetry: cx.telemetry.clone(),
+        }))
     }
 }
 
@@ -105,13 +110,18 @@ struct StorageExtension {
     id: String,
     pending: BTreeMap<String, Box<dyn ValidatedBackend>>,
     open: BTreeMap<String, TenantStores>,
+    /// Where the stores' self-metrics go.
+    telemetry: Telemetry,
 }
 
 #[async_trait]
 impl Extension for StorageExtension {
     async fn start(&mut self) -> Result<(), StartError> {
         for (name, backend) in std::mem::take(&mut self.pending) {
-            let store = backend.open(&name).await.map_err(|err| StartError(format!("backend {name}: {err}")))?;
+            let store = backend
+                .open(&name, &self.telemetry)
+                .await
+                .map_err(|err| StartError(format!("backend {name}: {err}")))?;
             self.open.insert(name, store);
         }
         Ok(())

@@ -176,6 +176,7 @@ impl Inner {
         if removed {
             let line = quarantine(&self.objects, &block.meta.id, &err.to_string()).await;
             lock_write(&self.quarantined).push(line);
+            self.publish_sizes();
         }
         Ok(())
     }

@@ -60,8 +60,19 @@ fn plan<B: AsRef<Block>>(blocks: Vec<B>, window: u64, limit: u64) -> Vec<Vec<B>>
 }
 
 impl Inner {
-    /// Runs one compaction pass; returns how many blocks were merged away.
+    /// Runs one compaction pass; returns how many blocks were merged away. A pass that merged
+    /// blocks is timed in the metrics, a failed one counted.
     pub(super) async fn compact(&self) -> Result<usize, StoreError> {
+        let started = std::time::Instant::now();
+        let result = self.merge_windows().await;
+        if !matches!(result, Ok(0)) {
+            self.metrics.compaction(started.elapsed(), &result);
+            self.publish_sizes();
+        }
+        result
+    }
+
+    async fn merge_windows(&self) -> Result<usize, StoreError> {
         let _compaction = self.compaction_lock.lock().await;
         let window = u64::try_from(self.config.compaction_window.as_nanos()).unwrap_or(u64::MAX).max(1);
         let limit = self.config.compaction_max_spans as u64;
@@ -110,6 +121,7 @@ impl Inner {
             self.delete_block(block).await?;
             tracing::info!(block = %block.meta.id, "deleted block past ttl");
         }
+        self.publish_sizes();
         Ok(expired.len())
     }
 }

@@ -13,7 +13,8 @@
 //! and `read`), pruning blocks by time, services and operations, the bloom filter and
 //! row-group trace-ID ranges. Background tasks cut, and separately compact and apply the TTL
 //! (see `background` and `compaction`: compaction and retention hold their own lock, so cuts
-//! never wait for them). Block time ranges use placed span times (see `placement`). Dependencies count calls whose two spans ended up in different heads or
+//! never wait for them). Block time ranges use placed span times (see `placement`). Writes,
+//! cuts, compaction and retention report to the store's self-metrics (`metrics`). Dependencies count calls whose two spans ended up in different heads or
 //! blocks too (see `dependencies`).
 
 mod background;
@@ -24,6 +25,7 @@ mod dependencies;
 pub(crate) mod durable;
 mod head;
 mod lock;
+pub mod metrics;
 #[allow(dead_code)] // the head places spans with it too (issue 13, in progress)
 mod placement;
 mod read;
@@ -50,6 +52,7 @@ use self::background::CutHealth;
 use self::block::{Block, BlockMeta, Placing, RawRow};
 use self::head::Head;
 use self::lock::{DirLock, path_error};
+use self::metrics::StoreMetrics;
 use self::placement::Placement;
 use self::view::{BlockHandle, FrozenHead, Reaper, View};
 use self::wal::Wal;
@@ -118,6 +121,7 @@ struct Inner {
     closed: AtomicBool,
     /// Released by `close` (or when the store is dropped).
     dir_lock: std::sync::Mutex<Option<DirLock>>,
+    metrics: StoreMetrics,
 }
 
 fn now_nanos() -> u64 {
@@ -149,6 +153,11 @@ fn encode_batch(batch: &TraceBatch) -> Vec<u8> {
 impl EmbeddedStore {
     /// Opens (or creates) the store under `config.path`, with blocks on the local disk.
     pub async fn open(config: EmbeddedConfig) -> Result<Self, StoreError> {
+        Self::open_with_metrics(config, StoreMetrics::default()).await
+    }
+
+    /// Opens the store as [`open`](Self::open) does, reporting to `metrics`.
+    pub async fn open_with_metrics(config: EmbeddedConfig, metrics: StoreMetrics) -> Result<Self, StoreError> {
         config.validate()?;
         let blocks_dir = config.path.join(block::BLOCKS_DIR);
         std::fs::create_dir_all(&blocks_dir).map_err(|e| path_error("creating", &blocks_dir, e))?;
@@ -159,7 +168,7 @@ impl EmbeddedStore {
                 .map_err(|e| StoreError::Other(format!("opening {}: {e}", config.path.display())))?,
         );
         let root = config.path.clone();
-        Self::open_inner(config, objects, Some(root), lock).await
+        Self::open_inner(config, objects, Some(root), lock, metrics).await
     }
 
     /// Opens the store with blocks in `objects` (under `blocks/`) and the WAL under
@@ -171,7 +180,7 @@ impl EmbeddedStore {
         config.validate()?;
         std::fs::create_dir_all(&config.path).map_err(|e| path_error("creating", &config.path, e))?;
         let lock = DirLock::acquire(&config.path)?;
-        Self::open_inner(config, objects, None, lock).await
+        Self::open_inner(config, objects, None, lock, StoreMetrics::default()).await
     }
 
     async fn open_inner(
@@ -179,6 +188,7 @@ impl EmbeddedStore {
         objects: Arc<dyn ObjectStore>,
         local_root: Option<PathBuf>,
         dir_lock: DirLock,
+        metrics: StoreMetrics,
     ) -> Result<Self, StoreError> {
         let catalog::Catalog { blocks, quarantined } = catalog::load_blocks(&objects).await?;
         let wal_through = blocks.iter().map(|b| b.meta.wal_through).max().unwrap_or(0);
@@ -218,10 +228,12 @@ impl EmbeddedStore {
             cut_wanted: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
             dir_lock: std::sync::Mutex::new(Some(dir_lock)),
+            metrics,
         });
         if let Err(err) = inner.enforce_retention().await {
             tracing::error!(error = %err, "retention at startup failed; it runs again in the background");
         }
+        inner.publish_sizes();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let background = background::spawn(&inner, &shutdown_rx);
         Ok(Self { inner, shutdown, background: std::sync::Mutex::new(background) })
@@ -303,6 +315,15 @@ impl Inner {
         true
     }
 
+    /// Sets the size gauges (blocks, their bytes, the WAL's and the head's bytes).
+    fn publish_sizes(&self) {
+        let blocks = self.blocks();
+        let block_bytes = blocks.iter().map(|b| b.meta.size_bytes).sum();
+        self.metrics.sizes(blocks.len(), block_bytes, &self.config.path.join("wal"));
+        self.metrics.quarantined_blocks.set(i64::try_from(self.quarantined().len()).unwrap_or(i64::MAX));
+        self.metrics.disk_full.set(i64::from(self.cut_health.failing()));
+    }
+
     /// Spans held in memory: the live head and the heads being cut.
     fn head_spans(&self) -> usize {
         let head = lock_read(&self.head);
@@ -325,6 +346,7 @@ impl Inner {
             return Ok(());
         }
         let record = encode_batch(batch);
+        let record_len = record.len();
         let head_len = {
             let _gate = self.cut_gate.read().await;
             self.wal.append(record).await?;
@@ -332,6 +354,7 @@ impl Inner {
             head.insert(batch.resource_spans());
             head.len()
         };
+        self.metrics.written(batch.span_count(), record_len);
         if head_len >= self.config.max_block_spans {
             self.cut_wanted.notify_one();
         }
@@ -350,8 +373,11 @@ impl Inner {
 
     async fn write_blocks(&self, freeze_live_head: bool) -> Result<(), StoreError> {
         let _cut = self.cut_lock.lock().await;
+        let started = std::time::Instant::now();
         let result = self.write_blocks_locked(freeze_live_head).await;
         self.cut_health.record(&result);
+        self.metrics.cut(started.elapsed(), &result);
+        self.publish_sizes();
         result
     }
 
