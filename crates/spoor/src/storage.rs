@@ -207,12 +207,14 @@ struct ValidStorageExporter {
 impl ValidatedExporter for ValidStorageExporter {
     /// The store acknowledges only durable writes, so the pipeline answers once the write is
     /// done (the WAL, not the batch processor's memory, is what a kill -9 cannot take back).
-    /// A failed write is retried with the collector's defaults, and the pipeline waits rather
-    /// than queueing in memory.
+    /// A failed write is not retried here: the refusal (`StoreError::Unavailable` with its
+    /// delay, for a full disk or a failed fsync) goes back to the client at once as 503 with
+    /// Retry-After or gRPC `UNAVAILABLE`, and the client retries. Retrying inside the
+    /// acknowledgement path would hold every request, and shutdown, for minutes.
     fn delivery(&self) -> Delivery {
         Delivery {
             queue: QueueSettings { enabled: false, ..Default::default() },
-            retry: RetrySettings::default(),
+            retry: RetrySettings { enabled: false, ..Default::default() },
             acknowledge: Acknowledge::AfterExport,
         }
     }
@@ -226,7 +228,8 @@ impl ValidatedExporter for ValidStorageExporter {
     }
 }
 
-/// Writes each batch into its tenant's store; a failed write is retried by the exporter queue.
+/// Writes each batch into its tenant's store; a failed write is answered to the sender, who
+/// retries it.
 pub struct StorageExporter {
     stores: TenantStores,
     tenancy: Tenancy,

@@ -142,12 +142,11 @@ fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The batch's WAL record: its `ExportTraceServiceRequest`, written in place after the record
+/// header. A batch that arrived encoded is written from its received `ResourceSpans` bytes,
+/// as they came, without decoding it.
 fn encode_batch(batch: &TraceBatch) -> Vec<u8> {
-    let mut payload = Vec::new();
-    for resource_spans in batch.resource_spans() {
-        prost::encoding::message::encode(1, resource_spans, &mut payload);
-    }
-    wal::frame(&payload)
+    wal::frame_with(batch.encoded_request_len(), |out| batch.encode_request_to(out))
 }
 
 impl EmbeddedStore {
