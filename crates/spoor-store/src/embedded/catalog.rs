@@ -33,14 +33,17 @@ pub(super) struct Catalog {
     pub quarantined: Vec<String>,
 }
 
-/// Lists and loads the blocks under `blocks/`, oldest first.
-pub(super) async fn load_blocks(objects: &Arc<dyn ObjectStore>) -> Result<Catalog, StoreError> {
-    let listed = objects.list_with_delimiter(Some(&Path::from(block::BLOCKS_DIR))).await?;
-    for directory in &listed.common_prefixes {
-        tracing::warn!(path = %directory, "ignoring a directory under blocks/");
-    }
-    let names: BTreeSet<String> =
-        listed.objects.iter().filter_map(|m| m.location.filename().map(str::to_owned)).collect();
+/// Lists and loads the blocks under `blocks/`, oldest first. `local_blocks` is that directory
+/// when blocks are on the local disk: it is then read with the file system, which (unlike
+/// `object_store`'s listing) can skip a file whose name is not UTF-8 instead of failing.
+pub(super) async fn load_blocks(
+    objects: &Arc<dyn ObjectStore>,
+    local_blocks: Option<&std::path::Path>,
+) -> Result<Catalog, StoreError> {
+    let names = match local_blocks {
+        Some(dir) => list_local(dir)?,
+        None => list_objects(objects).await?,
+    };
     let mut catalog = Catalog::default();
     for name in &names {
         if let Some(id) = name.strip_suffix(block::PARQUET_SUFFIX) {
@@ -61,6 +64,39 @@ pub(super) async fn load_blocks(objects: &Arc<dyn ObjectStore>) -> Result<Catalo
     }
     catalog.blocks.sort_by_key(|b| (b.meta.min_time, b.meta.created_unix_nano));
     Ok(catalog)
+}
+
+/// The file names one level under `blocks/` on the local disk.
+fn list_local(dir: &std::path::Path) -> Result<BTreeSet<String>, StoreError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| StoreError::Io(std::io::Error::new(e.kind(), format!("listing {}: {e}", dir.display()))))?;
+    let mut names = BTreeSet::new();
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            tracing::warn!(path = %path.display(), "ignoring a directory under blocks/");
+            continue;
+        }
+        match entry.file_name().into_string() {
+            Ok(name) => {
+                names.insert(name);
+            }
+            Err(_) => {
+                tracing::warn!(path = %path.display(), "ignoring a stray file with a non-UTF-8 name under blocks/")
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// The object names one level under `blocks/` in an object store.
+async fn list_objects(objects: &Arc<dyn ObjectStore>) -> Result<BTreeSet<String>, StoreError> {
+    let listed = objects.list_with_delimiter(Some(&Path::from(block::BLOCKS_DIR))).await?;
+    for directory in &listed.common_prefixes {
+        tracing::warn!(path = %directory, "ignoring a directory under blocks/");
+    }
+    Ok(listed.objects.iter().filter_map(|m| m.location.filename().map(str::to_owned)).collect())
 }
 
 /// A cut or compaction that died before its meta was written.

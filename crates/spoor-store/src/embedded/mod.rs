@@ -189,7 +189,8 @@ impl EmbeddedStore {
         dir_lock: DirLock,
         metrics: StoreMetrics,
     ) -> Result<Self, StoreError> {
-        let catalog::Catalog { blocks, quarantined } = catalog::load_blocks(&objects).await?;
+        let local_blocks = local_root.as_ref().map(|root| root.join(block::BLOCKS_DIR));
+        let catalog::Catalog { blocks, quarantined } = catalog::load_blocks(&objects, local_blocks.as_deref()).await?;
         let wal_through = blocks.iter().map(|b| b.meta.wal_through).max().unwrap_or(0);
         let mut head = Head::default();
         let mut replayed = 0usize;
@@ -332,7 +333,6 @@ impl Inner {
 
     /// `Unavailable` while the store cannot persist blocks (cuts fail: full disk, an
     /// unwritable directory); the write path refuses writes with it.
-    #[allow(dead_code)] // the write path consults it (issue 13, the wal engineer's part)
     pub(crate) fn writable(&self) -> Result<(), StoreError> {
         self.cut_health.writable()
     }
@@ -344,11 +344,19 @@ impl Inner {
         if batch.is_empty() {
             return Ok(());
         }
+        let refused = |err: StoreError| {
+            if matches!(err, StoreError::Unavailable { .. }) {
+                self.metrics.rejected_spans.inc_by(batch.span_count() as u64);
+            }
+            err
+        };
+        // Nothing is taken that could not be persisted: a full disk refuses at once.
+        self.writable().map_err(refused)?;
         let record = encode_batch(batch);
         let record_len = record.len();
         let head_len = {
             let _gate = self.cut_gate.read().await;
-            self.wal.append(record).await?;
+            self.wal.append(record).await.map_err(refused)?;
             let mut head = lock_write(&self.head);
             head.insert(batch.resource_spans());
             head.len()
