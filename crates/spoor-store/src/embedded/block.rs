@@ -56,6 +56,7 @@ use serde::{Deserialize, Serialize};
 use spoor_pipeline::otlp::{ResourceSpans, ScopeSpans, Span, Status};
 
 use super::dependencies::{EdgeCounts, ParentRef, count_calls};
+use super::index::{SearchIndex, SearchIndexBuilder};
 use crate::model::{Interner, ResourcePart, ScopePart, SpanRecord};
 use crate::query::{SpanFilter, kind_name};
 use crate::{Operation, StoreError, TraceId};
@@ -335,6 +336,8 @@ pub(crate) struct BlockBuilder {
     edges: HashMap<(String, String, u64), u64>,
     /// Calls whose parent span is not in the block, by (trace, parent span, child service, minute).
     unresolved_parents: HashMap<(TraceId, Vec<u8>, String, u64), u64>,
+    /// The block's search index (see `index`).
+    search: SearchIndexBuilder,
 }
 
 impl BlockBuilder {
@@ -350,6 +353,7 @@ impl BlockBuilder {
             row_groups: Vec::new(),
             edges: HashMap::new(),
             unresolved_parents: HashMap::new(),
+            search: SearchIndexBuilder::default(),
         })
     }
 
@@ -362,6 +366,7 @@ impl BlockBuilder {
             }
             self.trace_ids.push(row.trace_id);
         }
+        self.search.push(&row, self.trace_ids.len().saturating_sub(1) as u32)?;
         self.min_time = self.min_time.min(row.start);
         self.max_time = self.max_time.max(row.start);
         self.span_count += 1;
@@ -423,13 +428,25 @@ impl BlockBuilder {
     }
 
     /// The Parquet bytes and the block's meta.
+    #[cfg(test)]
     pub fn finish(
-        mut self,
+        self,
         id: String,
         wal_through: u64,
         created_unix_nano: u64,
     ) -> Result<(Vec<u8>, BlockMeta), StoreError> {
+        self.finish_with_search_index(id, wal_through, created_unix_nano).map(|(bytes, meta, _)| (bytes, meta))
+    }
+
+    /// The Parquet bytes, the block's meta and its search index file.
+    pub fn finish_with_search_index(
+        mut self,
+        id: String,
+        wal_through: u64,
+        created_unix_nano: u64,
+    ) -> Result<(Vec<u8>, BlockMeta, Vec<u8>), StoreError> {
         self.flush_row_group()?;
+        let search_index = std::mem::take(&mut self.search).finish(&self.trace_ids)?;
         let bytes = self.writer.into_inner()?;
         let mut bloom = Bloom::with_capacity(self.trace_ids.len());
         for id in &self.trace_ids {
@@ -476,7 +493,7 @@ impl BlockBuilder {
             edges,
             unresolved_parents,
         };
-        Ok((bytes, meta))
+        Ok((bytes, meta, search_index))
     }
 }
 
@@ -672,6 +689,8 @@ pub(crate) struct Block {
     reader_metadata: tokio::sync::OnceCell<ArrowReaderMetadata>,
     /// The same footer, read with [`search_schema`].
     search_metadata: std::sync::OnceLock<ArrowReaderMetadata>,
+    /// The search index's directory, once read; `None` for blocks written without one.
+    pub search_index: tokio::sync::OnceCell<Option<Arc<SearchIndex>>>,
 }
 
 fn parse_trace_id(text: &str) -> Result<TraceId, StoreError> {
@@ -713,6 +732,7 @@ impl Block {
             parent_refs,
             reader_metadata: tokio::sync::OnceCell::new(),
             search_metadata: std::sync::OnceLock::new(),
+            search_index: tokio::sync::OnceCell::new(),
         })
     }
 

@@ -16,6 +16,7 @@
 mod block;
 mod dependencies;
 mod head;
+mod index;
 #[allow(dead_code)] // the head and the cut place spans with it (issue 13, in progress)
 mod placement;
 mod wal;
@@ -51,7 +52,7 @@ use crate::{
 const CUT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How many result traces a search reads at once.
-const CONCURRENT_TRACE_READS: usize = 4;
+const CONCURRENT_TRACE_READS: usize = 16;
 
 /// Sizes of what the store holds, for tests, benchmarks and self-metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -208,6 +209,12 @@ async fn load_blocks(objects: &Arc<dyn ObjectStore>) -> Result<Vec<Block>, Store
             objects.delete(&block::parquet_path(id)).await?;
             continue;
         }
+        if let Some(id) = name.strip_suffix(index::SEARCH_SUFFIX)
+            && !names.contains(&format!("{id}{}", block::META_SUFFIX))
+        {
+            objects.delete(&index::search_path(id)).await?;
+            continue;
+        }
         let Some(id) = name.strip_suffix(block::META_SUFFIX) else {
             continue;
         };
@@ -352,16 +359,17 @@ impl Inner {
             for row in rows {
                 builder.push(row)?;
             }
-            builder.finish(new_block_id(), through, now_nanos())
+            builder.finish_with_search_index(new_block_id(), through, now_nanos())
         })
         .await
         .map_err(|e| StoreError::Other(format!("block builder task failed: {e}")))??;
         self.put_block(built).await
     }
 
-    /// Writes the Parquet file, then the meta that makes the block exist.
-    async fn put_block(&self, (bytes, meta): (Vec<u8>, BlockMeta)) -> Result<BlockMeta, StoreError> {
+    /// Writes the Parquet file and the search index, then the meta that makes the block exist.
+    async fn put_block(&self, (bytes, meta, search): (Vec<u8>, BlockMeta, Vec<u8>)) -> Result<BlockMeta, StoreError> {
         self.objects.put(&block::parquet_path(&meta.id), PutPayload::from(bytes)).await?;
+        self.objects.put(&index::search_path(&meta.id), PutPayload::from(search)).await?;
         let json = serde_json::to_vec(&meta).map_err(|e| StoreError::Other(format!("encoding block meta: {e}")))?;
         self.objects.put(&block::meta_path(&meta.id), PutPayload::from(json)).await?;
         Ok(meta)
@@ -370,7 +378,10 @@ impl Inner {
     async fn delete_block(&self, block: &Block) -> Result<(), StoreError> {
         self.objects.delete(&block::meta_path(&block.meta.id)).await?;
         self.objects.delete(&block.parquet_path()).await?;
-        Ok(())
+        match self.objects.delete(&index::search_path(&block.meta.id)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
     }
 
     async fn enforce_retention(&self) -> Result<usize, StoreError> {
@@ -428,7 +439,7 @@ impl Inner {
         let built = tokio::task::spawn_blocking(move || {
             let mut builder = BlockBuilder::new()?;
             block::merge_blocks(files, &mut builder)?;
-            builder.finish(new_block_id(), through, now_nanos())
+            builder.finish_with_search_index(new_block_id(), through, now_nanos())
         })
         .await
         .map_err(|e| StoreError::Other(format!("compaction task failed: {e}")))??;
@@ -517,7 +528,7 @@ impl Inner {
             if block::kth_newest(&hits, depth).is_some_and(|kth| block.meta.max_time < kth) {
                 continue;
             }
-            block.find(&self.objects, &filter, depth, &mut hits).await?;
+            index::find_in_block(&block, &self.objects, &filter, depth, &mut hits).await?;
         }
         let mut hits: Vec<(TraceId, u64)> = hits.into_iter().collect();
         hits.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
