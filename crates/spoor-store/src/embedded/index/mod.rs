@@ -36,6 +36,8 @@
 
 mod build;
 mod search;
+#[cfg(test)]
+mod tests;
 
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
@@ -227,26 +229,4 @@ fn decode_chunk(compressed: &[u8], rows: usize) -> Result<Vec<Entry>, StoreError
         entry.trace = narrow(get_varint(&raw, &mut at)?)?;
     }
     Ok(entries)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_round_trip() {
-        let entries: Vec<Entry> = (0..100u32)
-            .map(|i| Entry {
-                start: 1_700_000_000_000_000_000 + u64::from(i) * 977,
-                duration: u64::from(i) * 31,
-                name: i % 7,
-                kind: (i % 6) as i32 - 1,
-                status_code: (i % 3) as i32,
-                trace: i * 3,
-            })
-            .collect();
-        let encoded = encode_chunk(&entries).unwrap();
-        assert_eq!(decode_chunk(&encoded, entries.len()).unwrap(), entries);
-        assert!(decode_chunk(&encoded, entries.len() + 1).is_err());
-    }
 }
