@@ -13,6 +13,7 @@
 //! | `resource` | binary | protobuf `ResourceSpans` without scopes: resource and schema URL |
 //! | `scope` | binary | protobuf `ScopeSpans` without spans: scope and schema URL |
 //! | `span` | binary | protobuf `Span` with the fields of the columns above cleared |
+//! | `http_request_method`, `http_response_status_code`, … | nullable | well-known attributes, typed (see `index::columns`) |
 //!
 //! Why this shape: the typed columns are what search and DuckDB/pyarrow need; everything else
 //! (attributes, events, links, trace state, flags, dropped counts) rides in the `span`
@@ -56,7 +57,7 @@ use serde::{Deserialize, Serialize};
 use spoor_pipeline::otlp::{ResourceSpans, ScopeSpans, Span, Status};
 
 use super::dependencies::{EdgeCounts, ParentRef, count_calls};
-use super::index::{SearchIndex, SearchIndexBuilder};
+use super::index::{SearchIndex, SearchIndexBuilder, attribute_columns, attribute_fields};
 use crate::model::{Interner, ResourcePart, ScopePart, SpanRecord};
 use crate::query::{SpanFilter, kind_name};
 use crate::{Operation, StoreError, TraceId};
@@ -79,14 +80,25 @@ fn schema() -> SchemaRef {
     schema_with_service_as(DataType::Utf8)
 }
 
-/// The schema a search reads with: `service_name` as dictionary keys, so that the first pass
-/// compares each distinct name once per batch instead of every row's string.
-fn search_schema() -> SchemaRef {
-    schema_with_service_as(DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)))
+/// The schema a search reads a file of schema `file` with: `service_name` as dictionary keys,
+/// so that the first pass compares each distinct name once per batch instead of every row's
+/// string. From the file's own schema, which blocks written before the attribute columns lack.
+fn search_schema(file: &Schema) -> SchemaRef {
+    let service_name = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let fields: Vec<Field> = file
+        .fields()
+        .iter()
+        .map(|f| match f.name() == "service_name" {
+            true => Field::new("service_name", service_name.clone(), false),
+            false => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
 }
 
 fn schema_with_service_as(service_name: DataType) -> SchemaRef {
-    Arc::new(Schema::new(vec![
+    // The typed columns of well-known attributes (see `index::columns`) come last.
+    let mut fields = vec![
         Field::new("trace_id", DataType::FixedSizeBinary(16), false),
         Field::new("span_id", DataType::Binary, false),
         Field::new("parent_span_id", DataType::Binary, false),
@@ -100,7 +112,9 @@ fn schema_with_service_as(service_name: DataType) -> SchemaRef {
         Field::new("resource", DataType::Binary, false),
         Field::new("scope", DataType::Binary, false),
         Field::new("span", DataType::Binary, false),
-    ]))
+    ];
+    fields.extend(attribute_fields());
+    Arc::new(Schema::new(fields))
 }
 
 fn writer_properties() -> Result<WriterProperties, StoreError> {
@@ -527,7 +541,7 @@ fn to_record_batch(rows: &[RawRow]) -> Result<RecordBatch, StoreError> {
         scope.append_value(&row.scope);
         span.append_value(&row.span);
     }
-    let columns: Vec<ArrayRef> = vec![
+    let mut columns: Vec<ArrayRef> = vec![
         Arc::new(trace_id.finish()),
         Arc::new(span_id.finish()),
         Arc::new(parent.finish()),
@@ -542,6 +556,7 @@ fn to_record_batch(rows: &[RawRow]) -> Result<RecordBatch, StoreError> {
         Arc::new(scope.finish()),
         Arc::new(span.finish()),
     ];
+    columns.extend(attribute_columns(rows)?);
     Ok(RecordBatch::try_new(schema(), columns)?)
 }
 
@@ -787,7 +802,7 @@ impl Block {
             return Ok(metadata.clone());
         }
         let plain = self.reader_metadata(store).await?;
-        let options = ArrowReaderOptions::new().with_schema(search_schema());
+        let options = ArrowReaderOptions::new().with_schema(search_schema(plain.schema()));
         let metadata = ArrowReaderMetadata::try_new(plain.metadata().clone(), options)?;
         Ok(self.search_metadata.get_or_init(|| metadata).clone())
     }

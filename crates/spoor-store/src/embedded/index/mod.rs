@@ -35,6 +35,7 @@
 //! index that cannot be read at all leaves the block to the plain search.
 
 mod build;
+mod columns;
 mod search;
 #[cfg(test)]
 mod tests;
@@ -46,6 +47,7 @@ use super::block::BLOCKS_DIR;
 use crate::StoreError;
 
 pub(crate) use build::SearchIndexBuilder;
+pub(crate) use columns::{attribute_columns, attribute_fields};
 pub(crate) use search::{SearchIndex, find_in_block};
 
 pub(crate) const SEARCH_SUFFIX: &str = ".search";
