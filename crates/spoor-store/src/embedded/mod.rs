@@ -2,13 +2,17 @@
 //! blocks written through `object_store` (`LocalFileSystem` under `path`; S3 is the same code
 //! with another store).
 //!
-//! Layout under `path`: `wal/<segment>.wal` and `blocks/<id>.parquet` + `<id>.meta.json`.
+//! Layout under `path`: `wal/<segment>.wal` and `blocks/<id>.parquet` + `<id>.search` (the
+//! search index, see `index`) + `<id>.meta.json`.
 //!
 //! Write: WAL append (group commit) → head. Every `block_duration` or `max_block_spans`, the
 //! WAL rotates and the head is frozen and cut into a block; once the block is stored, the WAL
 //! segments it covers are deleted (the meta's `wal_through` also tells replay to skip them, if
 //! the process died in between). Reads merge head, frozen heads and blocks, pruning blocks by
-//! time, services and operations, the bloom filter and row-group trace-ID ranges. A
+//! time, services and operations, the bloom filter and row-group trace-ID ranges. A search
+//! reads heads, then blocks newest first (each through its index, when it has one), newest span
+//! first, and stops once `search_depth` traces are found: the answer is the `search_depth`
+//! traces whose matching spans started latest, ties broken by trace ID. A
 //! background task cuts, compacts (merges small blocks of one `compaction_window`, dropping
 //! repeated span IDs) and applies the TTL. Dependencies count calls whose two spans ended up
 //! in different heads or blocks too (see `dependencies`).
