@@ -37,6 +37,14 @@ impl Names {
     }
 }
 
+/// The pairs of one (source, key), by value.
+#[derive(Default)]
+struct KeyPairs {
+    ids: HashMap<String, u32>,
+    /// Too many or too long values: the index leaves the key out.
+    incomplete: bool,
+}
+
 /// A span, before the index is sorted: its entry, service and pairs (a range of `pair_ids`).
 struct Pending {
     entry: super::Entry,
@@ -51,10 +59,9 @@ pub(crate) struct SearchIndexBuilder {
     pair_ids: Vec<u32>,
     services: Names,
     names: Names,
-    pairs: HashMap<(u8, String, String), u32>,
+    /// Per source (`ANY`, `RESOURCE`, `SCOPE`), per key: its pairs.
+    keys: [HashMap<String, KeyPairs>; 3],
     pair_list: Vec<(u8, String, String)>,
-    values_per_key: HashMap<(u8, String), usize>,
-    incomplete: HashSet<(u8, String)>,
     /// Pair IDs of each distinct resource and scope encoding, decoded once.
     resources: HashMap<Bytes, Vec<u32>>,
     scopes: HashMap<Bytes, Vec<u32>>,
@@ -69,23 +76,24 @@ fn first_per_key(attributes: &[KeyValue]) -> impl Iterator<Item = &KeyValue> {
 impl SearchIndexBuilder {
     /// The pair's ID, or `None` once the key has too many or too long values to index.
     fn pair(&mut self, source: u8, key: &str, value: String) -> Option<u32> {
-        let source_key = (source, key.to_owned());
-        if self.incomplete.contains(&source_key) {
+        let keys = &mut self.keys[usize::from(source)];
+        if !keys.contains_key(key) {
+            keys.insert(key.to_owned(), KeyPairs::default());
+        }
+        let pairs = keys.get_mut(key)?;
+        if pairs.incomplete {
             return None;
         }
-        let pair = (source, source_key.1, value);
-        if let Some(&id) = self.pairs.get(&pair) {
+        if let Some(&id) = pairs.ids.get(value.as_str()) {
             return Some(id);
         }
-        let values = self.values_per_key.entry((source, pair.1.clone())).or_default();
-        *values += 1;
-        if pair.2.len() > MAX_VALUE_BYTES || *values > MAX_VALUES_PER_KEY {
-            self.incomplete.insert((source, pair.1));
+        if value.len() > MAX_VALUE_BYTES || pairs.ids.len() >= MAX_VALUES_PER_KEY {
+            pairs.incomplete = true;
             return None;
         }
         let id = self.pair_list.len() as u32;
-        self.pairs.insert(pair.clone(), id);
-        self.pair_list.push(pair);
+        pairs.ids.insert(value.clone(), id);
+        self.pair_list.push((source, key.to_owned(), value));
         Some(id)
     }
 
@@ -201,7 +209,7 @@ impl SearchIndexBuilder {
         let mut pairs = Vec::new();
         for (id, mut bitmap) in bitmaps {
             let (source, key, value) = &self.pair_list[id as usize];
-            if self.incomplete.contains(&(*source, key.clone())) {
+            if self.keys[usize::from(*source)].get(key).is_some_and(|pairs| pairs.incomplete) {
                 continue;
             }
             bitmap.optimize();
@@ -211,7 +219,12 @@ impl SearchIndexBuilder {
             pairs.push(PairDir { source: *source, key: key.clone(), value: value.clone(), section });
         }
         pairs.sort_by(|a, b| (a.source, &a.key, &a.value).cmp(&(b.source, &b.key, &b.value)));
-        let mut incomplete: Vec<(u8, String)> = self.incomplete.into_iter().collect();
+        let mut incomplete: Vec<(u8, String)> = (0u8..)
+            .zip(&self.keys)
+            .flat_map(|(source, keys)| {
+                keys.iter().filter(|(_, p)| p.incomplete).map(move |(key, _)| (source, key.clone()))
+            })
+            .collect();
         incomplete.sort();
         let directory = Directory {
             format: FORMAT,
