@@ -324,6 +324,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let mut samples = Vec::new();
     let mut returned = 0usize;
     let mut by_kind: [Vec<Duration>; SEARCH_KINDS.len()] = Default::default();
+    // The same searches, finding the trace IDs only (`find_trace_ids`), without reading traces.
+    let mut ids_only = Vec::new();
     let phase = Instant::now();
     let latest_window_start = loaded.end.saturating_sub(HOUR_NANOS).max(loaded.start);
     for _ in 0..args.searches {
@@ -351,6 +353,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
             ..Default::default()
         };
         let t = Instant::now();
+        store.find_trace_ids(&query).await?;
+        ids_only.push(t.elapsed());
+        let t = Instant::now();
         let traces = store.find_traces(&query).await?;
         samples.push(t.elapsed());
         by_kind[kind].push(t.elapsed());
@@ -362,6 +367,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
         "search: {n} searches (service alone, + operation or + tag, 1 h window, limit 20; {:.1} traces returned on average): p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",
         returned as f64 / n.max(1) as f64
     );
+    let (ids_p50, ids_p99, ids_max) = summary(&mut ids_only);
+    println!("  finding the trace IDs alone: p50 {ids_p50:.1} ms, p99 {ids_p99:.1} ms, max {ids_max:.1} ms");
     for (kind, samples) in SEARCH_KINDS.iter().zip(&mut by_kind) {
         let (p50, p99, max) = summary(samples);
         println!("  search {kind}: {} searches, p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms", samples.len());
