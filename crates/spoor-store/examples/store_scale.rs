@@ -1,7 +1,8 @@
 //! The embedded store at scale (issue 4): loads N spans (default 10,000,000) of synthetic
 //! HTTP-like traces spread over a few hours through `TraceStore::write` with concurrent
-//! writers, cuts and compacts, then measures trace-by-ID and search latency (service + tag,
-//! one-hour window, limit 20) and prints bytes per span on disk and the write rate.
+//! writers, cuts and compacts, then measures trace-by-ID and search latency (a service alone,
+//! with an operation, or with a rare, a 20 % or a common tag; one-hour window, limit 20) and
+//! prints bytes per span on disk (and of the search index) and the write rate.
 //!
 //! ```sh
 //! cargo run --release -p spoor-store --features testing --example store_scale -- --spans 10000000
@@ -27,6 +28,14 @@ use spoor_store::{EmbeddedConfig, EmbeddedStore, SyncMode, TraceId, TraceQuery, 
 const HOUR_NANOS: u64 = 3_600_000_000_000;
 const IDS_FILE: &str = "store_scale.ids";
 const RANGE_FILE: &str = "store_scale.range";
+/// The searches measured, each a service and a one-hour window.
+const SEARCH_KINDS: [&str; 5] = [
+    "service alone",
+    "+ operation (20 % of spans)",
+    "+ status_code=500 (2 %)",
+    "+ http.route (20 %)",
+    "+ http.request.method=GET (100 %)",
+];
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -108,10 +117,17 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn dir_bytes(dir: &Path) -> u64 {
+/// Bytes of the files in `dir` whose names end with `suffix`.
+fn dir_bytes(dir: &Path, suffix: &str) -> u64 {
     std::fs::read_dir(dir)
         .map(|entries| {
-            entries.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
         })
         .unwrap_or(0)
 }
@@ -258,14 +274,16 @@ async fn run(args: Args) -> Result<(), BoxError> {
     println!("open: {:.2} s, data in {}", t.elapsed().as_secs_f64(), path.display());
     let loaded = if args.skip_load { reload(&path)? } else { load(store.clone(), &args, &path).await? };
     let stats = store.stats();
-    let parquet = dir_bytes(&path.join("blocks"));
+    let parquet = dir_bytes(&path.join("blocks"), "");
+    let search_index = dir_bytes(&path.join("blocks"), ".search");
     println!(
-        "on disk: {} spans in {} blocks, {} bytes of blocks ({:.1} B/span; {:.1} B/span counting the meta files), head {} spans",
+        "on disk: {} spans in {} blocks, {} bytes of blocks ({:.1} B/span; {:.1} B/span counting the meta and search index files; the search index alone {:.1} B/span), head {} spans",
         stats.block_spans,
         stats.blocks,
         stats.block_bytes,
         stats.block_bytes as f64 / stats.block_spans.max(1) as f64,
         parquet as f64 / stats.block_spans.max(1) as f64,
+        search_index as f64 / stats.block_spans.max(1) as f64,
         stats.head_spans,
     );
 
@@ -301,10 +319,13 @@ async fn run(args: Args) -> Result<(), BoxError> {
         samples.len()
     );
 
-    // Search: a service and one tag, a one-hour window inside the loaded range, limit 20.
+    // Search: a service alone, with an operation or with one tag, a one-hour window inside the
+    // loaded range, limit 20.
     let mut samples = Vec::new();
     let mut returned = 0usize;
-    let mut by_tag: [Vec<Duration>; 3] = Default::default();
+    let mut by_kind: [Vec<Duration>; SEARCH_KINDS.len()] = Default::default();
+    // The same searches, finding the trace IDs only (`find_trace_ids`), without reading traces.
+    let mut ids_only = Vec::new();
     let phase = Instant::now();
     let latest_window_start = loaded.end.saturating_sub(HOUR_NANOS).max(loaded.start);
     for _ in 0..args.searches {
@@ -312,39 +333,45 @@ async fn run(args: Args) -> Result<(), BoxError> {
             break;
         }
         let service = SERVICES[rng.below(SERVICES.len() as u64) as usize];
-        let kind = rng.below(3) as usize;
-        let tag = match kind {
-            0 => ("http.response.status_code".to_owned(), "500".to_owned()),
-            1 => ("http.route".to_owned(), ROUTES[rng.below(ROUTES.len() as u64) as usize].to_owned()),
-            _ => ("http.request.method".to_owned(), "GET".to_owned()),
+        let kind = rng.below(SEARCH_KINDS.len() as u64) as usize;
+        let route = ROUTES[rng.below(ROUTES.len() as u64) as usize];
+        let (tag, operation) = match kind {
+            0 => (None, None),
+            1 => (None, Some(format!("GET {route}"))),
+            2 => (Some(("http.response.status_code".to_owned(), "500".to_owned())), None),
+            3 => (Some(("http.route".to_owned(), route.to_owned())), None),
+            _ => (Some(("http.request.method".to_owned(), "GET".to_owned())), None),
         };
         let window_start = loaded.start + rng.below(latest_window_start - loaded.start + 1);
         let query = TraceQuery {
             service_name: service.to_owned(),
-            attributes: [tag].into(),
+            operation_name: operation,
+            attributes: tag.into_iter().collect(),
             start_time_min: Some(window_start),
             start_time_max: Some(window_start + HOUR_NANOS),
             search_depth: 20,
             ..Default::default()
         };
         let t = Instant::now();
+        store.find_trace_ids(&query).await?;
+        ids_only.push(t.elapsed());
+        let t = Instant::now();
         let traces = store.find_traces(&query).await?;
         samples.push(t.elapsed());
-        by_tag[kind].push(t.elapsed());
+        by_kind[kind].push(t.elapsed());
         returned += traces.len();
     }
     let n = samples.len();
     let (p50, p99, max) = summary(&mut samples);
     println!(
-        "search: {n} searches (service + tag, 1 h window, limit 20; {:.1} traces returned on average): p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",
+        "search: {n} searches (service alone, + operation or + tag, 1 h window, limit 20; {:.1} traces returned on average): p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",
         returned as f64 / n.max(1) as f64
     );
-    for (tag, samples) in ["status_code=500 (2 % of spans)", "http.route (20 %)", "http.request.method=GET (100 %)"]
-        .iter()
-        .zip(&mut by_tag)
-    {
+    let (ids_p50, ids_p99, ids_max) = summary(&mut ids_only);
+    println!("  finding the trace IDs alone: p50 {ids_p50:.1} ms, p99 {ids_p99:.1} ms, max {ids_max:.1} ms");
+    for (kind, samples) in SEARCH_KINDS.iter().zip(&mut by_kind) {
         let (p50, p99, max) = summary(samples);
-        println!("  search with {tag}: {} searches, p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms", samples.len());
+        println!("  search {kind}: {} searches, p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms", samples.len());
     }
     println!("peak RSS {:.0} MiB", peak_rss_mib());
     store.close().await?;

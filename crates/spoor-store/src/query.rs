@@ -130,6 +130,19 @@ impl SpanFilter {
             || self.scope_version.is_some()
     }
 
+    /// The conditions of [`Self::matches_attributes`], as `(source, key, value)` triples a
+    /// search index answers: a span matches every one of them, and no other condition of
+    /// `matches_attributes`.
+    pub fn attribute_conditions(&self) -> Vec<(AttributeSource, &str, &str)> {
+        let scope = [("name", &self.scope_name), ("version", &self.scope_version)];
+        scope
+            .into_iter()
+            .filter_map(|(key, value)| value.as_deref().map(|value| (AttributeSource::Scope, key, value)))
+            .chain(self.resource_attributes.iter().map(|(k, v)| (AttributeSource::Resource, k.as_str(), v.as_str())))
+            .chain(self.attributes.iter().map(|(k, v)| (AttributeSource::Any, k.as_str(), v.as_str())))
+            .collect()
+    }
+
     /// The conditions of [`Self::matches_span`] beyond [`Self::matches_fields`]: scope name and
     /// version, resource attributes, and attributes of the span, its scope, resource, events
     /// or links. Reads no typed field of `span`.
@@ -159,6 +172,17 @@ impl SpanFilter {
                 || span.links.iter().any(|l| attribute_matches(&l.attributes, key, value))
         })
     }
+}
+
+/// Where a condition of [`SpanFilter::attribute_conditions`] looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum AttributeSource {
+    /// The attributes of the span, its scope, resource, events or links (a plain tag).
+    Any,
+    /// The resource's attributes (`resource.<key>`).
+    Resource,
+    /// The scope's `name` or `version` (`scope.name`, `scope.version`): "" without a scope.
+    Scope,
 }
 
 /// See [`SpanFilter::fields_needed`].

@@ -124,10 +124,16 @@ async fn damaged_blocks_are_quarantined_and_strays_never_stop_startup() {
 
     let quarantined: Vec<String> =
         files(&dir.path().join("quarantine")).iter().map(|p| p.file_name().unwrap().to_string_lossy().into()).collect();
-    assert_eq!(quarantined.len(), 6, "{quarantined:?}");
+    // Parquet, search index and meta of each of the three.
+    assert_eq!(quarantined.len(), 9, "{quarantined:?}");
     let left: Vec<String> = files(&blocks).iter().map(|p| p.file_name().unwrap().to_string_lossy().into()).collect();
-    let expected =
-        vec![format!("{}.meta.json", ids[3]), format!("{}.parquet", ids[3]), "notes.txt".into(), "old".into()];
+    let expected = vec![
+        format!("{}.meta.json", ids[3]),
+        format!("{}.parquet", ids[3]),
+        format!("{}.search", ids[3]),
+        "notes.txt".into(),
+        "old".into(),
+    ];
     assert_eq!(left, expected, "staging file and Parquet without meta removed, strays left alone");
     store.close().await.unwrap();
 }
@@ -150,7 +156,7 @@ async fn a_block_found_damaged_by_a_read_is_quarantined_and_other_traces_stay_re
     assert_eq!(store.find_trace_ids(&query).await.unwrap(), vec![trace_id(2)]);
     assert_eq!(store.warnings().len(), 1, "{:?}", store.warnings());
     assert_eq!(store.stats().blocks, 1);
-    assert_eq!(files(&dir.path().join("quarantine")).len(), 2);
+    assert_eq!(files(&dir.path().join("quarantine")).len(), 3, "Parquet, search index and meta");
     store.close().await.unwrap();
 }
 

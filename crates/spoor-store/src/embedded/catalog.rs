@@ -19,6 +19,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::errors::ParquetError;
 
 use super::block::{self, Block, BlockMeta, MetaProblem};
+use super::index::{SEARCH_SUFFIX, search_path};
 use super::{Inner, lock_read, lock_write};
 use crate::StoreError;
 
@@ -46,6 +47,12 @@ pub(super) async fn load_blocks(
     };
     let mut catalog = Catalog::default();
     for name in &names {
+        if let Some(id) = name.strip_suffix(SEARCH_SUFFIX) {
+            if !names.contains(&format!("{id}{}", block::META_SUFFIX)) {
+                delete_orphan(objects, &search_path(id)).await;
+            }
+            continue;
+        }
         if let Some(id) = name.strip_suffix(block::PARQUET_SUFFIX) {
             if !names.contains(&format!("{id}{}", block::META_SUFFIX)) {
                 delete_orphan_parquet(objects, id).await;
@@ -101,9 +108,14 @@ async fn list_objects(objects: &Arc<dyn ObjectStore>) -> Result<BTreeSet<String>
 
 /// A cut or compaction that died before its meta was written.
 async fn delete_orphan_parquet(objects: &Arc<dyn ObjectStore>, id: &str) {
-    tracing::warn!(block = id, "deleting block without meta");
-    if let Err(err) = objects.delete(&block::parquet_path(id)).await {
-        tracing::warn!(block = id, error = %err, "could not delete block without meta");
+    delete_orphan(objects, &block::parquet_path(id)).await;
+}
+
+/// Deletes a block file (Parquet or search index) whose meta does not exist.
+async fn delete_orphan(objects: &Arc<dyn ObjectStore>, path: &Path) {
+    tracing::warn!(%path, "deleting a block file without meta");
+    if let Err(err) = objects.delete(path).await {
+        tracing::warn!(%path, error = %err, "could not delete a block file without meta");
     }
 }
 
@@ -149,6 +161,7 @@ pub(super) async fn quarantine(objects: &Arc<dyn ObjectStore>, id: &str, reason:
     for (from, name) in [
         (block::parquet_path(id), format!("{id}{}", block::PARQUET_SUFFIX)),
         (block::meta_path(id), format!("{id}{}", block::META_SUFFIX)),
+        (search_path(id), format!("{id}{SEARCH_SUFFIX}")),
     ] {
         let to = Path::from(format!("{QUARANTINE_DIR}/{name}"));
         match objects.rename(&from, &to).await {

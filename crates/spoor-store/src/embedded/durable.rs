@@ -1,7 +1,8 @@
 //! Making block files durable on local disk. `object_store`'s `LocalFileSystem` writes a file
 //! and renames it into place without fsync, so a power loss could leave a block's Parquet or
-//! meta empty after the WAL segments it covers were deleted. Once a block's two files are
-//! put, this fsyncs them and the `blocks/` directory (which holds their names). Object stores
+//! meta empty after the WAL segments it covers were deleted. Once a block's data files (Parquet
+//! and search index) are put, this fsyncs them and the `blocks/` directory (which holds their
+//! names) before the meta is written, and then the meta and the directory again. Object stores
 //! that are not the local disk promise durability on put and need nothing.
 
 use std::fs::File;
@@ -9,12 +10,21 @@ use std::io;
 use std::path::Path;
 
 use super::block::{BLOCKS_DIR, META_SUFFIX, PARQUET_SUFFIX};
+use super::index::SEARCH_SUFFIX;
 
-/// Fsyncs block `id`'s Parquet and meta files under `root/blocks/`, then the directory.
+/// Fsyncs block `id`'s files under `root/blocks/`, then the directory.
 /// Blocking: call it from a blocking thread.
 pub(crate) fn sync_block_files(root: &Path, id: &str) -> io::Result<()> {
     let dir = root.join(BLOCKS_DIR);
-    for suffix in [PARQUET_SUFFIX, META_SUFFIX] {
+    sync_block_data(root, id)?;
+    sync_path(&dir.join(format!("{id}{META_SUFFIX}")))?;
+    sync_path(&dir)
+}
+
+/// Fsyncs a block's data files (Parquet and search index), before its meta is written.
+pub(crate) fn sync_block_data(root: &Path, id: &str) -> io::Result<()> {
+    let dir = root.join(BLOCKS_DIR);
+    for suffix in [PARQUET_SUFFIX, SEARCH_SUFFIX] {
         let path = dir.join(format!("{id}{suffix}"));
         sync_path(&path)?;
     }
@@ -33,11 +43,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn syncs_both_files_and_names_a_missing_one() {
+    fn syncs_every_block_file_and_names_a_missing_one() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join(BLOCKS_DIR);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("b1{PARQUET_SUFFIX}")), b"data").unwrap();
+        std::fs::write(dir.join(format!("b1{SEARCH_SUFFIX}")), b"index").unwrap();
         std::fs::write(dir.join(format!("b1{META_SUFFIX}")), b"{}").unwrap();
         sync_block_files(root.path(), "b1").unwrap();
         let err = sync_block_files(root.path(), "b2").unwrap_err();

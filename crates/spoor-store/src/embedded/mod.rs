@@ -3,7 +3,8 @@
 //! with another store).
 //!
 //! Layout under `path`: `LOCK` (see `lock`), `wal/<segment>.wal`, `blocks/<id>.parquet` +
-//! `<id>.meta.json`, and `quarantine/` for damaged blocks (see `catalog`).
+//! `<id>.search` (the search index, see `index`) + `<id>.meta.json`, and `quarantine/` for
+//! damaged blocks (see `catalog`).
 //!
 //! Write: WAL append (group commit) → head. Every `block_duration` or `max_block_spans`, the
 //! WAL rotates and the head is frozen and cut into a block; once the block is stored, the WAL
@@ -11,11 +12,15 @@
 //! the process died in between; on the local disk the block's files are fsynced first, see
 //! `durable`). Reads merge head, frozen heads and blocks from one consistent view (see `view`
 //! and `read`), pruning blocks by time, services and operations, the bloom filter and
-//! row-group trace-ID ranges. Background tasks cut, and separately compact and apply the TTL
+//! row-group trace-ID ranges. A search reads heads, then blocks newest first (each through
+//! its index, when it has one), newest span first, and stops once `search_depth` traces are
+//! found: the answer is the `search_depth` traces whose matching spans started latest, ties
+//! broken by trace ID. Background tasks cut, and separately compact and apply the TTL
 //! (see `background` and `compaction`: compaction and retention hold their own lock, so cuts
 //! never wait for them). Block time ranges use placed span times (see `placement`). Writes,
-//! cuts, compaction and retention report to the store's self-metrics (`metrics`). Dependencies count calls whose two spans ended up in different heads or
-//! blocks too (see `dependencies`).
+//! cuts, compaction and retention report to the store's self-metrics (`metrics`).
+//! Dependencies count calls whose two spans ended up in different heads or blocks too (see
+//! `dependencies`).
 
 mod background;
 mod block;
@@ -24,6 +29,7 @@ mod compaction;
 mod dependencies;
 pub(crate) mod durable;
 mod head;
+mod index;
 mod lock;
 pub mod metrics;
 #[allow(dead_code)] // the head places spans with it too (issue 13, in progress)
@@ -59,7 +65,7 @@ use self::wal::Wal;
 use crate::{DependencyLink, EmbeddedConfig, Operation, StoreError, Trace, TraceId, TraceQuery, TraceStore};
 
 /// How many result traces a search reads at once.
-const CONCURRENT_TRACE_READS: usize = 4;
+const CONCURRENT_TRACE_READS: usize = 16;
 
 /// Sizes of what the store holds, for tests, benchmarks and self-metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,6 +96,7 @@ pub struct MaintenancePaused<'a> {
 struct BuiltBlock {
     wal_through: u64,
     bytes: Bytes,
+    search_index: Bytes,
     meta: BlockMeta,
 }
 
@@ -432,17 +439,22 @@ impl Inner {
             None => {
                 let now = now_nanos();
                 let placing = Placing::Window(Placement::new(now, self.config.ttl, self.config.max_future));
-                let (bytes, meta) = tokio::task::spawn_blocking(move || {
+                let built = tokio::task::spawn_blocking(move || {
                     let mut rows: Vec<RawRow> = head.records().iter().map(RawRow::from_record).collect();
                     block::sort_and_dedupe(&mut rows);
                     block::build_in_memory(rows, placing, new_block_id(), through, now)
                 })
                 .await
                 .map_err(|e| StoreError::Other(format!("block builder task failed: {e}")))??;
-                BuiltBlock { wal_through: through, bytes: Bytes::from(bytes), meta }
+                BuiltBlock {
+                    wal_through: through,
+                    bytes: Bytes::from(built.parquet),
+                    search_index: Bytes::from(built.search_index),
+                    meta: built.meta,
+                }
             }
         };
-        match self.put_block_bytes(built.bytes.clone(), &built.meta).await {
+        match self.put_block_bytes(built.bytes.clone(), built.search_index.clone(), &built.meta).await {
             Ok(()) => Ok(built.meta),
             Err(err) => {
                 *self.built.lock().unwrap_or_else(|p| p.into_inner()) = Some(built);
@@ -451,18 +463,19 @@ impl Inner {
         }
     }
 
-    /// Writes the Parquet file, then the meta that makes the block exist, and makes both
-    /// durable.
-    async fn put_block_bytes(&self, bytes: Bytes, meta: &BlockMeta) -> Result<(), StoreError> {
+    /// Writes the Parquet file and the search index, then the meta that makes the block
+    /// exist, and makes them durable.
+    async fn put_block_bytes(&self, bytes: Bytes, search_index: Bytes, meta: &BlockMeta) -> Result<(), StoreError> {
         self.objects.put(&block::parquet_path(&meta.id), PutPayload::from(bytes)).await?;
+        self.objects.put(&index::search_path(&meta.id), PutPayload::from(search_index)).await?;
         self.put_meta(meta).await
     }
 
     /// Writes a block's meta once its Parquet file is written: the Parquet file is made durable
     /// first, then the meta that makes the block exist, and the directory.
     async fn put_meta(&self, meta: &BlockMeta) -> Result<(), StoreError> {
-        let parquet = block::parquet_path(&meta.id);
-        self.sync_local(move |root| durable::sync_path(&root.join(parquet.as_ref()))).await?;
+        let id = meta.id.clone();
+        self.sync_local(move |root| durable::sync_block_data(root, &id)).await?;
         let json = serde_json::to_vec(meta).map_err(|e| StoreError::Other(format!("encoding block meta: {e}")))?;
         self.objects.put(&block::meta_path(&meta.id), PutPayload::from(json)).await?;
         let id = meta.id.clone();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::dependencies::{EdgeCounts, PendingCalls};
 use super::head::Head;
 use super::view::View;
-use super::{Inner, block, lock_read};
+use super::{Inner, block, index, lock_read};
 use crate::model::{assemble_trace, dedupe_spans};
 use crate::query::{SpanFilter, dependency_links};
 use crate::{DEFAULT_SEARCH_DEPTH, DependencyLink, Operation, StoreError, Trace, TraceId, TraceQuery};
@@ -172,7 +172,7 @@ impl Inner {
             if block::kth_newest(&hits, depth).is_some_and(|kth| block.meta.max_time < kth) {
                 continue;
             }
-            if let Err(err) = block.find(&self.objects, &filter, depth, &mut hits).await {
+            if let Err(err) = index::find_in_block(block, &self.objects, &filter, depth, &mut hits).await {
                 self.skip_if_damaged(block, err).await?;
             }
         }

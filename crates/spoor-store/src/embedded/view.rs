@@ -18,6 +18,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::block::{self, Block};
 use super::head::Head;
+use super::index::{SEARCH_SUFFIX, search_path};
 use crate::StoreError;
 
 /// A head being cut into a block, with the last WAL segment it covers.
@@ -134,11 +135,13 @@ impl Reaper {
     /// start, as a Parquet file without meta.
     fn delete_parquet(&self, id: &str) {
         if let Some(root) = &self.local_root {
-            let path = root.join(block::BLOCKS_DIR).join(format!("{id}{}", block::PARQUET_SUFFIX));
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => tracing::warn!(path = %path.display(), error = %err, "deleting a retired block failed"),
+            for suffix in [block::PARQUET_SUFFIX, SEARCH_SUFFIX] {
+                let path = root.join(block::BLOCKS_DIR).join(format!("{id}{suffix}"));
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => tracing::warn!(path = %path.display(), error = %err, "deleting a retired block failed"),
+                }
             }
             return;
         }
@@ -147,11 +150,13 @@ impl Reaper {
             return;
         };
         let objects = self.objects.clone();
-        let path = block::parquet_path(id);
+        let paths = [block::parquet_path(id), search_path(id)];
         runtime.spawn(async move {
-            match objects.delete(&path).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(err) => tracing::warn!(path = %path, error = %err, "deleting a retired block failed"),
+            for path in paths {
+                match objects.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(err) => tracing::warn!(path = %path, error = %err, "deleting a retired block failed"),
+                }
             }
         });
     }

@@ -16,6 +16,7 @@ use parquet::file::metadata::RowGroupMetaData;
 
 use super::meta::{BlockMeta, Bloom, EdgeMeta, OperationMeta, ParentRefMeta, RowGroupMeta};
 use super::{MAX_ROW_GROUP_SPANS, META_FORMAT, NANOS_PER_MINUTE, ROW_GROUP_SPANS, RawRow, schema, writer_properties};
+use crate::embedded::index::{SearchIndexBuilder, attribute_columns};
 use crate::embedded::placement::Placement;
 use crate::query::kind_name;
 use crate::{StoreError, TraceId};
@@ -70,6 +71,8 @@ pub(crate) struct BlockBuilder {
     edges: HashMap<(String, String, u64), u64>,
     /// Calls whose parent span is not in the block, by (trace, parent span, child service, minute).
     unresolved_parents: HashMap<(TraceId, Vec<u8>, String, u64), u64>,
+    /// The block's search index (see `index`).
+    search: SearchIndexBuilder,
 }
 
 impl BlockBuilder {
@@ -88,6 +91,7 @@ impl BlockBuilder {
             row_groups: Vec::new(),
             edges: HashMap::new(),
             unresolved_parents: HashMap::new(),
+            search: SearchIndexBuilder::default(),
         }
     }
 
@@ -104,6 +108,7 @@ impl BlockBuilder {
             self.pending.len() >= MAX_ROW_GROUP_SPANS
         };
         let group = if full { self.take_row_group()? } else { None };
+        self.search.push(&row, u32::try_from(self.trace_ids.len().saturating_sub(1)).unwrap_or(u32::MAX))?;
         let (placed, moved) = self.placing.place(row.start);
         self.moved_spans += u64::from(moved);
         self.min_time = self.min_time.min(placed);
@@ -179,9 +184,16 @@ impl BlockBuilder {
             .map_err(|problem| StoreError::Other(format!("block writer: {problem}")))
     }
 
-    /// The block's meta, once [`flush`](Self::flush) returned the last row group and the
-    /// file (of `size_bytes`) is written.
-    pub fn finish(self, id: String, wal_through: u64, created_unix_nano: u64, size_bytes: u64) -> BlockMeta {
+    /// The block's meta and its search index file, once [`flush`](Self::flush) returned the
+    /// last row group and the file (of `size_bytes`) is written.
+    pub fn finish(
+        mut self,
+        id: String,
+        wal_through: u64,
+        created_unix_nano: u64,
+        size_bytes: u64,
+    ) -> Result<(BlockMeta, Vec<u8>), StoreError> {
+        let search_index = std::mem::take(&mut self.search).finish(&self.trace_ids)?;
         let mut bloom = Bloom::with_capacity(self.trace_ids.len());
         for id in &self.trace_ids {
             bloom.insert(id);
@@ -230,18 +242,25 @@ impl BlockBuilder {
             checksum: None,
         };
         meta.seal();
-        meta
+        Ok((meta, search_index))
     }
 }
 
-/// Builds a whole block in memory (a cut): the Parquet bytes and the meta.
+/// A block built in memory by a cut: the Parquet bytes, the meta and the search index.
+pub(crate) struct BuiltInMemory {
+    pub parquet: Vec<u8>,
+    pub meta: BlockMeta,
+    pub search_index: Vec<u8>,
+}
+
+/// Builds a whole block in memory (a cut).
 pub(crate) fn build_in_memory(
     rows: impl IntoIterator<Item = RawRow>,
     placing: Placing,
     id: String,
     wal_through: u64,
     created_unix_nano: u64,
-) -> Result<(Vec<u8>, BlockMeta), StoreError> {
+) -> Result<BuiltInMemory, StoreError> {
     let mut writer = ArrowWriter::try_new(Vec::new(), schema(), Some(writer_properties()?))?;
     let mut builder = BlockBuilder::new(placing);
     let mut write = |group: Option<RecordBatch>| -> Result<(), StoreError> {
@@ -258,7 +277,8 @@ pub(crate) fn build_in_memory(
     builder.check_written(writer.flushed_row_groups())?;
     let bytes = writer.into_inner()?;
     let size = bytes.len() as u64;
-    Ok((bytes, builder.finish(id, wal_through, created_unix_nano, size)))
+    let (meta, search_index) = builder.finish(id, wal_through, created_unix_nano, size)?;
+    Ok(BuiltInMemory { parquet: bytes, meta, search_index })
 }
 
 fn to_record_batch(rows: &[RawRow]) -> Result<RecordBatch, StoreError> {
@@ -291,7 +311,7 @@ fn to_record_batch(rows: &[RawRow]) -> Result<RecordBatch, StoreError> {
         scope.append_value(&row.scope);
         span.append_value(&row.span);
     }
-    let columns: Vec<ArrayRef> = vec![
+    let mut columns: Vec<ArrayRef> = vec![
         Arc::new(trace_id.finish()),
         Arc::new(span_id.finish()),
         Arc::new(parent.finish()),
@@ -306,5 +326,6 @@ fn to_record_batch(rows: &[RawRow]) -> Result<RecordBatch, StoreError> {
         Arc::new(scope.finish()),
         Arc::new(span.finish()),
     ];
+    columns.extend(attribute_columns(rows)?);
     Ok(RecordBatch::try_new(schema(), columns)?)
 }

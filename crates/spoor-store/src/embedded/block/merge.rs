@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use futures::TryStreamExt;
 use object_store::buffered::BufWriter;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
 use parquet::arrow::async_reader::{ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder};
 
@@ -19,6 +19,7 @@ use super::meta::BlockMeta;
 use super::read::{Block, BlockReader};
 use super::{ROW_GROUP_SPANS, RawRow, parquet_path, schema, writer_properties};
 use crate::StoreError;
+use crate::embedded::index::search_path;
 
 /// Rows of one block, in file order, a batch at a time.
 struct RowCursor {
@@ -138,7 +139,9 @@ async fn write_merged<B: AsRef<Block>>(
     builder.check_written(writer.flushed_row_groups())?;
     writer.close().await?;
     let size = store.head(&path).await?.size;
-    Ok(builder.finish(id, wal_through, created_unix_nano, size))
+    let (meta, search_index) = builder.finish(id.clone(), wal_through, created_unix_nano, size)?;
+    store.put(&search_path(&id), PutPayload::from(search_index)).await?;
+    Ok(meta)
 }
 
 /// Writes `group`, if any, as exactly one row group.

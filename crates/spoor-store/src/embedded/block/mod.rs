@@ -13,6 +13,7 @@
 //! | `resource` | binary | protobuf `ResourceSpans` without scopes: resource and schema URL |
 //! | `scope` | binary | protobuf `ScopeSpans` without spans: scope and schema URL |
 //! | `span` | binary | protobuf `Span` with the fields of the columns above cleared |
+//! | `http_request_method`, `http_response_status_code`, … | nullable | well-known attributes, typed (see `index::columns`) |
 //!
 //! Why this shape: the typed columns are what search and DuckDB/pyarrow need; everything else
 //! (attributes, events, links, trace state, flags, dropped counts) rides in the `span`
@@ -47,6 +48,7 @@ use parquet::schema::types::ColumnPath;
 use prost::Message;
 use spoor_pipeline::otlp::Status;
 
+use super::index::attribute_fields;
 use crate::model::SpanRecord;
 use crate::{StoreError, TraceId};
 
@@ -77,14 +79,25 @@ fn schema() -> SchemaRef {
     schema_with_service_as(DataType::Utf8)
 }
 
-/// The schema a search reads with: `service_name` as dictionary keys, so that the first pass
-/// compares each distinct name once per batch instead of every row's string.
-fn search_schema() -> SchemaRef {
-    schema_with_service_as(DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)))
+/// The schema a search reads a file of schema `file` with: `service_name` as dictionary keys,
+/// so that the first pass compares each distinct name once per batch instead of every row's
+/// string. From the file's own schema, which blocks written before the attribute columns lack.
+fn search_schema(file: &Schema) -> SchemaRef {
+    let service_name = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let fields: Vec<Field> = file
+        .fields()
+        .iter()
+        .map(|f| match f.name() == "service_name" {
+            true => Field::new("service_name", service_name.clone(), false),
+            false => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
 }
 
 fn schema_with_service_as(service_name: DataType) -> SchemaRef {
-    Arc::new(Schema::new(vec![
+    // The typed columns of well-known attributes (see `index::columns`) come last.
+    let mut fields = vec![
         Field::new("trace_id", DataType::FixedSizeBinary(16), false),
         Field::new("span_id", DataType::Binary, false),
         Field::new("parent_span_id", DataType::Binary, false),
@@ -98,7 +111,9 @@ fn schema_with_service_as(service_name: DataType) -> SchemaRef {
         Field::new("resource", DataType::Binary, false),
         Field::new("scope", DataType::Binary, false),
         Field::new("span", DataType::Binary, false),
-    ]))
+    ];
+    fields.extend(attribute_fields());
+    Arc::new(Schema::new(fields))
 }
 
 fn writer_properties() -> Result<WriterProperties, StoreError> {

@@ -19,6 +19,7 @@ use super::columns::{COL_SERVICE_NAME, COL_SPAN_ID, COL_TRACE_ID, Columns, colum
 use super::meta::{BlockMeta, Bloom, ParentRefMeta};
 use super::{NANOS_PER_MINUTE, ROW_GROUP_SPANS, parquet_path, search_schema};
 use crate::embedded::dependencies::{EdgeCounts, ParentRef, count_calls};
+use crate::embedded::index::SearchIndex;
 use crate::model::{Interner, SpanRecord};
 use crate::query::SpanFilter;
 use crate::{Operation, StoreError, TraceId};
@@ -34,6 +35,8 @@ pub(crate) struct Block {
     reader_metadata: tokio::sync::OnceCell<ArrowReaderMetadata>,
     /// The same footer, read with [`search_schema`].
     search_metadata: std::sync::OnceLock<ArrowReaderMetadata>,
+    /// The search index's directory, once read; `None` for blocks written without one.
+    pub search_index: tokio::sync::OnceCell<Option<Arc<SearchIndex>>>,
 }
 
 fn parse_trace_id(text: &str) -> Result<TraceId, StoreError> {
@@ -75,6 +78,7 @@ impl Block {
             parent_refs,
             reader_metadata: tokio::sync::OnceCell::new(),
             search_metadata: std::sync::OnceLock::new(),
+            search_index: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -135,7 +139,7 @@ impl Block {
             return Ok(metadata.clone());
         }
         let plain = self.reader_metadata(store).await?;
-        let options = ArrowReaderOptions::new().with_schema(search_schema());
+        let options = ArrowReaderOptions::new().with_schema(search_schema(plain.schema()));
         let metadata = ArrowReaderMetadata::try_new(plain.metadata().clone(), options)?;
         Ok(self.search_metadata.get_or_init(|| metadata).clone())
     }

@@ -48,7 +48,8 @@ fn built_meta() -> BlockMeta {
 const AS_IS: Placing = Placing::Clamp { min: 0, max: u64::MAX };
 
 fn build(rows: Vec<RawRow>) -> (Vec<u8>, BlockMeta) {
-    build_in_memory(rows, AS_IS, "test".to_owned(), 0, 0).unwrap()
+    let built = build_in_memory(rows, AS_IS, "test".to_owned(), 0, 0).unwrap();
+    (built.parquet, built.meta)
 }
 
 /// Checks that the file's row groups are the meta's.
@@ -147,7 +148,7 @@ fn spans_dated_far_off_are_placed_at_the_cut_and_counted() {
         RawRow { start: now + 10 * YEAR, ..row(2, 1, "a") },
         RawRow { start: now - 1_000, ..row(3, 1, "a") },
     ];
-    let (_, meta) = build_in_memory(rows, Placing::Window(placement), "test".to_owned(), 0, now).unwrap();
+    let meta = build_in_memory(rows, Placing::Window(placement), "test".to_owned(), 0, now).unwrap().meta;
     assert_eq!((meta.min_time, meta.max_time, meta.moved_spans), (now - 1_000, now, 2));
     assert_eq!((meta.row_groups[0].min_time, meta.row_groups[0].max_time), (now - 1_000, now));
 }
