@@ -17,7 +17,7 @@ use super::builder::{BlockBuilder, Placing};
 use super::columns::Columns;
 use super::meta::BlockMeta;
 use super::read::{Block, BlockReader};
-use super::{ROW_GROUP_SPANS, RawRow, parquet_path, schema, writer_properties};
+use super::{PAGE_SPANS, RawRow, parquet_path, schema, writer_properties};
 use crate::StoreError;
 use crate::embedded::index::search_path;
 
@@ -31,7 +31,8 @@ impl RowCursor {
     async fn open(store: &Arc<dyn ObjectStore>, block: &Block) -> Result<Self, StoreError> {
         let metadata = block.reader_metadata(store).await?;
         let batches = ParquetRecordBatchStreamBuilder::new_with_metadata(block.object_reader(store), metadata)
-            .with_batch_size(ROW_GROUP_SPANS)
+            // Small batches: every input holds one decoded at a time.
+            .with_batch_size(PAGE_SPANS)
             .build()?;
         Ok(Self { batches, rows: Vec::new().into_iter() })
     }
