@@ -2,8 +2,8 @@
 //! blocks written through `object_store` (`LocalFileSystem` under `path`; S3 is the same code
 //! with another store).
 //!
-//! Layout under `path`: `LOCK` (see `lock`), `wal/<segment>.wal` and `blocks/<id>.parquet` +
-//! `<id>.meta.json`.
+//! Layout under `path`: `LOCK` (see `lock`), `wal/<segment>.wal`, `blocks/<id>.parquet` +
+//! `<id>.meta.json`, and `quarantine/` for damaged blocks (see `catalog`).
 //!
 //! Write: WAL append (group commit) → head. Every `block_duration` or `max_block_spans`, the
 //! WAL rotates and the head is frozen and cut into a block; once the block is stored, the WAL
@@ -11,24 +11,27 @@
 //! the process died in between; on the local disk the block's files are fsynced first, see
 //! `durable`). Reads merge head, frozen heads and blocks from one consistent view (see `view`
 //! and `read`), pruning blocks by time, services and operations, the bloom filter and
-//! row-group trace-ID ranges. Background tasks cut, and separately compact (merge small
-//! blocks of one `compaction_window`, dropping repeated span IDs) and apply the TTL (see
-//! `background`). Dependencies count calls whose two spans ended up in different heads or
+//! row-group trace-ID ranges. Background tasks cut, and separately compact and apply the TTL
+//! (see `background` and `compaction`: compaction and retention hold their own lock, so cuts
+//! never wait for them). Block time ranges use placed span times (see `placement`). Writes,
+//! cuts, compaction and retention report to the store's self-metrics (`metrics`). Dependencies count calls whose two spans ended up in different heads or
 //! blocks too (see `dependencies`).
 
 mod background;
 mod block;
+mod catalog;
+mod compaction;
 mod dependencies;
 pub(crate) mod durable;
 mod head;
 mod lock;
-#[allow(dead_code)] // the head and the cut place spans with it (issue 13, in progress)
+pub mod metrics;
+#[allow(dead_code)] // the head places spans with it too (issue 13, in progress)
 mod placement;
 mod read;
 mod view;
 mod wal;
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -38,7 +41,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
-use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use prost::Message;
 use spoor_pipeline::TraceBatch;
@@ -47,9 +49,11 @@ use tokio::sync::{Mutex as AsyncMutex, Notify, RwLock as AsyncRwLock, watch};
 use tokio::task::JoinHandle;
 
 use self::background::CutHealth;
-use self::block::{Block, BlockBuilder, BlockMeta, RawRow};
+use self::block::{Block, BlockMeta, Placing, RawRow};
 use self::head::Head;
 use self::lock::{DirLock, path_error};
+use self::metrics::StoreMetrics;
+use self::placement::Placement;
 use self::view::{BlockHandle, FrozenHead, Reaper, View};
 use self::wal::Wal;
 use crate::{DependencyLink, EmbeddedConfig, Operation, StoreError, Trace, TraceId, TraceQuery, TraceStore};
@@ -108,6 +112,8 @@ struct Inner {
     cut_lock: AsyncMutex<()>,
     /// Serializes compaction and retention; never taken by a cut.
     compaction_lock: AsyncMutex<()>,
+    /// One line per block quarantined since the store opened, for search responses.
+    quarantined: RwLock<Vec<String>>,
     cut_health: CutHealth,
     /// The last block built by a cut whose put failed.
     built: std::sync::Mutex<Option<BuiltBlock>>,
@@ -115,6 +121,7 @@ struct Inner {
     closed: AtomicBool,
     /// Released by `close` (or when the store is dropped).
     dir_lock: std::sync::Mutex<Option<DirLock>>,
+    metrics: StoreMetrics,
 }
 
 fn now_nanos() -> u64 {
@@ -135,27 +142,32 @@ fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The batch's WAL record: its `ExportTraceServiceRequest`, written in place after the record
+/// header. A batch that arrived encoded is written from its received `ResourceSpans` bytes,
+/// as they came, without decoding it.
 fn encode_batch(batch: &TraceBatch) -> Vec<u8> {
-    let mut payload = Vec::new();
-    for resource_spans in batch.resource_spans() {
-        prost::encoding::message::encode(1, resource_spans, &mut payload);
-    }
-    wal::frame(&payload)
+    wal::frame_with(batch.encoded_request_len(), |out| batch.encode_request_to(out))
 }
 
 impl EmbeddedStore {
     /// Opens (or creates) the store under `config.path`, with blocks on the local disk.
     pub async fn open(config: EmbeddedConfig) -> Result<Self, StoreError> {
+        Self::open_with_metrics(config, StoreMetrics::default()).await
+    }
+
+    /// Opens the store as [`open`](Self::open) does, reporting to `metrics`.
+    pub async fn open_with_metrics(config: EmbeddedConfig, metrics: StoreMetrics) -> Result<Self, StoreError> {
         config.validate()?;
         let blocks_dir = config.path.join(block::BLOCKS_DIR);
         std::fs::create_dir_all(&blocks_dir).map_err(|e| path_error("creating", &blocks_dir, e))?;
         let lock = DirLock::acquire(&config.path)?;
+        catalog::remove_staging_files(&blocks_dir);
         let objects: Arc<dyn ObjectStore> = Arc::new(
             LocalFileSystem::new_with_prefix(&config.path)
                 .map_err(|e| StoreError::Other(format!("opening {}: {e}", config.path.display())))?,
         );
         let root = config.path.clone();
-        Self::open_inner(config, objects, Some(root), lock).await
+        Self::open_inner(config, objects, Some(root), lock, metrics).await
     }
 
     /// Opens the store with blocks in `objects` (under `blocks/`) and the WAL under
@@ -167,7 +179,7 @@ impl EmbeddedStore {
         config.validate()?;
         std::fs::create_dir_all(&config.path).map_err(|e| path_error("creating", &config.path, e))?;
         let lock = DirLock::acquire(&config.path)?;
-        Self::open_inner(config, objects, None, lock).await
+        Self::open_inner(config, objects, None, lock, StoreMetrics::default()).await
     }
 
     async fn open_inner(
@@ -175,8 +187,10 @@ impl EmbeddedStore {
         objects: Arc<dyn ObjectStore>,
         local_root: Option<PathBuf>,
         dir_lock: DirLock,
+        metrics: StoreMetrics,
     ) -> Result<Self, StoreError> {
-        let blocks = load_blocks(&objects).await?;
+        let local_blocks = local_root.as_ref().map(|root| root.join(block::BLOCKS_DIR));
+        let catalog::Catalog { blocks, quarantined } = catalog::load_blocks(&objects, local_blocks.as_deref()).await?;
         let wal_through = blocks.iter().map(|b| b.meta.wal_through).max().unwrap_or(0);
         let mut head = Head::default();
         let mut replayed = 0usize;
@@ -208,13 +222,18 @@ impl EmbeddedStore {
             cut_gate: AsyncRwLock::new(()),
             cut_lock: AsyncMutex::new(()),
             compaction_lock: AsyncMutex::new(()),
+            quarantined: RwLock::new(quarantined),
             cut_health: CutHealth::default(),
             built: std::sync::Mutex::new(None),
             cut_wanted: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
             dir_lock: std::sync::Mutex::new(Some(dir_lock)),
+            metrics,
         });
-        inner.enforce_retention().await?;
+        if let Err(err) = inner.enforce_retention().await {
+            tracing::error!(error = %err, "retention at startup failed; it runs again in the background");
+        }
+        inner.publish_sizes();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let background = background::spawn(&inner, &shutdown_rx);
         Ok(Self { inner, shutdown, background: std::sync::Mutex::new(background) })
@@ -256,38 +275,6 @@ impl EmbeddedStore {
     }
 }
 
-async fn load_blocks(objects: &Arc<dyn ObjectStore>) -> Result<Vec<Block>, StoreError> {
-    let listed: Vec<_> = objects.list(Some(&Path::from(block::BLOCKS_DIR))).try_collect().await?;
-    let names: BTreeSet<String> = listed.iter().filter_map(|m| m.location.filename().map(str::to_owned)).collect();
-    let mut blocks = Vec::new();
-    for name in &names {
-        if let Some(id) = name.strip_suffix(block::PARQUET_SUFFIX)
-            && !names.contains(&format!("{id}{}", block::META_SUFFIX))
-        {
-            // A cut or compaction that died before its meta was written.
-            tracing::warn!(block = id, "deleting block without meta");
-            objects.delete(&block::parquet_path(id)).await?;
-            continue;
-        }
-        let Some(id) = name.strip_suffix(block::META_SUFFIX) else {
-            continue;
-        };
-        match load_block(objects, id).await {
-            Ok(block) => blocks.push(block),
-            Err(err) => tracing::warn!(block = id, error = %err, "ignoring unreadable block meta"),
-        }
-    }
-    blocks.sort_by_key(|b| (b.meta.min_time, b.meta.created_unix_nano));
-    Ok(blocks)
-}
-
-async fn load_block(objects: &Arc<dyn ObjectStore>, id: &str) -> Result<Block, StoreError> {
-    let bytes = objects.get(&block::meta_path(id)).await?.bytes().await?;
-    let meta: BlockMeta =
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Other(format!("bad block meta: {e}")))?;
-    Block::new(meta)
-}
-
 impl Inner {
     /// Whether the live head is due to be cut, by size or by age.
     fn head_due(&self) -> bool {
@@ -317,6 +304,26 @@ impl Inner {
         *view = Arc::new(view.with_blocks(retired, added));
     }
 
+    /// Takes block `id` out of the view (a damaged block on its way to quarantine); whether it
+    /// was there, so that of several reads meeting the damage at once one moves it.
+    fn take_out_of_view(&self, id: &str) -> bool {
+        let mut view = lock_write(&self.view);
+        if !view.blocks.iter().any(|b| b.meta.id == id) {
+            return false;
+        }
+        *view = Arc::new(view.with_blocks(&[id], Vec::new()));
+        true
+    }
+
+    /// Sets the size gauges (blocks, their bytes, the WAL's and the head's bytes).
+    fn publish_sizes(&self) {
+        let blocks = self.blocks();
+        let block_bytes = blocks.iter().map(|b| b.meta.size_bytes).sum();
+        self.metrics.sizes(blocks.len(), block_bytes, &self.config.path.join("wal"));
+        self.metrics.quarantined_blocks.set(i64::try_from(self.quarantined().len()).unwrap_or(i64::MAX));
+        self.metrics.disk_full.set(i64::from(self.cut_health.failing()));
+    }
+
     /// Spans held in memory: the live head and the heads being cut.
     fn head_spans(&self) -> usize {
         let head = lock_read(&self.head);
@@ -326,7 +333,6 @@ impl Inner {
 
     /// `Unavailable` while the store cannot persist blocks (cuts fail: full disk, an
     /// unwritable directory); the write path refuses writes with it.
-    #[allow(dead_code)] // the write path consults it (issue 13, the wal engineer's part)
     pub(crate) fn writable(&self) -> Result<(), StoreError> {
         self.cut_health.writable()
     }
@@ -338,14 +344,24 @@ impl Inner {
         if batch.is_empty() {
             return Ok(());
         }
+        let refused = |err: StoreError| {
+            if matches!(err, StoreError::Unavailable { .. }) {
+                self.metrics.rejected_spans.inc_by(batch.span_count() as u64);
+            }
+            err
+        };
+        // Nothing is taken that could not be persisted: a full disk refuses at once.
+        self.writable().map_err(refused)?;
         let record = encode_batch(batch);
+        let record_len = record.len();
         let head_len = {
             let _gate = self.cut_gate.read().await;
-            self.wal.append(record).await?;
+            self.wal.append(record).await.map_err(refused)?;
             let mut head = lock_write(&self.head);
             head.insert(batch.resource_spans());
             head.len()
         };
+        self.metrics.written(batch.span_count(), record_len);
         if head_len >= self.config.max_block_spans {
             self.cut_wanted.notify_one();
         }
@@ -364,8 +380,11 @@ impl Inner {
 
     async fn write_blocks(self: &Arc<Self>, freeze_live_head: bool) -> Result<(), StoreError> {
         let _cut = self.cut_lock.lock().await;
+        let started = std::time::Instant::now();
         let result = self.write_blocks_locked(freeze_live_head).await;
         self.cut_health.record(&result);
+        self.metrics.cut(started.elapsed(), &result);
+        self.publish_sizes();
         result
     }
 
@@ -419,14 +438,12 @@ impl Inner {
         let built = match cached {
             Some(built) => built,
             None => {
+                let now = now_nanos();
+                let placing = Placing::Window(Placement::new(now, self.config.ttl, self.config.max_future));
                 let (bytes, meta) = tokio::task::spawn_blocking(move || {
                     let mut rows: Vec<RawRow> = head.records().iter().map(RawRow::from_record).collect();
                     block::sort_and_dedupe(&mut rows);
-                    let mut builder = BlockBuilder::new()?;
-                    for row in rows {
-                        builder.push(row)?;
-                    }
-                    builder.finish(new_block_id(), through, now_nanos())
+                    block::build_in_memory(rows, placing, new_block_id(), through, now)
                 })
                 .await
                 .map_err(|e| StoreError::Other(format!("block builder task failed: {e}")))??;
@@ -444,15 +461,15 @@ impl Inner {
 
     /// Writes the Parquet file, then the meta that makes the block exist, and makes both
     /// durable.
-    async fn put_block(&self, (bytes, meta): (Vec<u8>, BlockMeta)) -> Result<BlockMeta, StoreError> {
-        self.put_block_bytes(Bytes::from(bytes), &meta).await?;
-        Ok(meta)
+    async fn put_block_bytes(&self, bytes: Bytes, meta: &BlockMeta) -> Result<(), StoreError> {
+        self.objects.put(&block::parquet_path(&meta.id), PutPayload::from(bytes)).await?;
+        self.put_meta(meta).await
     }
 
-    async fn put_block_bytes(&self, bytes: Bytes, meta: &BlockMeta) -> Result<(), StoreError> {
+    /// Writes a block's meta once its Parquet file is written: the Parquet file is made durable
+    /// first, then the meta that makes the block exist, and the directory.
+    async fn put_meta(&self, meta: &BlockMeta) -> Result<(), StoreError> {
         let parquet = block::parquet_path(&meta.id);
-        self.objects.put(&parquet, PutPayload::from(bytes)).await?;
-        // The data is on disk before the meta that makes the block exist is written.
         self.sync_local(move |root| durable::sync_path(&root.join(parquet.as_ref()))).await?;
         let json = serde_json::to_vec(meta).map_err(|e| StoreError::Other(format!("encoding block meta: {e}")))?;
         self.objects.put(&block::meta_path(&meta.id), PutPayload::from(json)).await?;
@@ -479,76 +496,6 @@ impl Inner {
     /// its Parquet file once no reader holds it (see `view`).
     async fn delete_block(&self, block: &Block) -> Result<(), StoreError> {
         self.reaper.retire(block).await
-    }
-
-    async fn enforce_retention(&self) -> Result<usize, StoreError> {
-        if self.config.ttl.is_zero() {
-            return Ok(0);
-        }
-        let _compaction = self.compaction_lock.lock().await;
-        let ttl = u64::try_from(self.config.ttl.as_nanos()).unwrap_or(u64::MAX);
-        let horizon = now_nanos().saturating_sub(ttl);
-        let expired: Vec<Arc<BlockHandle>> = self.blocks().into_iter().filter(|b| b.meta.max_time < horizon).collect();
-        for block in &expired {
-            self.swap_blocks(&[block.meta.id.as_str()], Vec::new());
-            self.delete_block(block).await?;
-            tracing::info!(block = %block.meta.id, "deleted block past ttl");
-        }
-        Ok(expired.len())
-    }
-
-    /// Merges the small blocks of each compaction window, oldest window first.
-    async fn compact(&self) -> Result<usize, StoreError> {
-        let _compaction = self.compaction_lock.lock().await;
-        let window = u64::try_from(self.config.compaction_window.as_nanos()).unwrap_or(u64::MAX).max(1);
-        let limit = self.config.compaction_max_spans as u64;
-        let mut windows: std::collections::BTreeMap<u64, Vec<Arc<BlockHandle>>> = std::collections::BTreeMap::new();
-        for block in self.blocks() {
-            if block.meta.span_count < limit {
-                windows.entry(block.meta.min_time / window).or_default().push(block);
-            }
-        }
-        let mut merged = 0;
-        for (_, candidates) in windows {
-            let mut group = Vec::new();
-            let mut total = 0;
-            for block in candidates {
-                if total + block.meta.span_count > limit && group.len() >= 2 {
-                    break;
-                }
-                total += block.meta.span_count;
-                group.push(block);
-            }
-            if group.len() >= 2 {
-                merged += group.len();
-                self.merge(group).await?;
-            }
-        }
-        Ok(merged)
-    }
-
-    async fn merge(&self, inputs: Vec<Arc<BlockHandle>>) -> Result<(), StoreError> {
-        let mut files: Vec<Bytes> = Vec::with_capacity(inputs.len());
-        for block in &inputs {
-            files.push(self.objects.get(&block.parquet_path()).await?.bytes().await?);
-        }
-        let through = inputs.iter().map(|b| b.meta.wal_through).max().unwrap_or(0);
-        let built = tokio::task::spawn_blocking(move || {
-            let mut builder = BlockBuilder::new()?;
-            block::merge_blocks(files, &mut builder)?;
-            builder.finish(new_block_id(), through, now_nanos())
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("compaction task failed: {e}")))??;
-        let meta = self.put_block(built).await?;
-        tracing::debug!(block = %meta.id, inputs = inputs.len(), spans = meta.span_count, "compacted blocks");
-        let merged = Block::new(meta)?;
-        let retired: Vec<&str> = inputs.iter().map(|b| b.meta.id.as_str()).collect();
-        self.swap_blocks(&retired, vec![merged]);
-        for block in &inputs {
-            self.delete_block(block).await?;
-        }
-        Ok(())
     }
 }
 
@@ -582,6 +529,11 @@ impl TraceStore for EmbeddedStore {
 
     async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StoreError> {
         self.inner.find_trace_ids(query).await
+    }
+
+    /// The blocks found damaged and quarantined, at startup or by a read.
+    fn warnings(&self) -> Vec<String> {
+        self.inner.quarantined()
     }
 
     async fn services(&self) -> Result<Vec<String>, StoreError> {

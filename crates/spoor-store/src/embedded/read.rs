@@ -94,7 +94,10 @@ impl Inner {
             if range.is_some_and(|(start, end)| !block.overlaps(start, end)) || !block.may_contain(&trace_id) {
                 continue;
             }
-            records.extend(block.trace(&self.objects, &trace_id).await?);
+            match block.trace(&self.objects, &trace_id).await {
+                Ok(found) => records.extend(found),
+                Err(err) => self.skip_if_damaged(block, err).await?,
+            }
         }
         if records.is_empty() {
             return Ok(None);
@@ -169,7 +172,9 @@ impl Inner {
             if block::kth_newest(&hits, depth).is_some_and(|kth| block.meta.max_time < kth) {
                 continue;
             }
-            block.find(&self.objects, &filter, depth, &mut hits).await?;
+            if let Err(err) = block.find(&self.objects, &filter, depth, &mut hits).await {
+                self.skip_if_damaged(block, err).await?;
+            }
         }
         let mut hits: Vec<(TraceId, u64)> = hits.into_iter().collect();
         hits.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));

@@ -64,6 +64,12 @@ impl Deref for BlockHandle {
     }
 }
 
+impl AsRef<Block> for Arc<BlockHandle> {
+    fn as_ref(&self) -> &Block {
+        &self.block
+    }
+}
+
 impl Drop for BlockHandle {
     fn drop(&mut self) {
         let id = &self.block.meta.id;
