@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use spoor_store::synth::{self, Rng};
-use spoor_store::{EmbeddedConfig, EmbeddedStore, SyncMode, TraceId, TraceStore};
+use spoor_store::{EmbeddedConfig, EmbeddedStore, SyncMode, Trace, TraceId, TraceQuery, TraceStore};
 
 fn now_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
@@ -26,6 +26,7 @@ struct Tally {
     lookups: AtomicU64,
     misses: AtomicU64,
     errors: AtomicU64,
+    searches: AtomicU64,
     first_problem: Mutex<Option<String>>,
 }
 
@@ -85,6 +86,31 @@ async fn lookups_of_acknowledged_traces_never_miss_during_cuts_compaction_and_re
     }
 
     let started = Instant::now();
+    // Searches run meanwhile: they must not fail, and find complete recent traces.
+    let searcher = {
+        let (store, tally) = (store.clone(), tally.clone());
+        tokio::spawn(async move {
+            while tally.lookups.load(Ordering::Relaxed) < LOOKUPS && started.elapsed() < TIME_LIMIT {
+                let query = TraceQuery {
+                    service_name: synth::SERVICES[0].to_owned(),
+                    start_time_min: Some(now_nanos() - RECENT.as_nanos() as u64),
+                    search_depth: 20,
+                    ..TraceQuery::default()
+                };
+                tally.searches.fetch_add(1, Ordering::Relaxed);
+                match store.find_traces(&query).await {
+                    Ok(traces) if traces.is_empty() => tally.problem(&tally.misses, "a search found nothing".into()),
+                    Ok(traces) => {
+                        for trace in traces.iter().filter(|t| span_count(t) != synth::SPANS_PER_TRACE) {
+                            tally.problem(&tally.misses, format!("a search returned {} spans", span_count(trace)));
+                        }
+                    }
+                    Err(err) => tally.problem(&tally.errors, format!("search: {err}")),
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
     let readers: Vec<_> = (0..READERS)
         .map(|r| {
             let (store, acked, tally) = (store.clone(), acked.clone(), tally.clone());
@@ -100,12 +126,7 @@ async fn lookups_of_acknowledged_traces_never_miss_during_cuts_compaction_and_re
                     tally.lookups.fetch_add(1, Ordering::Relaxed);
                     match store.get_trace(id, None).await {
                         Ok(Some(trace)) => {
-                            let spans: u64 = trace
-                                .resource_spans
-                                .iter()
-                                .flat_map(|r| &r.scope_spans)
-                                .map(|s| s.spans.len() as u64)
-                                .sum();
+                            let spans = span_count(&trace);
                             if spans != synth::SPANS_PER_TRACE {
                                 tally.problem(&tally.misses, format!("{} has {spans} spans", hex(&id)));
                             }
@@ -120,6 +141,7 @@ async fn lookups_of_acknowledged_traces_never_miss_during_cuts_compaction_and_re
     for reader in readers {
         reader.await.unwrap();
     }
+    searcher.await.unwrap();
     let runtime = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();
@@ -130,8 +152,9 @@ async fn lookups_of_acknowledged_traces_never_miss_during_cuts_compaction_and_re
     let errors = tally.errors.load(Ordering::Relaxed);
     let stats = store.stats();
     eprintln!(
-        "lookups {lookups}, misses {misses}, errors {errors}, runtime {runtime:?}, traces written {}, \
+        "lookups {lookups}, searches {}, misses {misses}, errors {errors}, runtime {runtime:?}, traces written {}, \
          blocks merged {}, blocks expired {}, blocks now {}",
+        tally.searches.load(Ordering::Relaxed),
         acked.lock().unwrap().len(),
         merged.load(Ordering::Relaxed),
         expired.load(Ordering::Relaxed),
@@ -143,6 +166,10 @@ async fn lookups_of_acknowledged_traces_never_miss_during_cuts_compaction_and_re
     assert!(merged.load(Ordering::Relaxed) > 0, "compaction never merged");
     assert!(expired.load(Ordering::Relaxed) > 0, "retention never deleted");
     store.close().await.unwrap();
+}
+
+fn span_count(trace: &Trace) -> u64 {
+    trace.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len() as u64).sum()
 }
 
 fn hex(id: &TraceId) -> String {

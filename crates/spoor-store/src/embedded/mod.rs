@@ -376,16 +376,16 @@ impl Inner {
     }
 
     /// Freezes the live head and writes every frozen head as a block.
-    async fn cut_block(&self) -> Result<(), StoreError> {
+    async fn cut_block(self: &Arc<Self>) -> Result<(), StoreError> {
         self.write_blocks(true).await
     }
 
     /// Writes the heads a failed cut left frozen, leaving the live head alone.
-    async fn write_frozen_heads(&self) -> Result<(), StoreError> {
+    async fn write_frozen_heads(self: &Arc<Self>) -> Result<(), StoreError> {
         self.write_blocks(false).await
     }
 
-    async fn write_blocks(&self, freeze_live_head: bool) -> Result<(), StoreError> {
+    async fn write_blocks(self: &Arc<Self>, freeze_live_head: bool) -> Result<(), StoreError> {
         let _cut = self.cut_lock.lock().await;
         let started = std::time::Instant::now();
         let result = self.write_blocks_locked(freeze_live_head).await;
@@ -395,19 +395,16 @@ impl Inner {
         result
     }
 
-    async fn write_blocks_locked(&self, freeze_live_head: bool) -> Result<(), StoreError> {
+    async fn write_blocks_locked(self: &Arc<Self>, freeze_live_head: bool) -> Result<(), StoreError> {
         if freeze_live_head {
             let _gate = self.cut_gate.write().await;
             if !lock_read(&self.head).is_empty() {
                 let wal_through = self.wal.rotate().await?;
-                // Both locks, in order: a reader sees the spans in the live head or in the
-                // view's frozen heads, never in neither.
-                let mut live = lock_write(&self.head);
-                let mut view = lock_write(&self.view);
-                let head = Arc::new(std::mem::take(&mut *live));
-                let mut next = View::clone(&view);
-                next.frozen.push(FrozenHead { head, wal_through });
-                *view = Arc::new(next);
+                // On a blocking thread: the head's lock may wait for a scan to finish.
+                let inner = self.clone();
+                tokio::task::spawn_blocking(move || inner.freeze_live_head(wal_through))
+                    .await
+                    .map_err(|e| StoreError::Other(format!("freezing the head failed: {e}")))?;
             }
         }
         loop {
@@ -426,6 +423,17 @@ impl Inner {
             }
             self.wal.delete_through(frozen.wal_through)?;
         }
+    }
+
+    /// Moves the live head into the view's frozen heads, under both locks in order: a reader
+    /// sees its spans in the live head or in the frozen heads, never in neither.
+    fn freeze_live_head(&self, wal_through: u64) {
+        let mut live = lock_write(&self.head);
+        let mut view = lock_write(&self.view);
+        let head = Arc::new(std::mem::take(&mut *live));
+        let mut next = View::clone(&view);
+        next.frozen.push(FrozenHead { head, wal_through });
+        *view = Arc::new(next);
     }
 
     async fn store_head(&self, head: Arc<Head>, through: u64) -> Result<BlockMeta, StoreError> {

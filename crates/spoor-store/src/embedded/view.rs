@@ -161,3 +161,47 @@ impl Reaper {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use object_store::local::LocalFileSystem;
+
+    use super::*;
+    use crate::embedded::block::Placing;
+
+    /// An (empty) block `id` stored under `root`.
+    fn stored_block(root: &std::path::Path, id: &str) -> Block {
+        let as_is = Placing::Clamp { min: 0, max: u64::MAX };
+        let (bytes, meta) = block::build_in_memory(Vec::new(), as_is, id.to_owned(), 0, 0).unwrap();
+        let dir = root.join(block::BLOCKS_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{id}{}", block::PARQUET_SUFFIX)), bytes).unwrap();
+        std::fs::write(dir.join(format!("{id}{}", block::META_SUFFIX)), serde_json::to_vec(&meta).unwrap()).unwrap();
+        Block::new(meta).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_retired_block_keeps_its_file_until_the_last_view_is_dropped() {
+        let root = tempfile::tempdir().unwrap();
+        let objects: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(root.path()).unwrap());
+        let reaper = Reaper::new(objects, Some(root.path().to_owned()));
+        let parquet = root.path().join(block::BLOCKS_DIR).join(format!("b1{}", block::PARQUET_SUFFIX));
+        let meta = root.path().join(block::BLOCKS_DIR).join(format!("b1{}", block::META_SUFFIX));
+
+        let view = View { frozen: Vec::new(), blocks: vec![reaper.handle(stored_block(root.path(), "b1"))] };
+        let reader = Arc::new(view.clone());
+        let current = view.with_blocks(&["b1"], Vec::new());
+        assert!(current.blocks.is_empty());
+        reaper.retire(&reader.blocks[0]).await.unwrap();
+        drop(view);
+        assert!(!meta.exists(), "the meta goes at once");
+        assert!(parquet.exists(), "a reader still holds the block");
+        drop(reader);
+        assert!(!parquet.exists(), "the last reader is gone");
+
+        // A block nobody holds any more goes at once.
+        let block = stored_block(root.path(), "b2");
+        reaper.retire(&block).await.unwrap();
+        assert!(!root.path().join(block::BLOCKS_DIR).join(format!("b2{}", block::PARQUET_SUFFIX)).exists());
+    }
+}
