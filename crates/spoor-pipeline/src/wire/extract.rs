@@ -126,11 +126,8 @@ pub fn extract_spans<'a>(
         let field = field?;
         match (field.number, field.value) {
             // resource: occurrences merge, so their attributes are one list, in order.
-            (1, FieldValue::Len(resource)) => {
-                if service.is_none() {
-                    service = service_of(resource)?;
-                }
-            }
+            (1, FieldValue::Len(resource)) if service.is_none() => service = service_of(resource)?,
+            (1, FieldValue::Len(_)) => {}
             (2, FieldValue::Len(scope_spans)) => {
                 let scope = field.value_range;
                 for field in fields(scope_spans) {

@@ -16,7 +16,6 @@
 mod block;
 mod dependencies;
 mod head;
-#[allow(dead_code)] // the head and the cut place spans with it (issue 13, in progress)
 mod placement;
 mod wal;
 
@@ -31,15 +30,15 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use prost::Message;
-use spoor_pipeline::TraceBatch;
-use spoor_pipeline::otlp::ExportTraceServiceRequest;
+use spoor_pipeline::wire::{self as otlp_wire, FieldValue};
+use spoor_pipeline::{EncodedRequest, TraceBatch};
 use tokio::sync::{Mutex as AsyncMutex, Notify, RwLock as AsyncRwLock, watch};
 use tokio::task::JoinHandle;
 
-use self::block::{Block, BlockBuilder, BlockMeta, RawRow};
+use self::block::{Block, BlockBuilder, BlockMeta};
 use self::dependencies::{EdgeCounts, PendingCalls};
 use self::head::Head;
+use self::placement::Placement;
 use self::wal::Wal;
 use crate::model::{assemble_trace, dedupe_spans};
 use crate::query::{SpanFilter, dependency_links};
@@ -57,6 +56,8 @@ const CONCURRENT_TRACE_READS: usize = 4;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EmbeddedStats {
     pub head_spans: usize,
+    /// About how much memory the live and frozen heads hold (see `max_head_bytes`).
+    pub head_bytes: u64,
     pub blocks: usize,
     pub block_spans: u64,
     pub block_bytes: u64,
@@ -103,11 +104,27 @@ fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
-fn encode_batch(batch: &TraceBatch) -> Vec<u8> {
-    let mut payload = Vec::new();
-    for resource_spans in batch.resource_spans() {
-        prost::encoding::message::encode(1, resource_spans, &mut payload);
+/// `ExportTraceServiceRequest.resource_spans`.
+const REQUEST_RESOURCE_SPANS: u32 = 1;
+
+/// The `ResourceSpans` messages of an encoded request, sharing its bytes. A whole request was
+/// encoded from decoded structs (or checked when replayed), so its top level is all it reads.
+fn resource_parts(request: &EncodedRequest) -> Vec<Bytes> {
+    match request {
+        EncodedRequest::Resources(parts) => parts.clone(),
+        EncodedRequest::Whole(body) => otlp_wire::fields(body)
+            .map_while(Result::ok)
+            .filter(|field| field.number == REQUEST_RESOURCE_SPANS && matches!(field.value, FieldValue::Len(_)))
+            .map(|field| body.slice(field.value_range))
+            .collect(),
     }
+}
+
+/// The WAL record of a request: its bytes as received (or as encoded once, for a decoded
+/// batch), framed.
+fn wal_record(request: &EncodedRequest) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(request.len());
+    request.write_to(&mut payload);
     wal::frame(&payload)
 }
 
@@ -131,10 +148,13 @@ impl EmbeddedStore {
         let wal_through = blocks.iter().map(|b| b.meta.wal_through).max().unwrap_or(0);
         let mut head = Head::default();
         let mut replayed = 0usize;
+        let placement = Placement::new(now_nanos(), config.ttl, config.max_future);
         let wal = Wal::open(&config.path.join("wal"), config.sync, config.sync_interval, wal_through, |payload| {
-            match ExportTraceServiceRequest::decode(payload) {
-                Ok(request) => {
-                    head.insert(&request.resource_spans);
+            let body = Bytes::copy_from_slice(payload);
+            let mut parts = Vec::new();
+            match otlp_wire::scan_request(&body, |range, _| parts.push(body.slice(range))) {
+                Ok(_) => {
+                    head.insert(&parts, &placement);
                     replayed += 1;
                     true
                 }
@@ -188,6 +208,7 @@ impl EmbeddedStore {
         let blocks = lock_read(&self.inner.blocks);
         EmbeddedStats {
             head_spans: self.inner.head_spans(),
+            head_bytes: self.inner.head_bytes() as u64,
             blocks: blocks.len(),
             block_spans: blocks.iter().map(|b| b.meta.span_count).sum(),
             block_bytes: blocks.iter().map(|b| b.meta.size_bytes).sum(),
@@ -268,8 +289,12 @@ impl Inner {
     /// Whether the live head is due to be cut, by size or by age.
     fn head_due(&self) -> bool {
         let head = lock_read(&self.head);
-        head.len() >= self.config.max_block_spans
-            || head.opened().is_some_and(|opened| opened.elapsed() >= self.config.block_duration)
+        self.head_full(&head) || head.opened().is_some_and(|opened| opened.elapsed() >= self.config.block_duration)
+    }
+
+    /// Whether `head` holds `max_head_bytes` or `max_block_spans`.
+    fn head_full(&self, head: &Head) -> bool {
+        head.len() >= self.config.max_block_spans || head.bytes() as u64 >= self.config.max_head_bytes
     }
 
     fn blocks(&self) -> Vec<Arc<Block>> {
@@ -280,6 +305,12 @@ impl Inner {
     fn head_spans(&self) -> usize {
         let frozen: usize = lock_read(&self.frozen).iter().map(|(head, _)| head.len()).sum();
         lock_read(&self.head).len() + frozen
+    }
+
+    /// Bytes held in memory by the live head and the heads being cut.
+    fn head_bytes(&self) -> usize {
+        let frozen: usize = lock_read(&self.frozen).iter().map(|(head, _)| head.bytes()).sum();
+        lock_read(&self.head).bytes() + frozen
     }
 
     fn frozen_heads(&self) -> Vec<Arc<Head>> {
@@ -293,15 +324,18 @@ impl Inner {
         if batch.is_empty() {
             return Ok(());
         }
-        let record = encode_batch(batch);
-        let head_len = {
+        let request = batch.encoded_request();
+        let parts = resource_parts(&request);
+        let record = wal_record(&request);
+        let full = {
             let _gate = self.cut_gate.read().await;
             self.wal.append(record).await?;
+            let placement = Placement::new(now_nanos(), self.config.ttl, self.config.max_future);
             let mut head = lock_write(&self.head);
-            head.insert(batch.resource_spans());
-            head.len()
+            head.insert(&parts, &placement);
+            self.head_full(&head)
         };
-        if head_len >= self.config.max_block_spans {
+        if full {
             self.cut_wanted.notify_one();
         }
         Ok(())
@@ -346,8 +380,7 @@ impl Inner {
 
     async fn store_head(&self, head: Arc<Head>, through: u64) -> Result<BlockMeta, StoreError> {
         let built = tokio::task::spawn_blocking(move || {
-            let mut rows: Vec<RawRow> = head.records().iter().map(RawRow::from_record).collect();
-            block::sort_and_dedupe(&mut rows);
+            let rows = head.rows();
             let mut builder = BlockBuilder::new()?;
             for row in rows {
                 builder.push(row)?;
@@ -531,11 +564,13 @@ impl TraceStore for EmbeddedStore {
         self.inner.write(batch).await
     }
 
-    /// No room once the heads in memory hold two blocks' worth (`max_block_spans`): the live
-    /// head has filled up again while the previous one is still being written, so cutting
-    /// cannot keep up with the intake.
+    /// No room once the heads in memory hold two heads' worth (twice `max_head_bytes`, or of
+    /// `max_block_spans`): the live head has filled up again while the previous one is still
+    /// being written, so cutting cannot keep up with the intake.
     fn has_room(&self) -> bool {
-        self.inner.head_spans() < self.inner.config.max_block_spans.saturating_mul(2)
+        let config = &self.inner.config;
+        (self.inner.head_bytes() as u64) < config.max_head_bytes.saturating_mul(2)
+            && self.inner.head_spans() < config.max_block_spans.saturating_mul(2)
     }
 
     async fn get_trace(&self, trace_id: TraceId, range: Option<(u64, u64)>) -> Result<Option<Trace>, StoreError> {
