@@ -88,7 +88,11 @@ struct SpanEntry {
 struct Names {
     list: Vec<Arc<str>>,
     ids: HashMap<Arc<str>, u32>,
+    bytes: usize,
 }
+
+/// Per-name bytes besides the text: the list and map slots and the `Arc` header.
+const NAME_OVERHEAD_BYTES: usize = 64;
 
 impl Names {
     fn intern(&mut self, name: &str) -> u32 {
@@ -97,6 +101,7 @@ impl Names {
         }
         let id = u32::try_from(self.list.len()).unwrap_or(u32::MAX);
         let name: Arc<str> = Arc::from(name);
+        self.bytes += name.len() + NAME_OVERHEAD_BYTES;
         self.list.push(name.clone());
         self.ids.insert(name, id);
         id
@@ -111,7 +116,66 @@ impl Names {
     }
 
     fn bytes(&self) -> usize {
-        self.list.iter().map(|name| name.len() + 64).sum()
+        self.bytes
+    }
+}
+
+/// Spans read from encoded `ResourceSpans` messages, not yet in a head.
+pub(crate) struct Extracted {
+    resources: Vec<ExtractedResource>,
+}
+
+struct ExtractedResource {
+    bytes: Bytes,
+    /// `service.name`, in `bytes`.
+    service: Span32,
+    /// Each span's entry (without chunk, service and name) and its name, in `bytes`.
+    spans: Vec<(SpanEntry, Span32)>,
+}
+
+impl Extracted {
+    /// Reads the spans of each resource in one pass over its bytes. A resource that does not
+    /// parse (its bytes were checked when received or encoded here, so this is a bug) is left
+    /// out and logged.
+    pub fn new(resources: &[Bytes]) -> Self {
+        let resources = resources
+            .iter()
+            .filter_map(|bytes| {
+                if u32::try_from(bytes.len()).is_err() {
+                    tracing::error!(bytes = bytes.len(), "a resource too large for the head; spans dropped");
+                    return None;
+                }
+                let mut spans = Vec::new();
+                let extracted = wire::extract_spans(bytes, |fields: SpanFields<'_>| {
+                    let entry = SpanEntry {
+                        trace_id: trace_id_of(fields.trace_id),
+                        start: fields.start_time_unix_nano,
+                        end: fields.end_time_unix_nano,
+                        chunk: 0,
+                        scope: range32(&fields.scope),
+                        span: range32(&fields.span),
+                        span_id: span32(bytes, fields.span_id),
+                        parent_span_id: span32(bytes, fields.parent_span_id),
+                        service: 0,
+                        name: 0,
+                        kind: fields.kind,
+                        status_code: fields.status_code,
+                    };
+                    spans.push((entry, span32(bytes, fields.name.as_bytes())));
+                });
+                match extracted {
+                    Ok(service) if !spans.is_empty() => {
+                        Some(ExtractedResource { bytes: bytes.clone(), service: span32(bytes, service.as_bytes()), spans })
+                    }
+                    Ok(_) => None,
+                    Err(err) => {
+                        tracing::error!(error = %err, "a checked ResourceSpans did not parse; its spans are not in the head");
+                        None
+                    }
+                }
+            })
+            .collect();
+        Self { resources }
     }
 }
 
@@ -171,72 +235,44 @@ impl Head {
     /// Adds the spans of encoded `ResourceSpans` messages (each without field key and length,
     /// as [`spoor_pipeline::EncodedRequest::Resources`] holds them), keeping the bytes.
     pub fn insert(&mut self, resources: &[Bytes], placement: &Placement) {
-        for chunk in resources {
-            self.insert_chunk(chunk, placement);
-        }
+        self.insert_extracted(Extracted::new(resources), placement);
     }
 
-    fn insert_chunk(&mut self, chunk: &Bytes, placement: &Placement) {
-        let Ok(chunk_index) = u32::try_from(self.chunks.len()) else {
-            tracing::error!("the head holds too many resources; spans dropped");
-            return;
-        };
-        if u32::try_from(chunk.len()).is_err() {
-            tracing::error!(bytes = chunk.len(), "a resource too large for the head; spans dropped");
-            return;
-        }
-        let first = self.spans.len();
-        let (spans, names) = (&mut self.spans, &mut self.names);
-        let extracted = wire::extract_spans(chunk, |fields: SpanFields<'_>| {
-            spans.push(SpanEntry {
-                trace_id: trace_id_of(fields.trace_id),
-                start: fields.start_time_unix_nano,
-                end: fields.end_time_unix_nano,
-                chunk: chunk_index,
-                scope: range32(&fields.scope),
-                span: range32(&fields.span),
-                span_id: span32(chunk, fields.span_id),
-                parent_span_id: span32(chunk, fields.parent_span_id),
-                service: 0,
-                name: names.intern(fields.name),
-                kind: fields.kind,
-                status_code: fields.status_code,
-            });
-        });
-        let service = match extracted {
-            Ok(service) => self.services.intern(service),
-            Err(err) => {
-                // The bytes were checked when received or encoded here, so this is a bug.
-                tracing::error!(error = %err, "a checked ResourceSpans did not parse; its spans are not in the head");
-                self.spans.truncate(first);
+    /// Adds spans read by [`Extracted::new`], which a writer runs before taking the head's lock.
+    pub fn insert_extracted(&mut self, extracted: Extracted, placement: &Placement) {
+        for resource in extracted.resources {
+            let Ok(chunk) = u32::try_from(self.chunks.len()) else {
+                tracing::error!("the head holds too many resources; spans dropped");
                 return;
+            };
+            if self.spans.is_empty() {
+                self.opened = Some(Instant::now());
+                self.min_time = u64::MAX;
+                self.max_time = 0;
             }
-        };
-        if self.spans.len() == first {
-            return;
-        }
-        if first == 0 {
-            self.opened = Some(Instant::now());
-            self.min_time = u64::MAX;
-            self.max_time = 0;
-        }
-        self.chunks.push(chunk.clone());
-        self.chunk_bytes += chunk.len();
-        let service_is_named = !self.services.get(service).is_empty();
-        let index = self.by_service.entry(service).or_default();
-        for (i, entry) in self.spans.iter_mut().enumerate().skip(first) {
-            let i = i as u32;
-            entry.service = service;
-            let (placed, moved) = placement.place(entry.start);
-            self.moved += u64::from(moved);
-            self.min_time = self.min_time.min(placed);
-            self.max_time = self.max_time.max(placed);
-            self.by_trace.entry(entry.trace_id).or_default().push(i);
-            index.spans.push(i);
-            index.by_operation.entry(entry.name).or_default().push(i);
-            if service_is_named {
-                index.operations.insert((entry.name, entry.kind));
+            let text = |range: Span32| resource.bytes.get(range.range()).and_then(|b| std::str::from_utf8(b).ok());
+            let service = self.services.intern(text(resource.service).unwrap_or_default());
+            let service_is_named = resource.service.len > 0;
+            let index = self.by_service.entry(service).or_default();
+            for (mut entry, name) in resource.spans {
+                let i = self.spans.len() as u32;
+                entry.chunk = chunk;
+                entry.service = service;
+                entry.name = self.names.intern(text(name).unwrap_or_default());
+                let (placed, moved) = placement.place(entry.start);
+                self.moved += u64::from(moved);
+                self.min_time = self.min_time.min(placed);
+                self.max_time = self.max_time.max(placed);
+                self.by_trace.entry(entry.trace_id).or_default().push(i);
+                index.spans.push(i);
+                index.by_operation.entry(entry.name).or_default().push(i);
+                if service_is_named {
+                    index.operations.insert((entry.name, entry.kind));
+                }
+                self.spans.push(entry);
             }
+            self.chunk_bytes += resource.bytes.len();
+            self.chunks.push(resource.bytes);
         }
     }
 

@@ -4,10 +4,12 @@
 //!
 //! Layout under `path`: `wal/<segment>.wal` and `blocks/<id>.parquet` + `<id>.meta.json`.
 //!
-//! Write: WAL append (group commit) → head. Every `block_duration` or `max_block_spans`, the
-//! WAL rotates and the head is frozen and cut into a block; once the block is stored, the WAL
-//! segments it covers are deleted (the meta's `wal_through` also tells replay to skip them, if
-//! the process died in between). Reads merge head, frozen heads and blocks, pruning blocks by
+//! Write: the batch's `ResourceSpans` bytes (as received, or encoded once) go to the WAL
+//! (group commit), then to the head with a compact entry per span (see `head`). Every
+//! `block_duration`, or once the head holds `max_head_bytes` or `max_block_spans`, the WAL
+//! rotates and the head is frozen and cut into a block (rows built from the bytes); once the
+//! block is stored, the WAL segments it covers are deleted (the meta's `wal_through` also tells
+//! replay to skip them, if the process died in between). Reads merge head, frozen heads and blocks, pruning blocks by
 //! time, services and operations, the bloom filter and row-group trace-ID ranges. A
 //! background task cuts, compacts (merges small blocks of one `compaction_window`, dropping
 //! repeated span IDs) and applies the TTL. Dependencies count calls whose two spans ended up
@@ -37,7 +39,7 @@ use tokio::task::JoinHandle;
 
 use self::block::{Block, BlockBuilder, BlockMeta};
 use self::dependencies::{EdgeCounts, PendingCalls};
-use self::head::Head;
+use self::head::{Extracted, Head};
 use self::placement::Placement;
 use self::wal::Wal;
 use crate::model::{assemble_trace, dedupe_spans};
@@ -325,14 +327,14 @@ impl Inner {
             return Ok(());
         }
         let request = batch.encoded_request();
-        let parts = resource_parts(&request);
+        let extracted = Extracted::new(&resource_parts(&request));
         let record = wal_record(&request);
         let full = {
             let _gate = self.cut_gate.read().await;
             self.wal.append(record).await?;
             let placement = Placement::new(now_nanos(), self.config.ttl, self.config.max_future);
             let mut head = lock_write(&self.head);
-            head.insert(&parts, &placement);
+            head.insert_extracted(extracted, &placement);
             self.head_full(&head)
         };
         if full {
@@ -380,12 +382,22 @@ impl Inner {
 
     async fn store_head(&self, head: Arc<Head>, through: u64) -> Result<BlockMeta, StoreError> {
         let built = tokio::task::spawn_blocking(move || {
+            let began = std::time::Instant::now();
             let rows = head.rows();
+            let rows_done = began.elapsed();
             let mut builder = BlockBuilder::new()?;
             for row in rows {
                 builder.push(row)?;
             }
-            builder.finish(new_block_id(), through, now_nanos())
+            let built = builder.finish(new_block_id(), through, now_nanos());
+            tracing::debug!(
+                spans = head.len(),
+                head_bytes = head.bytes(),
+                rows_ms = rows_done.as_millis(),
+                parquet_ms = (began.elapsed() - rows_done).as_millis(),
+                "built block"
+            );
+            built
         })
         .await
         .map_err(|e| StoreError::Other(format!("block builder task failed: {e}")))??;
