@@ -13,6 +13,24 @@ use std::ops::Range;
 
 use super::{EGROUP, I32, I64, LEN, RECURSION_LIMIT, Reader, SGROUP, VARINT, WireError};
 
+// Field numbers read here, checked against the schema table (`Msg::fields`) by the tests.
+const RESOURCE_SPANS_RESOURCE: u32 = 1;
+const RESOURCE_SPANS_SCOPE_SPANS: u32 = 2;
+const SCOPE_SPANS_SPANS: u32 = 2;
+const RESOURCE_ATTRIBUTES: u32 = 1;
+const KEY_VALUE_KEY: u32 = 1;
+const KEY_VALUE_VALUE: u32 = 2;
+const ANY_VALUE_STRING: u32 = 1;
+const SPAN_TRACE_ID: u32 = 1;
+const SPAN_SPAN_ID: u32 = 2;
+const SPAN_PARENT_SPAN_ID: u32 = 4;
+const SPAN_NAME: u32 = 5;
+const SPAN_KIND: u32 = 6;
+const SPAN_START: u32 = 7;
+const SPAN_END: u32 = 8;
+const SPAN_STATUS: u32 = 15;
+const STATUS_CODE: u32 = 3;
+
 /// One field of an encoded message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field<'a> {
@@ -126,23 +144,25 @@ pub fn extract_spans<'a>(
         let field = field?;
         match (field.number, field.value) {
             // resource: occurrences merge, so their attributes are one list, in order.
-            (1, FieldValue::Len(resource)) if service.is_none() => service = service_of(resource)?,
-            (1, FieldValue::Len(_)) => {}
-            (2, FieldValue::Len(scope_spans)) => {
+            (RESOURCE_SPANS_RESOURCE, FieldValue::Len(resource)) if service.is_none() => {
+                service = service_of(resource)?;
+            }
+            (RESOURCE_SPANS_RESOURCE, FieldValue::Len(_)) => {}
+            (RESOURCE_SPANS_SCOPE_SPANS, FieldValue::Len(scope_spans)) => {
                 let scope = field.value_range;
                 for field in fields(scope_spans) {
                     let field = field?;
                     match (field.number, field.value) {
-                        (2, FieldValue::Len(span)) => {
+                        (SCOPE_SPANS_SPANS, FieldValue::Len(span)) => {
                             let range = scope.start + field.value_range.start..scope.start + field.value_range.end;
                             on_span(span_fields(span, scope.clone(), range)?);
                         }
-                        (2, _) => return Err(WireError::InvalidWireType),
+                        (SCOPE_SPANS_SPANS, _) => return Err(WireError::InvalidWireType),
                         _ => {}
                     }
                 }
             }
-            (1 | 2, _) => return Err(WireError::InvalidWireType),
+            (RESOURCE_SPANS_RESOURCE | RESOURCE_SPANS_SCOPE_SPANS, _) => return Err(WireError::InvalidWireType),
             _ => {}
         }
     }
@@ -154,25 +174,31 @@ fn span_fields(span: &[u8], scope: Range<usize>, range: Range<usize>) -> Result<
     for field in fields(span) {
         let field = field?;
         match (field.number, field.value) {
-            (1, FieldValue::Len(id)) => out.trace_id = id,
-            (2, FieldValue::Len(id)) => out.span_id = id,
-            (4, FieldValue::Len(id)) => out.parent_span_id = id,
-            (5, FieldValue::Len(name)) => out.name = utf8(name)?,
+            (SPAN_TRACE_ID, FieldValue::Len(id)) => out.trace_id = id,
+            (SPAN_SPAN_ID, FieldValue::Len(id)) => out.span_id = id,
+            (SPAN_PARENT_SPAN_ID, FieldValue::Len(id)) => out.parent_span_id = id,
+            (SPAN_NAME, FieldValue::Len(name)) => out.name = utf8(name)?,
             // int32 and enums take the varint's low 32 bits, as prost does.
-            (6, FieldValue::Varint(kind)) => out.kind = kind as i32,
-            (7, FieldValue::Fixed64(start)) => out.start_time_unix_nano = start,
-            (8, FieldValue::Fixed64(end)) => out.end_time_unix_nano = end,
-            (15, FieldValue::Len(status)) => {
+            (SPAN_KIND, FieldValue::Varint(kind)) => out.kind = kind as i32,
+            (SPAN_START, FieldValue::Fixed64(start)) => out.start_time_unix_nano = start,
+            (SPAN_END, FieldValue::Fixed64(end)) => out.end_time_unix_nano = end,
+            (SPAN_STATUS, FieldValue::Len(status)) => {
                 out.has_status = true;
                 for field in fields(status) {
                     match field? {
-                        Field { number: 3, value: FieldValue::Varint(code), .. } => out.status_code = code as i32,
-                        Field { number: 3, .. } => return Err(WireError::InvalidWireType),
+                        Field { number: STATUS_CODE, value: FieldValue::Varint(code), .. } => {
+                            out.status_code = code as i32;
+                        }
+                        Field { number: STATUS_CODE, .. } => return Err(WireError::InvalidWireType),
                         _ => {}
                     }
                 }
             }
-            (1 | 2 | 4..=8 | 15, _) => return Err(WireError::InvalidWireType),
+            (
+                SPAN_TRACE_ID | SPAN_SPAN_ID | SPAN_PARENT_SPAN_ID | SPAN_NAME | SPAN_KIND | SPAN_START | SPAN_END
+                | SPAN_STATUS,
+                _,
+            ) => return Err(WireError::InvalidWireType),
             _ => {}
         }
     }
@@ -191,13 +217,13 @@ fn service_of(resource: &[u8]) -> Result<Option<&str>, WireError> {
     for field in fields(resource) {
         let field = field?;
         match (field.number, field.value) {
-            (1, FieldValue::Len(key_value)) => {
+            (RESOURCE_ATTRIBUTES, FieldValue::Len(key_value)) => {
                 let (key, value) = key_value_str(key_value)?;
                 if key == SERVICE_NAME {
                     return Ok(Some(value));
                 }
             }
-            (1, _) => return Err(WireError::InvalidWireType),
+            (RESOURCE_ATTRIBUTES, _) => return Err(WireError::InvalidWireType),
             _ => {}
         }
     }
@@ -210,21 +236,52 @@ fn key_value_str(key_value: &[u8]) -> Result<(&str, &str), WireError> {
     for field in fields(key_value) {
         let field = field?;
         match (field.number, field.value) {
-            (1, FieldValue::Len(bytes)) => key = utf8(bytes)?,
+            (KEY_VALUE_KEY, FieldValue::Len(bytes)) => key = utf8(bytes)?,
             // value: occurrences merge; the oneof holds the last variant set.
-            (2, FieldValue::Len(any_value)) => {
+            (KEY_VALUE_VALUE, FieldValue::Len(any_value)) => {
                 for field in fields(any_value) {
                     let field = field?;
                     match (field.number, field.value) {
-                        (1, FieldValue::Len(bytes)) => value = utf8(bytes)?,
+                        (ANY_VALUE_STRING, FieldValue::Len(bytes)) => value = utf8(bytes)?,
+                        // The oneof's other members: bool, int, double, array, kvlist, bytes,
+                        // string_value_strindex.
                         (2..=8, _) => value = "",
                         _ => {}
                     }
                 }
             }
-            (1 | 2, _) => return Err(WireError::InvalidWireType),
+            (KEY_VALUE_KEY | KEY_VALUE_VALUE, _) => return Err(WireError::InvalidWireType),
             _ => {}
         }
     }
     Ok((key, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Kind, Msg};
+    use super::*;
+
+    fn kind(msg: Msg, number: u32) -> Kind {
+        msg.fields()[number as usize]
+    }
+
+    #[test]
+    fn field_numbers_are_the_schema_tables() {
+        assert_eq!(kind(Msg::ResourceSpans, RESOURCE_SPANS_RESOURCE), Kind::Msg(Msg::Resource));
+        assert_eq!(kind(Msg::ResourceSpans, RESOURCE_SPANS_SCOPE_SPANS), Kind::Msg(Msg::ScopeSpans));
+        assert_eq!(kind(Msg::ScopeSpans, SCOPE_SPANS_SPANS), Kind::Msg(Msg::Span));
+        assert_eq!(kind(Msg::Resource, RESOURCE_ATTRIBUTES), Kind::Msg(Msg::KeyValue));
+        assert_eq!(kind(Msg::KeyValue, KEY_VALUE_KEY), Kind::Str);
+        assert_eq!(kind(Msg::KeyValue, KEY_VALUE_VALUE), Kind::Msg(Msg::AnyValue));
+        assert_eq!(kind(Msg::AnyValue, ANY_VALUE_STRING), Kind::Str);
+        assert_eq!(kind(Msg::Span, SPAN_TRACE_ID), Kind::Id(0));
+        assert_eq!(kind(Msg::Span, SPAN_SPAN_ID), Kind::Id(1));
+        assert_eq!(kind(Msg::Span, SPAN_PARENT_SPAN_ID), Kind::Id(2));
+        assert_eq!(kind(Msg::Span, SPAN_NAME), Kind::Str);
+        assert_eq!(kind(Msg::Span, SPAN_KIND), Kind::Varint);
+        assert_eq!((kind(Msg::Span, SPAN_START), kind(Msg::Span, SPAN_END)), (Kind::Fixed64, Kind::Fixed64));
+        assert_eq!(kind(Msg::Span, SPAN_STATUS), Kind::Msg(Msg::Status));
+        assert_eq!(kind(Msg::Status, STATUS_CODE), Kind::Varint);
+    }
 }

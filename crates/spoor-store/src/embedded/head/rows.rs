@@ -7,14 +7,11 @@
 //!
 //! Rows are built on two threads, each sorting its half, and the halves merged.
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 use spoor_pipeline::wire::{self, FieldValue, WireError};
 
 use super::{Head, SpanEntry};
 use crate::embedded::block::RawRow;
-use crate::embedded::block::sort_and_dedupe;
 
 /// `ResourceSpans.scope_spans`.
 pub(super) const SCOPE_SPANS_FIELD: u32 = 2;
@@ -101,11 +98,16 @@ impl Head {
         halves.into_iter().reduce(merge_sorted).unwrap_or_default()
     }
 
+    /// Rows of `entries`, ordered and without exact copies as `block::sort_and_dedupe` leaves
+    /// them; sorted by index, so that each row (a few hundred bytes) moves once.
     fn sorted_rows(&self, entries: &[SpanEntry]) -> Vec<RawRow> {
-        let mut builder = RowBuilder { head: self, resources: HashMap::new(), scopes: HashMap::new() };
-        let mut rows: Vec<RawRow> = entries.iter().filter_map(|entry| builder.row(entry)).collect();
-        sort_and_dedupe(&mut rows);
-        rows
+        let mut builder = RowBuilder { head: self, resource: None, scope: None };
+        let rows: Vec<RawRow> = entries.iter().filter_map(|entry| builder.row(entry)).collect();
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_unstable_by(|&a, &b| rows[a].sort_key().cmp(&rows[b].sort_key()));
+        order.dedup_by(|later, first| rows[*later].sort_key() == rows[*first].sort_key());
+        let mut slots: Vec<Option<RawRow>> = rows.into_iter().map(Some).collect();
+        order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect()
     }
 }
 
@@ -134,11 +136,12 @@ fn merge_sorted(a: Vec<RawRow>, b: Vec<RawRow>) -> Vec<RawRow> {
     }
 }
 
-/// Builds rows, stripping each resource and scope once.
+/// Builds rows, stripping each resource and scope once: a head's entries come resource by
+/// resource and scope by scope, so the last of each is all it keeps.
 struct RowBuilder<'a> {
     head: &'a Head,
-    resources: HashMap<u32, Bytes>,
-    scopes: HashMap<(u32, u32), Bytes>,
+    resource: Option<(u32, Bytes)>,
+    scope: Option<((u32, u32), Bytes)>,
 }
 
 impl RowBuilder<'_> {
@@ -151,20 +154,20 @@ impl RowBuilder<'_> {
                 None
             }
         };
-        let resource = match self.resources.get(&entry.chunk) {
-            Some(resource) => resource.clone(),
-            None => {
+        let resource = match &self.resource {
+            Some((chunk, resource)) if *chunk == entry.chunk => resource.clone(),
+            _ => {
                 let resource = stripped(head.chunk(entry), SCOPE_SPANS_FIELD)?;
-                self.resources.insert(entry.chunk, resource.clone());
+                self.resource = Some((entry.chunk, resource.clone()));
                 resource
             }
         };
         let key = (entry.chunk, entry.scope.start);
-        let scope = match self.scopes.get(&key) {
-            Some(scope) => scope.clone(),
-            None => {
+        let scope = match &self.scope {
+            Some((at, scope)) if *at == key => scope.clone(),
+            _ => {
                 let scope = stripped(head.bytes_of(entry, entry.scope), SPANS_FIELD)?;
-                self.scopes.insert(key, scope.clone());
+                self.scope = Some((key, scope.clone()));
                 scope
             }
         };

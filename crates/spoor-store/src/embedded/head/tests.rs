@@ -190,3 +190,35 @@ fn bytes_count_what_the_head_holds() {
     assert!(head.bytes() > received, "{} <= {received}", head.bytes());
     assert!(per_span < received / head.len() + 256, "{per_span} B/span for {} received", received / head.len());
 }
+
+/// What a cut of 200k synthetic spans costs, split into row building (this module) and the
+/// block builder, and the head's bytes per span:
+/// `cargo test --release -p spoor-store --lib cut_cost -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn cut_cost() {
+    let resources = synthetic(200);
+    let head = head_of(&resources);
+    let spans = head.len() as f64;
+    for _ in 0..3 {
+        let began = Instant::now();
+        let rows = head.rows();
+        let rows_time = began.elapsed();
+        let began = Instant::now();
+        let mut builder = crate::embedded::block::BlockBuilder::new().unwrap();
+        for row in rows {
+            builder.push(row).unwrap();
+        }
+        let (bytes, _) = builder.finish("cost".into(), 0, NOW).unwrap();
+        let build_time = began.elapsed();
+        println!(
+            "{spans} spans, head {:.0} B/span: rows {:.0} ms ({:.0} spans/s), block builder {:.0} ms ({:.0} spans/s), {:.1} B/span on disk",
+            head.bytes() as f64 / spans,
+            rows_time.as_secs_f64() * 1e3,
+            spans / rows_time.as_secs_f64(),
+            build_time.as_secs_f64() * 1e3,
+            spans / build_time.as_secs_f64(),
+            bytes.len() as f64 / spans,
+        );
+    }
+}
