@@ -11,6 +11,7 @@ use bytes::Bytes;
 use spoor_pipeline::wire::{self, FieldValue, WireError};
 
 use super::{Head, SpanEntry};
+use crate::TraceId;
 use crate::embedded::block::RawRow;
 
 /// `ResourceSpans.scope_spans`.
@@ -103,12 +104,25 @@ impl Head {
     fn sorted_rows(&self, entries: &[SpanEntry]) -> Vec<RawRow> {
         let mut builder = RowBuilder { head: self, resource: None, scope: None };
         let rows: Vec<RawRow> = entries.iter().filter_map(|entry| builder.row(entry)).collect();
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_unstable_by(|&a, &b| rows[a].sort_key().cmp(&rows[b].sort_key()));
-        order.dedup_by(|later, first| rows[*later].sort_key() == rows[*first].sort_key());
+        // Trace ID and the span ID's first 8 bytes (zero-padded, which orders as the whole ID
+        // does wherever they differ) decide almost every comparison; the full key breaks ties.
+        let mut order: Vec<(TraceId, [u8; 8], usize)> =
+            rows.iter().enumerate().map(|(i, row)| (row.trace_id, id_prefix(&row.span_id), i)).collect();
+        order.sort_unstable_by(|a, b| {
+            (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| rows[a.2].sort_key().cmp(&rows[b.2].sort_key()))
+        });
+        order.dedup_by(|later, first| rows[later.2].sort_key() == rows[first.2].sort_key());
         let mut slots: Vec<Option<RawRow>> = rows.into_iter().map(Some).collect();
-        order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect()
+        order.into_iter().filter_map(|(_, _, i)| slots.get_mut(i).and_then(Option::take)).collect()
     }
+}
+
+/// The first 8 bytes of an ID, zero-padded.
+fn id_prefix(id: &[u8]) -> [u8; 8] {
+    let mut prefix = [0u8; 8];
+    let len = id.len().min(8);
+    prefix[..len].copy_from_slice(&id[..len]);
+    prefix
 }
 
 /// Two sorted, deduplicated row lists as one.
