@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The embedded store through spoor's real APIs (issue 4): ingest over OTLP gRPC, bytes per span
-# on disk after compaction, and trace-by-ID and search latency over Jaeger's HTTP API.
+# The embedded store through spoor's real APIs (issues 4 and 13): OTLP gRPC ingest of the
+# generator's varied requests sustained over at least 60 s and spoor's peak RSS, bytes per span
+# on disk after compaction, trace by ID (idle, and during 100k spans/s of ingest) and the four
+# searches (service; + operation; + common tag; + rare tag; 1 h window, limit 20) over Jaeger's
+# HTTP API, against issue 13's targets.
 #
-#   bench/store.sh                   10M spans (about 15 minutes at ~54k spans/s); appends to
-#                                    bench/RESULTS.md
+#   bench/store.sh                   10M spans; appends to bench/RESULTS.md
 #   bench/store.sh --spans 2000000   fewer spans
 #   bench/store.sh --quick           a smoke run (~20k spans, a few queries); writes nothing
 #

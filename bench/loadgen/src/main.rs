@@ -200,6 +200,9 @@ struct QueryArgs {
     /// search: a tag the spans must have, as key=value (repeat: all must match).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
     tags: Vec<(String, String)>,
+    /// search: the `operation` parameter (a span name the service uses, e.g. "GET /api/cart").
+    #[arg(long, value_name = "NAME")]
+    operation: Option<String>,
     /// search: the length of each search's time window.
     #[arg(long, default_value = "1h", value_parser = parse_positive_duration)]
     window: Duration,
@@ -392,6 +395,7 @@ impl QueryArgs {
             unknown_share: self.unknown,
             services,
             tags: self.tags.into_iter().collect::<BTreeMap<_, _>>(),
+            operation: self.operation,
             window: self.window,
             lookback: self.lookback,
             limit: self.limit,

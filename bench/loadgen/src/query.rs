@@ -65,6 +65,8 @@ pub struct QueryConfig {
     pub unknown_share: f64,
     pub services: Vec<String>,
     pub tags: BTreeMap<String, String>,
+    /// Search: the `operation` parameter, if any.
+    pub operation: Option<String>,
     pub window: Duration,
     /// Search without `ids_file`: windows are picked inside the last `lookback`.
     pub lookback: Duration,
@@ -93,6 +95,7 @@ pub struct QuerySummary {
     /// Search: the query, and what came back.
     pub services: Vec<String>,
     pub tags: BTreeMap<String, String>,
+    pub operation: Option<String>,
     pub window_secs: f64,
     pub limit: u32,
     /// The span start times windows were picked in, µs since the epoch.
@@ -150,6 +153,8 @@ struct QueryPlan {
     services: Vec<String>,
     /// The `tags` parameter, percent-encoded JSON; empty for none.
     tags: String,
+    /// The `operation` parameter, percent-encoded; empty for none.
+    operation: String,
     window_nanos: u64,
     /// Span start times, Unix ns, that windows are picked in.
     range: (u64, u64),
@@ -190,6 +195,7 @@ impl QueryPlan {
             unknown_share: config.unknown_share,
             services: config.services.clone(),
             tags,
+            operation: config.operation.as_deref().map(percent_encode).unwrap_or_default(),
             window_nanos: config.window.as_nanos() as u64,
             range,
             limit: config.limit,
@@ -214,6 +220,9 @@ impl QueryPlan {
                 let start = rng.random_range(first..=latest_start);
                 let end = start.saturating_add(self.window_nanos);
                 let mut url = format!("{}/api/traces?service={}", self.prefix, percent_encode(service));
+                if !self.operation.is_empty() {
+                    url.push_str(&format!("&operation={}", self.operation));
+                }
                 if !self.tags.is_empty() {
                     url.push_str(&format!("&tags={}", self.tags));
                 }
@@ -343,6 +352,7 @@ impl QueryStats {
             unknown_lookups: self.unknown_lookups,
             services: config.services.clone(),
             tags: config.tags.clone(),
+            operation: config.operation.clone(),
             window_secs: config.window.as_secs_f64(),
             limit: config.limit,
             time_range_us: (plan.range.0 / 1000, plan.range.1 / 1000),
@@ -359,8 +369,9 @@ impl fmt::Display for QuerySummary {
             let tags = serde_json::to_string(&self.tags).unwrap_or_default();
             writeln!(
                 f,
-                ", {} services, tags {tags}, {:.0} s windows, limit {}",
+                ", {} services, operation {}, tags {tags}, {:.0} s windows, limit {}",
                 self.services.len(),
+                self.operation.as_deref().unwrap_or("any"),
                 self.window_secs,
                 self.limit
             )?;
@@ -414,6 +425,7 @@ mod tests {
             unknown_share: 0.1,
             services: vec!["cart".into(), "shipping".into()],
             tags: BTreeMap::from([("http.status_code".to_owned(), "500".to_owned())]),
+            operation: Some("GET /api/cart".to_owned()),
             window: Duration::from_secs(3600),
             lookback: Duration::from_secs(4 * 3600),
             limit: 20,
@@ -460,6 +472,7 @@ mod tests {
             let params: BTreeMap<&str, &str> = query.split('&').map(|p| p.split_once('=').unwrap()).collect();
             assert!(["cart", "shipping"].contains(&params["service"]));
             assert_eq!(params["tags"], "%7B%22http.status_code%22%3A%22500%22%7D");
+            assert_eq!(params["operation"], "GET%20%2Fapi%2Fcart");
             assert_eq!(params["limit"], "20");
             let (start, end): (u64, u64) = (params["start"].parse().unwrap(), params["end"].parse().unwrap());
             assert_eq!(end - start, HOUR / 1000);

@@ -2,8 +2,10 @@
 //! get `_total`, and series carry `receiver`/`transport`, `exporter`/`data_type` or
 //! `processor`/`otel_signal` labels.
 
-use std::sync::Arc;
+use std::any::Any;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -70,7 +72,9 @@ pub struct Telemetry {
 }
 
 struct Inner {
-    registry: Registry,
+    registry: Mutex<Registry>,
+    /// Metrics other crates registered, by key (`register_once`).
+    registered: Mutex<HashMap<&'static str, Box<dyn Any + Send + Sync>>>,
     receiver_accepted: Family<ReceiverLabels, Counter>,
     receiver_refused: Family<ReceiverLabels, Counter>,
     exporter_sent: Family<ExporterLabels, Counter>,
@@ -169,7 +173,8 @@ impl Telemetry {
 
         Self {
             inner: Arc::new(Inner {
-                registry,
+                registry: Mutex::new(registry),
+                registered: Mutex::default(),
                 receiver_accepted,
                 receiver_refused,
                 exporter_sent,
@@ -220,6 +225,23 @@ impl Telemetry {
         self.inner.batch_send_size.get_or_create(&ProcessorLabels { processor: processor.to_owned() }).clone()
     }
 
+    /// Metrics another crate defines (the trace stores' own, say), registered once per
+    /// `key`: the first call builds them into the registry with `make`, later calls get a
+    /// clone of what it built (clones share the series).
+    pub fn register_once<T: Clone + Send + Sync + 'static>(
+        &self,
+        key: &'static str,
+        make: impl FnOnce(&mut Registry) -> T,
+    ) -> T {
+        let mut registered = self.inner.registered.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = registered.get(key).and_then(|value| value.downcast_ref::<T>()) {
+            return existing.clone();
+        }
+        let metrics = make(&mut self.inner.registry.lock().unwrap_or_else(|p| p.into_inner()));
+        registered.insert(key, Box::new(metrics.clone()));
+        metrics
+    }
+
     /// The Prometheus text exposition, with the process metrics read now.
     pub fn encode(&self) -> String {
         let inner = &self.inner;
@@ -231,7 +253,7 @@ impl Telemetry {
         }
         let mut out = String::new();
         // Writing into a String cannot fail.
-        let _ = encode(&mut out, &inner.registry);
+        let _ = encode(&mut out, &inner.registry.lock().unwrap_or_else(|p| p.into_inner()));
         out
     }
 }
@@ -257,5 +279,20 @@ mod tests {
         );
         assert!(text.contains("otelcol_process_uptime_total"), "{text}");
         assert!(text.contains("otelcol_process_memory_rss "), "{text}");
+    }
+
+    #[test]
+    fn register_once_shares_the_series_of_the_first_registration() {
+        let telemetry = Telemetry::new();
+        let make = |registry: &mut Registry| {
+            let counter = Counter::<u64>::default();
+            registry.register("spoor_test_things", "Things", counter.clone());
+            counter
+        };
+        telemetry.register_once("things", make).inc();
+        telemetry.register_once("things", make).inc_by(2);
+        let text = telemetry.encode();
+        assert!(text.contains("spoor_test_things_total 3"), "{text}");
+        assert_eq!(text.matches("# TYPE spoor_test_things counter").count(), 1, "{text}");
     }
 }

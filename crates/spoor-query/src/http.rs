@@ -255,7 +255,15 @@ async fn search(Extension(svc): Extension<AppState>, RawQuery(raw): RawQuery) ->
     let mut errors = Vec::new();
     let traces = if request.trace_ids.is_empty() {
         match svc.find_traces(&request.query, request.raw).await {
-            Ok(traces) => traces,
+            Ok(traces) => {
+                // What the store skipped (damaged blocks), so that a short answer says why.
+                errors.extend(svc.warnings().into_iter().map(|msg| StructuredError {
+                    code: StatusCode::INTERNAL_SERVER_ERROR.as_u16(),
+                    msg,
+                    trace_id: String::new(),
+                }));
+                traces
+            }
             Err(e) => return internal(e),
         }
     } else {

@@ -43,6 +43,11 @@ impl QueryService {
         Ok(traces.into_iter().filter_map(|t| prepare(t.trace_id, t.resource_spans, raw)).collect())
     }
 
+    /// Problems the store reports beside search results (damaged blocks it skips).
+    pub fn warnings(&self) -> Vec<String> {
+        self.store.warnings()
+    }
+
     /// The summaries of the traces [`QueryService::find_traces`] finds, in the same order.
     pub async fn find_trace_summaries(&self, query: &TraceQuery, raw: bool) -> Result<Vec<TraceSummary>, StoreError> {
         Ok(self.find_traces(query, raw).await?.iter().map(summary::summarize).collect())

@@ -541,3 +541,66 @@ async fn grafana_calls_against_the_memory_store() {
     assert_eq!(json(&body)["data"][0]["spans"].as_array().unwrap().len(), 2);
     server.shutdown().await;
 }
+
+/// The memory store, reporting one damaged block as the embedded store does.
+struct StoreWithDamage(Arc<MemoryStore>);
+
+#[async_trait::async_trait]
+impl TraceStore for StoreWithDamage {
+    async fn write(&self, batch: &TraceBatch) -> Result<(), spoor_store::StoreError> {
+        self.0.write(batch).await
+    }
+    async fn get_trace(
+        &self,
+        trace_id: spoor_store::TraceId,
+        range: Option<(u64, u64)>,
+    ) -> Result<Option<spoor_store::Trace>, spoor_store::StoreError> {
+        self.0.get_trace(trace_id, range).await
+    }
+    async fn find_traces(
+        &self,
+        query: &spoor_store::TraceQuery,
+    ) -> Result<Vec<spoor_store::Trace>, spoor_store::StoreError> {
+        self.0.find_traces(query).await
+    }
+    async fn find_trace_ids(
+        &self,
+        query: &spoor_store::TraceQuery,
+    ) -> Result<Vec<spoor_store::TraceId>, spoor_store::StoreError> {
+        self.0.find_trace_ids(query).await
+    }
+    async fn services(&self) -> Result<Vec<String>, spoor_store::StoreError> {
+        self.0.services().await
+    }
+    async fn operations(
+        &self,
+        service: &str,
+        span_kind: Option<&str>,
+    ) -> Result<Vec<spoor_store::Operation>, spoor_store::StoreError> {
+        self.0.operations(service, span_kind).await
+    }
+    async fn dependencies(
+        &self,
+        end: u64,
+        lookback: std::time::Duration,
+    ) -> Result<Vec<spoor_store::DependencyLink>, spoor_store::StoreError> {
+        self.0.dependencies(end, lookback).await
+    }
+    fn warnings(&self) -> Vec<String> {
+        vec!["block b1 is damaged and was moved to quarantine/: truncated".to_owned()]
+    }
+}
+
+#[tokio::test]
+async fn search_reports_the_stores_warnings_in_errors() {
+    let mut server = serve(Arc::new(StoreWithDamage(frontend_store().await)), "").await;
+    let (start_us, end_us) = (T0 / 1000 - 1_000_000, T0 / 1000 + 60_000_000);
+    let (status, body) = get(&server, &format!("/api/traces?service=frontend&start={start_us}&end={end_us}")).await;
+    assert_eq!(status, 200, "{body}");
+    let body = json(&body);
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "the results are still served");
+    let expected =
+        serde_json::json!([{"code": 500, "msg": "block b1 is damaged and was moved to quarantine/: truncated"}]);
+    assert_eq!(body["errors"], expected);
+    server.shutdown().await;
+}

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use spoor_config::ConfigError;
+use spoor_pipeline::Telemetry;
 use spoor_pipeline::component::{BuildError, ConfigProblem, Factory, Named, RawConfig, Validate, Validated};
 
-use crate::{EmbeddedConfig, MemoryConfig, StoreError, TenantStores};
+use crate::{EmbeddedConfig, MemoryConfig, StoreError, StoreMetricFamilies, TenantStores};
 
 pub trait StorageFactory: Factory {
     /// Decodes and validates the engine's settings, once; errors name the YAML key.
@@ -22,8 +23,9 @@ pub trait ValidatedBackend: Send + Sync {
         None
     }
 
-    /// Opens the store; `name` is the backend's name, for logs.
-    async fn open(self: Box<Self>, name: &str) -> Result<TenantStores, StoreError>;
+    /// Opens the store; `name` is the backend's name, for logs and the metrics' `backend`
+    /// label, and `telemetry` the registry its self-metrics join.
+    async fn open(self: Box<Self>, name: &str, telemetry: &Telemetry) -> Result<TenantStores, StoreError>;
 }
 
 /// The opened store called `name`, from the build context's `stores`.
@@ -70,7 +72,7 @@ struct ValidMemory(Validated<MemoryConfig>);
 
 #[async_trait]
 impl ValidatedBackend for ValidMemory {
-    async fn open(self: Box<Self>, name: &str) -> Result<TenantStores, StoreError> {
+    async fn open(self: Box<Self>, name: &str, _telemetry: &Telemetry) -> Result<TenantStores, StoreError> {
         tracing::info!(backend = name, max_traces = self.0.max_traces, "memory trace storage");
         TenantStores::memory(self.0.into_inner())
     }
@@ -108,9 +110,10 @@ impl ValidatedBackend for ValidEmbedded {
         Some(&mut self.0.path)
     }
 
-    async fn open(self: Box<Self>, name: &str) -> Result<TenantStores, StoreError> {
+    async fn open(self: Box<Self>, name: &str, telemetry: &Telemetry) -> Result<TenantStores, StoreError> {
         let path = self.0.path.clone();
-        let stores = TenantStores::embedded(self.0).await?;
+        let metrics = StoreMetricFamilies::registered(telemetry);
+        let stores = TenantStores::embedded_with_metrics(self.0, metrics, name).await?;
         tracing::info!(backend = name, path = %path.display(), "embedded trace storage opened");
         Ok(stores)
     }

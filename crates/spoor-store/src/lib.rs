@@ -29,6 +29,7 @@ mod tenants;
 
 pub use config::{EmbeddedConfig, MemoryConfig, SyncMode};
 pub use embedded::EmbeddedStore;
+pub use embedded::metrics::{StoreMetricFamilies, StoreMetrics};
 pub use memory::MemoryStore;
 pub use tenants::{TENANTS_DIR, TenantStores};
 
@@ -120,6 +121,12 @@ pub trait TraceStore: Send + Sync + 'static {
 
     /// The IDs `find_traces` would return.
     async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StoreError>;
+
+    /// Problems a search should report beside its results (the `errors` of Jaeger's response),
+    /// such as damaged blocks the store skips.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 
     async fn services(&self) -> Result<Vec<String>, StoreError>;
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio::sync::Mutex;
 
-use crate::{EmbeddedConfig, EmbeddedStore, MemoryConfig, MemoryStore, StoreError, TraceStore};
+use crate::{EmbeddedConfig, EmbeddedStore, MemoryConfig, MemoryStore, StoreError, StoreMetricFamilies, TraceStore};
 
 /// The directory, under an embedded backend's `path`, that holds a directory per tenant.
 pub const TENANTS_DIR: &str = "tenants";
@@ -70,13 +70,26 @@ impl TenantStores {
     /// Embedded stores: the default tenant in `config.path`, another in
     /// `config.path/tenants/<tenant>`, opened on first use with the same settings.
     pub async fn embedded(config: EmbeddedConfig) -> Result<Self, StoreError> {
-        let default: Arc<dyn TraceStore> = Arc::new(EmbeddedStore::open(config.clone()).await?);
+        Self::embedded_with_metrics(config, StoreMetricFamilies::default(), "").await
+    }
+
+    /// Embedded stores as [`embedded`](Self::embedded), each reporting to `metrics` labelled
+    /// by `backend` and its tenant (empty for the default one).
+    pub async fn embedded_with_metrics(
+        config: EmbeddedConfig,
+        metrics: StoreMetricFamilies,
+        backend: &str,
+    ) -> Result<Self, StoreError> {
+        let default = EmbeddedStore::open_with_metrics(config.clone(), metrics.store(backend, "")).await?;
+        let default: Arc<dyn TraceStore> = Arc::new(default);
+        let backend = backend.to_owned();
         let opener = move |tenant: String| {
             let mut config = config.clone();
+            let (metrics, backend) = (metrics.clone(), backend.clone());
             Box::pin(async move {
                 check_directory_name(&tenant)?;
                 config.path = config.path.join(TENANTS_DIR).join(&tenant);
-                let store = EmbeddedStore::open(config).await?;
+                let store = EmbeddedStore::open_with_metrics(config, metrics.store(&backend, &tenant)).await?;
                 tracing::info!(tenant, "embedded trace storage opened for a tenant");
                 Ok(Arc::new(store) as Arc<dyn TraceStore>)
             }) as BoxFuture<'static, _>

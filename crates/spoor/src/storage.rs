@@ -16,7 +16,7 @@ use spoor_pipeline::component::{
 };
 use spoor_pipeline::queue::{QueueSettings, RetrySettings};
 use spoor_pipeline::tenancy::{Tenancy, TenancyConfig};
-use spoor_pipeline::{ExportError, Exporter, StartError, TraceBatch};
+use spoor_pipeline::{ExportError, Exporter, StartError, Telemetry, TraceBatch};
 use spoor_store::factories::{StorageFactory, ValidatedBackend, trace_store};
 use spoor_store::{StoreError, TenantStores};
 
@@ -95,7 +95,12 @@ impl ValidatedExtension for ValidStorage {
     }
 
     fn build(self: Box<Self>, cx: &BuildContext<'_>) -> Result<Box<dyn Extension>, BuildError> {
-        Ok(Box::new(StorageExtension { id: cx.id.to_string(), pending: self.backends, open: BTreeMap::new() }))
+        Ok(Box::new(StorageExtension {
+            id: cx.id.to_string(),
+            pending: self.backends,
+            open: BTreeMap::new(),
+            telemetry: cx.telemetry.clone(),
+        }))
     }
 }
 
@@ -105,13 +110,18 @@ struct StorageExtension {
     id: String,
     pending: BTreeMap<String, Box<dyn ValidatedBackend>>,
     open: BTreeMap<String, TenantStores>,
+    /// Where the stores' self-metrics go.
+    telemetry: Telemetry,
 }
 
 #[async_trait]
 impl Extension for StorageExtension {
     async fn start(&mut self) -> Result<(), StartError> {
         for (name, backend) in std::mem::take(&mut self.pending) {
-            let store = backend.open(&name).await.map_err(|err| StartError(format!("backend {name}: {err}")))?;
+            let store = backend
+                .open(&name, &self.telemetry)
+                .await
+                .map_err(|err| StartError(format!("backend {name}: {err}")))?;
             self.open.insert(name, store);
         }
         Ok(())
@@ -197,12 +207,14 @@ struct ValidStorageExporter {
 impl ValidatedExporter for ValidStorageExporter {
     /// The store acknowledges only durable writes, so the pipeline answers once the write is
     /// done (the WAL, not the batch processor's memory, is what a kill -9 cannot take back).
-    /// A failed write is retried with the collector's defaults, and the pipeline waits rather
-    /// than queueing in memory.
+    /// A failed write is not retried here: the refusal (`StoreError::Unavailable` with its
+    /// delay, for a full disk or a failed fsync) goes back to the client at once as 503 with
+    /// Retry-After or gRPC `UNAVAILABLE`, and the client retries. Retrying inside the
+    /// acknowledgement path would hold every request, and shutdown, for minutes.
     fn delivery(&self) -> Delivery {
         Delivery {
             queue: QueueSettings { enabled: false, ..Default::default() },
-            retry: RetrySettings::default(),
+            retry: RetrySettings { enabled: false, ..Default::default() },
             acknowledge: Acknowledge::AfterExport,
         }
     }
@@ -216,7 +228,8 @@ impl ValidatedExporter for ValidStorageExporter {
     }
 }
 
-/// Writes each batch into its tenant's store; a failed write is retried by the exporter queue.
+/// Writes each batch into its tenant's store; a failed write is answered to the sender, who
+/// retries it.
 pub struct StorageExporter {
     stores: TenantStores,
     tenancy: Tenancy,

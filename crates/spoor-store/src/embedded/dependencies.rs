@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use object_store::ObjectStore;
 
-use super::block::Block;
 use super::head::Head;
+use super::view::BlockHandle;
 use crate::{StoreError, TraceId};
 
 /// Calls per (parent service, child service).
@@ -83,7 +83,7 @@ impl PendingCalls {
     /// indexes point into). Calls whose parent is nowhere are dropped, as Jaeger drops them.
     pub async fn resolve_in_blocks(
         self,
-        blocks: &[Arc<Block>],
+        blocks: &[Arc<BlockHandle>],
         store: &Arc<dyn ObjectStore>,
         counts: &mut EdgeCounts,
     ) -> Result<(), StoreError> {

@@ -2,54 +2,61 @@
 //! blocks written through `object_store` (`LocalFileSystem` under `path`; S3 is the same code
 //! with another store).
 //!
-//! Layout under `path`: `wal/<segment>.wal` and `blocks/<id>.parquet` + `<id>.meta.json`.
+//! Layout under `path`: `LOCK` (see `lock`), `wal/<segment>.wal`, `blocks/<id>.parquet` +
+//! `<id>.meta.json`, and `quarantine/` for damaged blocks (see `catalog`).
 //!
 //! Write: the batch's `ResourceSpans` bytes (as received, or encoded once) go to the WAL
 //! (group commit), then to the head with a compact entry per span (see `head`). Every
 //! `block_duration`, or once the head holds `max_head_bytes` or `max_block_spans`, the WAL
-//! rotates and the head is frozen and cut into a block (rows built from the bytes); once the
-//! block is stored, the WAL segments it covers are deleted (the meta's `wal_through` also tells
-//! replay to skip them, if the process died in between). Reads merge head, frozen heads and blocks, pruning blocks by
-//! time, services and operations, the bloom filter and row-group trace-ID ranges. A
-//! background task cuts, compacts (merges small blocks of one `compaction_window`, dropping
-//! repeated span IDs) and applies the TTL. Dependencies count calls whose two spans ended up
-//! in different heads or blocks too (see `dependencies`).
+//! rotates and the head is frozen and cut into a block (rows built from the bytes); once the block is stored, the WAL
+//! segments it covers are deleted (the meta's `wal_through` also tells replay to skip them, if
+//! the process died in between; on the local disk the block's files are fsynced first, see
+//! `durable`). Reads merge head, frozen heads and blocks from one consistent view (see `view`
+//! and `read`), pruning blocks by time, services and operations, the bloom filter and
+//! row-group trace-ID ranges. Background tasks cut, and separately compact and apply the TTL
+//! (see `background` and `compaction`: compaction and retention hold their own lock, so cuts
+//! never wait for them). Block time ranges use placed span times (see `placement`). Writes,
+//! cuts, compaction and retention report to the store's self-metrics (`metrics`). Dependencies count calls whose two spans ended up in different heads or
+//! blocks too (see `dependencies`).
 
+mod background;
 mod block;
+mod catalog;
+mod compaction;
 mod dependencies;
+pub(crate) mod durable;
 mod head;
+mod lock;
+pub mod metrics;
 mod placement;
+mod read;
+mod view;
 mod wal;
 
-use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
-use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use spoor_pipeline::wire::{self as otlp_wire, FieldValue};
 use spoor_pipeline::{EncodedRequest, TraceBatch};
 use tokio::sync::{Mutex as AsyncMutex, Notify, RwLock as AsyncRwLock, watch};
 use tokio::task::JoinHandle;
 
-use self::block::{Block, BlockBuilder, BlockMeta};
-use self::dependencies::{EdgeCounts, PendingCalls};
+use self::background::CutHealth;
+use self::block::{Block, BlockMeta, Placing};
 use self::head::{Extracted, Head};
+use self::lock::{DirLock, path_error};
+use self::metrics::StoreMetrics;
 use self::placement::Placement;
+use self::view::{BlockHandle, FrozenHead, Reaper, View};
 use self::wal::Wal;
-use crate::model::{assemble_trace, dedupe_spans};
-use crate::query::{SpanFilter, dependency_links};
-use crate::{
-    DEFAULT_SEARCH_DEPTH, DependencyLink, EmbeddedConfig, Operation, StoreError, Trace, TraceId, TraceQuery, TraceStore,
-};
-
-/// How often the background task checks whether the head is due to be cut.
-const CUT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+use crate::{DependencyLink, EmbeddedConfig, Operation, StoreError, Trace, TraceId, TraceQuery, TraceStore};
 
 /// How many result traces a search reads at once.
 const CONCURRENT_TRACE_READS: usize = 4;
@@ -63,29 +70,60 @@ pub struct EmbeddedStats {
     pub blocks: usize,
     pub block_spans: u64,
     pub block_bytes: u64,
+    /// Cuts fail (full disk, unwritable directory): the head cannot be persisted.
+    pub cut_failing: bool,
 }
 
 pub struct EmbeddedStore {
     inner: Arc<Inner>,
     shutdown: watch::Sender<bool>,
-    background: std::sync::Mutex<Option<JoinHandle<()>>>,
+    background: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Holds off cuts, compaction and retention while it lives (testing).
+#[cfg(feature = "testing")]
+pub struct MaintenancePaused<'a> {
+    _cut: tokio::sync::MutexGuard<'a, ()>,
+    _compaction: tokio::sync::MutexGuard<'a, ()>,
+}
+
+/// A block built from a frozen head whose put failed, kept so that the retry does not build
+/// the Parquet again.
+struct BuiltBlock {
+    wal_through: u64,
+    bytes: Bytes,
+    meta: BlockMeta,
 }
 
 struct Inner {
     config: EmbeddedConfig,
     objects: Arc<dyn ObjectStore>,
+    /// The data directory when blocks are on the local disk (fsync after a put).
+    local_root: Option<PathBuf>,
     wal: Wal,
+    /// The live head. Lock order: `head`, then `view`; a span moves out of the live head only
+    /// under both, so a reader holding `head` while it clones `view` sees it exactly once.
     head: RwLock<Head>,
-    /// Heads being cut into blocks, oldest first, with the last WAL segment each covers.
-    frozen: RwLock<Vec<(Arc<Head>, u64)>>,
-    blocks: RwLock<Vec<Arc<Block>>>,
+    /// The frozen heads and blocks, replaced as a whole by every transition.
+    view: RwLock<Arc<View>>,
+    reaper: Arc<Reaper>,
     /// Writers hold it shared across WAL append and head insert; a cut takes it exclusively,
     /// so that a WAL segment and the head it is cut with hold the same records.
     cut_gate: AsyncRwLock<()>,
-    /// Serializes cuts, compaction and retention.
-    maintenance: AsyncMutex<()>,
+    /// Serializes cuts (the live head → frozen → block path).
+    cut_lock: AsyncMutex<()>,
+    /// Serializes compaction and retention; never taken by a cut.
+    compaction_lock: AsyncMutex<()>,
+    /// One line per block quarantined since the store opened, for search responses.
+    quarantined: RwLock<Vec<String>>,
+    cut_health: CutHealth,
+    /// The last block built by a cut whose put failed.
+    built: std::sync::Mutex<Option<BuiltBlock>>,
     cut_wanted: Arc<Notify>,
     closed: AtomicBool,
+    /// Released by `close` (or when the store is dropped).
+    dir_lock: std::sync::Mutex<Option<DirLock>>,
+    metrics: StoreMetrics,
 }
 
 fn now_nanos() -> u64 {
@@ -122,21 +160,37 @@ fn resource_parts(request: &EncodedRequest) -> Vec<Bytes> {
     }
 }
 
+/// A batch's WAL record, as `write` makes it.
+#[cfg(test)]
+fn encode_batch(batch: &TraceBatch) -> Vec<u8> {
+    wal_record(&batch.encoded_request())
+}
+
 /// The WAL record of a request: its bytes as received (or as encoded once, for a decoded
 /// batch), framed.
 fn wal_record(request: &EncodedRequest) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(request.len());
-    request.write_to(&mut payload);
-    wal::frame(&payload)
+    wal::frame_with(request.len(), |out| request.write_to(out))
 }
 
 impl EmbeddedStore {
     /// Opens (or creates) the store under `config.path`, with blocks on the local disk.
     pub async fn open(config: EmbeddedConfig) -> Result<Self, StoreError> {
+        Self::open_with_metrics(config, StoreMetrics::default()).await
+    }
+
+    /// Opens the store as [`open`](Self::open) does, reporting to `metrics`.
+    pub async fn open_with_metrics(config: EmbeddedConfig, metrics: StoreMetrics) -> Result<Self, StoreError> {
         config.validate()?;
-        std::fs::create_dir_all(config.path.join(block::BLOCKS_DIR))?;
-        let objects: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&config.path)?);
-        Self::open_with_object_store(config, objects).await
+        let blocks_dir = config.path.join(block::BLOCKS_DIR);
+        std::fs::create_dir_all(&blocks_dir).map_err(|e| path_error("creating", &blocks_dir, e))?;
+        let lock = DirLock::acquire(&config.path)?;
+        catalog::remove_staging_files(&blocks_dir);
+        let objects: Arc<dyn ObjectStore> = Arc::new(
+            LocalFileSystem::new_with_prefix(&config.path)
+                .map_err(|e| StoreError::Other(format!("opening {}: {e}", config.path.display())))?,
+        );
+        let root = config.path.clone();
+        Self::open_inner(config, objects, Some(root), lock, metrics).await
     }
 
     /// Opens the store with blocks in `objects` (under `blocks/`) and the WAL under
@@ -146,12 +200,26 @@ impl EmbeddedStore {
         objects: Arc<dyn ObjectStore>,
     ) -> Result<Self, StoreError> {
         config.validate()?;
-        let blocks = load_blocks(&objects).await?;
+        std::fs::create_dir_all(&config.path).map_err(|e| path_error("creating", &config.path, e))?;
+        let lock = DirLock::acquire(&config.path)?;
+        Self::open_inner(config, objects, None, lock, StoreMetrics::default()).await
+    }
+
+    async fn open_inner(
+        config: EmbeddedConfig,
+        objects: Arc<dyn ObjectStore>,
+        local_root: Option<PathBuf>,
+        dir_lock: DirLock,
+        metrics: StoreMetrics,
+    ) -> Result<Self, StoreError> {
+        let local_blocks = local_root.as_ref().map(|root| root.join(block::BLOCKS_DIR));
+        let catalog::Catalog { blocks, quarantined } = catalog::load_blocks(&objects, local_blocks.as_deref()).await?;
         let wal_through = blocks.iter().map(|b| b.meta.wal_through).max().unwrap_or(0);
         let mut head = Head::default();
         let mut replayed = 0usize;
         let placement = Placement::new(now_nanos(), config.ttl, config.max_future);
-        let wal = Wal::open(&config.path.join("wal"), config.sync, config.sync_interval, wal_through, |payload| {
+        let wal_dir = config.path.join("wal");
+        let wal = Wal::open(&wal_dir, config.sync, config.sync_interval, wal_through, |payload| {
             let body = Bytes::copy_from_slice(payload);
             let mut parts = Vec::new();
             match otlp_wire::scan_request(&body, |range, _| parts.push(body.slice(range))) {
@@ -162,26 +230,39 @@ impl EmbeddedStore {
                 }
                 Err(_) => false,
             }
-        })?;
+        })
+        .map_err(|e| StoreError::Other(format!("opening the wal in {}: {e}", wal_dir.display())))?;
         if replayed > 0 {
             tracing::info!(records = replayed, spans = head.len(), "replayed wal into the head");
         }
+        let reaper = Reaper::new(objects.clone(), local_root.clone());
+        let blocks = blocks.into_iter().map(|block| reaper.handle(block)).collect();
         let inner = Arc::new(Inner {
             config,
             objects,
+            local_root,
             wal,
             head: RwLock::new(head),
-            frozen: RwLock::new(Vec::new()),
-            blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
+            view: RwLock::new(Arc::new(View { frozen: Vec::new(), blocks })),
+            reaper,
             cut_gate: AsyncRwLock::new(()),
-            maintenance: AsyncMutex::new(()),
+            cut_lock: AsyncMutex::new(()),
+            compaction_lock: AsyncMutex::new(()),
+            quarantined: RwLock::new(quarantined),
+            cut_health: CutHealth::default(),
+            built: std::sync::Mutex::new(None),
             cut_wanted: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
+            dir_lock: std::sync::Mutex::new(Some(dir_lock)),
+            metrics,
         });
-        inner.enforce_retention().await?;
+        if let Err(err) = inner.enforce_retention().await {
+            tracing::error!(error = %err, "retention at startup failed; it runs again in the background");
+        }
+        inner.publish_sizes();
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let background = tokio::spawn(run_background(Arc::downgrade(&inner), inner.cut_wanted.clone(), shutdown_rx));
-        Ok(Self { inner, shutdown, background: std::sync::Mutex::new(Some(background)) })
+        let background = background::spawn(&inner, &shutdown_rx);
+        Ok(Self { inner, shutdown, background: std::sync::Mutex::new(background) })
     }
 
     /// Cuts the head into a block now, whatever its age and size.
@@ -192,8 +273,10 @@ impl EmbeddedStore {
     /// Holds off cuts, compaction and retention while the guard lives, so that tests can see
     /// the store with a head that cannot be cut.
     #[cfg(feature = "testing")]
-    pub async fn pause_maintenance(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.inner.maintenance.lock().await
+    pub async fn pause_maintenance(&self) -> MaintenancePaused<'_> {
+        let cut = self.inner.cut_lock.lock().await;
+        let compaction = self.inner.compaction_lock.lock().await;
+        MaintenancePaused { _cut: cut, _compaction: compaction }
     }
 
     /// Runs one compaction pass; returns how many blocks were merged away.
@@ -207,82 +290,14 @@ impl EmbeddedStore {
     }
 
     pub fn stats(&self) -> EmbeddedStats {
-        let blocks = lock_read(&self.inner.blocks);
+        let blocks = self.inner.blocks();
         EmbeddedStats {
             head_spans: self.inner.head_spans(),
             head_bytes: self.inner.head_bytes() as u64,
             blocks: blocks.len(),
             block_spans: blocks.iter().map(|b| b.meta.span_count).sum(),
             block_bytes: blocks.iter().map(|b| b.meta.size_bytes).sum(),
-        }
-    }
-}
-
-async fn load_blocks(objects: &Arc<dyn ObjectStore>) -> Result<Vec<Block>, StoreError> {
-    let listed: Vec<_> = objects.list(Some(&Path::from(block::BLOCKS_DIR))).try_collect().await?;
-    let names: BTreeSet<String> = listed.iter().filter_map(|m| m.location.filename().map(str::to_owned)).collect();
-    let mut blocks = Vec::new();
-    for name in &names {
-        if let Some(id) = name.strip_suffix(block::PARQUET_SUFFIX)
-            && !names.contains(&format!("{id}{}", block::META_SUFFIX))
-        {
-            // A cut or compaction that died before its meta was written.
-            tracing::warn!(block = id, "deleting block without meta");
-            objects.delete(&block::parquet_path(id)).await?;
-            continue;
-        }
-        let Some(id) = name.strip_suffix(block::META_SUFFIX) else {
-            continue;
-        };
-        match load_block(objects, id).await {
-            Ok(block) => blocks.push(block),
-            Err(err) => tracing::warn!(block = id, error = %err, "ignoring unreadable block meta"),
-        }
-    }
-    blocks.sort_by_key(|b| (b.meta.min_time, b.meta.created_unix_nano));
-    Ok(blocks)
-}
-
-async fn load_block(objects: &Arc<dyn ObjectStore>, id: &str) -> Result<Block, StoreError> {
-    let bytes = objects.get(&block::meta_path(id)).await?.bytes().await?;
-    let meta: BlockMeta =
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Other(format!("bad block meta: {e}")))?;
-    Block::new(meta)
-}
-
-async fn run_background(inner: Weak<Inner>, cut_wanted: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(CUT_CHECK_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_maintenance = tokio::time::Instant::now();
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = cut_wanted.notified() => {}
-            _ = shutdown.changed() => return,
-        }
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        // A head left frozen by a failed cut is retried on its own: cutting the live head
-        // here too would race an explicit cut and split fresh data into a tiny block.
-        let cut = if inner.head_due() {
-            inner.cut_block().await
-        } else if !lock_read(&inner.frozen).is_empty() {
-            inner.write_frozen_heads().await
-        } else {
-            Ok(())
-        };
-        if let Err(err) = cut {
-            tracing::error!(error = %err, "cutting the head into a block failed");
-        }
-        if last_maintenance.elapsed() >= inner.config.maintenance_interval {
-            last_maintenance = tokio::time::Instant::now();
-            if let Err(err) = inner.enforce_retention().await {
-                tracing::error!(error = %err, "retention failed");
-            }
-            if let Err(err) = inner.compact().await {
-                tracing::error!(error = %err, "compaction failed");
-            }
+            cut_failing: self.inner.cut_health.failing(),
         }
     }
 }
@@ -299,24 +314,65 @@ impl Inner {
         head.len() >= self.config.max_block_spans || head.bytes() as u64 >= self.config.max_head_bytes
     }
 
-    fn blocks(&self) -> Vec<Arc<Block>> {
-        lock_read(&self.blocks).clone()
+    /// The current frozen heads and blocks.
+    fn view(&self) -> Arc<View> {
+        lock_read(&self.view).clone()
+    }
+
+    fn blocks(&self) -> Vec<Arc<BlockHandle>> {
+        self.view().blocks.clone()
+    }
+
+    fn has_frozen_heads(&self) -> bool {
+        !self.view().frozen.is_empty()
+    }
+
+    /// Swaps in a view where `retired` blocks are gone and `added` ones are in: one atomic
+    /// step for readers. Compaction and retention then `delete_block` the retired ones.
+    fn swap_blocks(&self, retired: &[&str], added: Vec<Block>) {
+        let added: Vec<Arc<BlockHandle>> = added.into_iter().map(|block| self.reaper.handle(block)).collect();
+        let mut view = lock_write(&self.view);
+        *view = Arc::new(view.with_blocks(retired, added));
+    }
+
+    /// Takes block `id` out of the view (a damaged block on its way to quarantine); whether it
+    /// was there, so that of several reads meeting the damage at once one moves it.
+    fn take_out_of_view(&self, id: &str) -> bool {
+        let mut view = lock_write(&self.view);
+        if !view.blocks.iter().any(|b| b.meta.id == id) {
+            return false;
+        }
+        *view = Arc::new(view.with_blocks(&[id], Vec::new()));
+        true
+    }
+
+    /// Sets the size gauges (blocks, their bytes, the WAL's and the head's bytes).
+    fn publish_sizes(&self) {
+        let blocks = self.blocks();
+        let block_bytes = blocks.iter().map(|b| b.meta.size_bytes).sum();
+        self.metrics.sizes(blocks.len(), block_bytes, &self.config.path.join("wal"));
+        self.metrics.quarantined_blocks.set(i64::try_from(self.quarantined().len()).unwrap_or(i64::MAX));
+        self.metrics.disk_full.set(i64::from(self.cut_health.failing()));
     }
 
     /// Spans held in memory: the live head and the heads being cut.
     fn head_spans(&self) -> usize {
-        let frozen: usize = lock_read(&self.frozen).iter().map(|(head, _)| head.len()).sum();
-        lock_read(&self.head).len() + frozen
+        let head = lock_read(&self.head);
+        let frozen: usize = lock_read(&self.view).heads().map(Head::len).sum();
+        head.len() + frozen
     }
 
     /// Bytes held in memory by the live head and the heads being cut.
     fn head_bytes(&self) -> usize {
-        let frozen: usize = lock_read(&self.frozen).iter().map(|(head, _)| head.bytes()).sum();
-        lock_read(&self.head).bytes() + frozen
+        let head = lock_read(&self.head);
+        let frozen: usize = lock_read(&self.view).heads().map(Head::bytes).sum();
+        head.bytes() + frozen
     }
 
-    fn frozen_heads(&self) -> Vec<Arc<Head>> {
-        lock_read(&self.frozen).iter().map(|(head, _)| head.clone()).collect()
+    /// `Unavailable` while the store cannot persist blocks (cuts fail: full disk, an
+    /// unwritable directory); the write path refuses writes with it.
+    pub(crate) fn writable(&self) -> Result<(), StoreError> {
+        self.cut_health.writable()
     }
 
     async fn write(&self, batch: &TraceBatch) -> Result<(), StoreError> {
@@ -326,17 +382,27 @@ impl Inner {
         if batch.is_empty() {
             return Ok(());
         }
+        let refused = |err: StoreError| {
+            if matches!(err, StoreError::Unavailable { .. }) {
+                self.metrics.rejected_spans.inc_by(batch.span_count() as u64);
+            }
+            err
+        };
+        // Nothing is taken that could not be persisted: a full disk refuses at once.
+        self.writable().map_err(refused)?;
         let request = batch.encoded_request();
         let extracted = Extracted::new(&resource_parts(&request));
         let record = wal_record(&request);
+        let record_len = record.len();
         let full = {
             let _gate = self.cut_gate.read().await;
-            self.wal.append(record).await?;
+            self.wal.append(record).await.map_err(refused)?;
             let placement = Placement::new(now_nanos(), self.config.ttl, self.config.max_future);
             let mut head = lock_write(&self.head);
             head.insert_extracted(extracted, &placement);
             self.head_full(&head)
         };
+        self.metrics.written(batch.span_count(), record_len);
         if full {
             self.cut_wanted.notify_one();
         }
@@ -354,219 +420,113 @@ impl Inner {
     }
 
     async fn write_blocks(&self, freeze_live_head: bool) -> Result<(), StoreError> {
-        let _maintenance = self.maintenance.lock().await;
+        let _cut = self.cut_lock.lock().await;
+        let started = std::time::Instant::now();
+        let result = self.write_blocks_locked(freeze_live_head).await;
+        self.cut_health.record(&result);
+        self.metrics.cut(started.elapsed(), &result);
+        self.publish_sizes();
+        result
+    }
+
+    async fn write_blocks_locked(&self, freeze_live_head: bool) -> Result<(), StoreError> {
         if freeze_live_head {
             let _gate = self.cut_gate.write().await;
             if !lock_read(&self.head).is_empty() {
-                let through = self.wal.rotate().await?;
-                let head = std::mem::take(&mut *lock_write(&self.head));
-                lock_write(&self.frozen).push((Arc::new(head), through));
+                let wal_through = self.wal.rotate().await?;
+                // Both locks, in order: a reader sees the spans in the live head or in the
+                // view's frozen heads, never in neither.
+                let mut live = lock_write(&self.head);
+                let mut view = lock_write(&self.view);
+                let head = Arc::new(std::mem::take(&mut *live));
+                let mut next = View::clone(&view);
+                next.frozen.push(FrozenHead { head, wal_through });
+                *view = Arc::new(next);
             }
         }
         loop {
-            let Some((head, through)) = lock_read(&self.frozen).first().cloned() else {
+            let Some(frozen) = self.view().frozen.first().cloned() else {
                 return Ok(());
             };
-            let meta = self.store_head(head, through).await?;
+            let meta = self.store_head(frozen.head.clone(), frozen.wal_through).await?;
             tracing::debug!(block = %meta.id, spans = meta.span_count, bytes = meta.size_bytes, "cut block");
-            let block = Arc::new(Block::new(meta)?);
+            let block = self.reaper.handle(Block::new(meta)?);
             {
-                let mut blocks = lock_write(&self.blocks);
-                blocks.push(block);
-                blocks.sort_by_key(|b| (b.meta.min_time, b.meta.created_unix_nano));
+                // The frozen head leaves the view as its block enters it, in one swap.
+                let mut view = lock_write(&self.view);
+                let mut next = view.with_blocks(&[], vec![block]);
+                next.frozen.retain(|f| !Arc::ptr_eq(&f.head, &frozen.head));
+                *view = Arc::new(next);
             }
-            lock_write(&self.frozen).remove(0);
-            self.wal.delete_through(through)?;
+            self.wal.delete_through(frozen.wal_through)?;
         }
     }
 
     async fn store_head(&self, head: Arc<Head>, through: u64) -> Result<BlockMeta, StoreError> {
-        let built = tokio::task::spawn_blocking(move || {
-            let began = std::time::Instant::now();
-            let rows = head.rows();
-            let rows_done = began.elapsed();
-            let mut builder = BlockBuilder::new()?;
-            for row in rows {
-                builder.push(row)?;
+        // A put that failed (full disk) is retried with the block already built.
+        let cached = {
+            let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+            built.take_if(|b| b.wal_through == through)
+        };
+        let built = match cached {
+            Some(built) => built,
+            None => {
+                let now = now_nanos();
+                let placing = Placing::Window(Placement::new(now, self.config.ttl, self.config.max_future));
+                let (bytes, meta) = tokio::task::spawn_blocking(move || {
+                    block::build_in_memory(head.rows(), placing, new_block_id(), through, now)
+                })
+                .await
+                .map_err(|e| StoreError::Other(format!("block builder task failed: {e}")))??;
+                BuiltBlock { wal_through: through, bytes: Bytes::from(bytes), meta }
             }
-            let built = builder.finish(new_block_id(), through, now_nanos());
-            tracing::debug!(
-                spans = head.len(),
-                head_bytes = head.bytes(),
-                rows_ms = rows_done.as_millis(),
-                parquet_ms = (began.elapsed() - rows_done).as_millis(),
-                "built block"
-            );
-            built
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("block builder task failed: {e}")))??;
-        self.put_block(built).await
+        };
+        match self.put_block_bytes(built.bytes.clone(), &built.meta).await {
+            Ok(()) => Ok(built.meta),
+            Err(err) => {
+                *self.built.lock().unwrap_or_else(|p| p.into_inner()) = Some(built);
+                Err(err)
+            }
+        }
     }
 
-    /// Writes the Parquet file, then the meta that makes the block exist.
-    async fn put_block(&self, (bytes, meta): (Vec<u8>, BlockMeta)) -> Result<BlockMeta, StoreError> {
+    /// Writes the Parquet file, then the meta that makes the block exist, and makes both
+    /// durable.
+    async fn put_block_bytes(&self, bytes: Bytes, meta: &BlockMeta) -> Result<(), StoreError> {
         self.objects.put(&block::parquet_path(&meta.id), PutPayload::from(bytes)).await?;
-        let json = serde_json::to_vec(&meta).map_err(|e| StoreError::Other(format!("encoding block meta: {e}")))?;
+        self.put_meta(meta).await
+    }
+
+    /// Writes a block's meta once its Parquet file is written: the Parquet file is made durable
+    /// first, then the meta that makes the block exist, and the directory.
+    async fn put_meta(&self, meta: &BlockMeta) -> Result<(), StoreError> {
+        let parquet = block::parquet_path(&meta.id);
+        self.sync_local(move |root| durable::sync_path(&root.join(parquet.as_ref()))).await?;
+        let json = serde_json::to_vec(meta).map_err(|e| StoreError::Other(format!("encoding block meta: {e}")))?;
         self.objects.put(&block::meta_path(&meta.id), PutPayload::from(json)).await?;
-        Ok(meta)
+        let id = meta.id.clone();
+        self.sync_local(move |root| durable::sync_block_files(root, &id)).await
     }
 
+    /// Runs `sync` on a blocking thread with the data directory, when blocks are on the local
+    /// disk; other object stores are durable once a put returns.
+    async fn sync_local(
+        &self,
+        sync: impl FnOnce(&std::path::Path) -> std::io::Result<()> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || sync(&root))
+            .await
+            .map_err(|e| StoreError::Other(format!("fsync task failed: {e}")))??;
+        Ok(())
+    }
+
+    /// Retires a block that compaction or retention took out of the view: its meta goes now,
+    /// its Parquet file once no reader holds it (see `view`).
     async fn delete_block(&self, block: &Block) -> Result<(), StoreError> {
-        self.objects.delete(&block::meta_path(&block.meta.id)).await?;
-        self.objects.delete(&block.parquet_path()).await?;
-        Ok(())
-    }
-
-    async fn enforce_retention(&self) -> Result<usize, StoreError> {
-        if self.config.ttl.is_zero() {
-            return Ok(0);
-        }
-        let _maintenance = self.maintenance.lock().await;
-        let ttl = u64::try_from(self.config.ttl.as_nanos()).unwrap_or(u64::MAX);
-        let horizon = now_nanos().saturating_sub(ttl);
-        let expired: Vec<Arc<Block>> = self.blocks().into_iter().filter(|b| b.meta.max_time < horizon).collect();
-        for block in &expired {
-            lock_write(&self.blocks).retain(|b| b.meta.id != block.meta.id);
-            self.delete_block(block).await?;
-            tracing::info!(block = %block.meta.id, "deleted block past ttl");
-        }
-        Ok(expired.len())
-    }
-
-    /// Merges the small blocks of each compaction window, oldest window first.
-    async fn compact(&self) -> Result<usize, StoreError> {
-        let _maintenance = self.maintenance.lock().await;
-        let window = u64::try_from(self.config.compaction_window.as_nanos()).unwrap_or(u64::MAX).max(1);
-        let limit = self.config.compaction_max_spans as u64;
-        let mut windows: std::collections::BTreeMap<u64, Vec<Arc<Block>>> = std::collections::BTreeMap::new();
-        for block in self.blocks() {
-            if block.meta.span_count < limit {
-                windows.entry(block.meta.min_time / window).or_default().push(block);
-            }
-        }
-        let mut merged = 0;
-        for (_, candidates) in windows {
-            let mut group = Vec::new();
-            let mut total = 0;
-            for block in candidates {
-                if total + block.meta.span_count > limit && group.len() >= 2 {
-                    break;
-                }
-                total += block.meta.span_count;
-                group.push(block);
-            }
-            if group.len() >= 2 {
-                merged += group.len();
-                self.merge(group).await?;
-            }
-        }
-        Ok(merged)
-    }
-
-    async fn merge(&self, inputs: Vec<Arc<Block>>) -> Result<(), StoreError> {
-        let mut files: Vec<Bytes> = Vec::with_capacity(inputs.len());
-        for block in &inputs {
-            files.push(self.objects.get(&block.parquet_path()).await?.bytes().await?);
-        }
-        let through = inputs.iter().map(|b| b.meta.wal_through).max().unwrap_or(0);
-        let built = tokio::task::spawn_blocking(move || {
-            let mut builder = BlockBuilder::new()?;
-            block::merge_blocks(files, &mut builder)?;
-            builder.finish(new_block_id(), through, now_nanos())
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("compaction task failed: {e}")))??;
-        let meta = self.put_block(built).await?;
-        tracing::debug!(block = %meta.id, inputs = inputs.len(), spans = meta.span_count, "compacted blocks");
-        let merged = Arc::new(Block::new(meta)?);
-        {
-            let mut blocks = lock_write(&self.blocks);
-            blocks.retain(|b| !inputs.iter().any(|input| input.meta.id == b.meta.id));
-            blocks.push(merged);
-            blocks.sort_by_key(|b| (b.meta.min_time, b.meta.created_unix_nano));
-        }
-        for block in &inputs {
-            self.delete_block(block).await?;
-        }
-        Ok(())
-    }
-
-    async fn get_trace(&self, trace_id: TraceId, range: Option<(u64, u64)>) -> Result<Option<Trace>, StoreError> {
-        let mut records = Vec::new();
-        for block in self.blocks() {
-            if range.is_some_and(|(start, end)| !block.overlaps(start, end)) || !block.may_contain(&trace_id) {
-                continue;
-            }
-            records.extend(block.trace(&self.objects, &trace_id).await?);
-        }
-        for head in self.frozen_heads() {
-            records.extend(head.trace(&trace_id));
-        }
-        records.extend(lock_read(&self.head).trace(&trace_id));
-        if records.is_empty() {
-            return Ok(None);
-        }
-        dedupe_spans(&mut records);
-        Ok(Some(assemble_trace(trace_id, records)))
-    }
-
-    /// Calls between services of child spans that started in `[start, end]`, each counted once
-    /// wherever its parent and child spans are stored.
-    async fn dependencies(&self, start: u64, end: u64) -> Result<Vec<DependencyLink>, StoreError> {
-        let mut counts = EdgeCounts::new();
-        let mut pending = PendingCalls::default();
-        let blocks = {
-            // The live head, then frozen heads, then blocks: the order in which a cut moves
-            // spans, so that a cut running meanwhile cannot hide them from this query.
-            let live = lock_read(&self.head);
-            let frozen = self.frozen_heads();
-            let blocks = self.blocks();
-            let heads: Vec<&Head> = std::iter::once(&*live).chain(frozen.iter().map(|head| head.as_ref())).collect();
-            let mut elsewhere = Vec::new();
-            for head in &heads {
-                head.dependencies(start, end, &mut counts, &mut elsewhere);
-            }
-            for parent_ref in elsewhere.drain(..) {
-                pending.add(parent_ref, None);
-            }
-            for (index, block) in blocks.iter().enumerate() {
-                block.dependencies(start, end, &mut counts, &mut elsewhere);
-                for parent_ref in elsewhere.drain(..) {
-                    pending.add(parent_ref, Some(index));
-                }
-            }
-            pending.resolve_in_heads(&heads, &mut counts);
-            blocks
-        };
-        pending.resolve_in_blocks(&blocks, &self.objects, &mut counts).await?;
-        Ok(dependency_links(counts))
-    }
-
-    async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StoreError> {
-        let filter = SpanFilter::new(query);
-        let mut hits = HashMap::new();
-        lock_read(&self.head).find(&filter, &mut hits);
-        for head in self.frozen_heads() {
-            head.find(&filter, &mut hits);
-        }
-        let depth = match query.search_depth {
-            0 => DEFAULT_SEARCH_DEPTH,
-            depth => depth,
-        };
-        // Newest blocks first: once `depth` traces are found, a block whose spans all started
-        // before the `depth`-th newest of them cannot change the answer.
-        let mut blocks: Vec<Arc<Block>> = self.blocks().into_iter().filter(|b| b.may_match(&filter)).collect();
-        blocks.sort_by_key(|b| std::cmp::Reverse(b.meta.max_time));
-        for block in blocks {
-            if block::kth_newest(&hits, depth).is_some_and(|kth| block.meta.max_time < kth) {
-                continue;
-            }
-            block.find(&self.objects, &filter, depth, &mut hits).await?;
-        }
-        let mut hits: Vec<(TraceId, u64)> = hits.into_iter().collect();
-        hits.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        Ok(hits.into_iter().take(depth).map(|(id, _)| id).collect())
+        self.reaper.retire(block).await
     }
 }
 
@@ -604,31 +564,17 @@ impl TraceStore for EmbeddedStore {
         self.inner.find_trace_ids(query).await
     }
 
+    /// The blocks found damaged and quarantined, at startup or by a read.
+    fn warnings(&self) -> Vec<String> {
+        self.inner.quarantined()
+    }
+
     async fn services(&self) -> Result<Vec<String>, StoreError> {
-        let mut services = BTreeSet::new();
-        lock_read(&self.inner.head).services(&mut services);
-        for head in self.inner.frozen_heads() {
-            head.services(&mut services);
-        }
-        for block in self.inner.blocks() {
-            services.extend(block.meta.services.keys().cloned());
-        }
-        Ok(services.into_iter().collect())
+        self.inner.services().await
     }
 
     async fn operations(&self, service: &str, span_kind: Option<&str>) -> Result<Vec<Operation>, StoreError> {
-        let mut operations = BTreeSet::new();
-        lock_read(&self.inner.head).operations(service, &mut operations);
-        for head in self.inner.frozen_heads() {
-            head.operations(service, &mut operations);
-        }
-        for block in self.inner.blocks() {
-            block.operations(service, &mut operations);
-        }
-        Ok(operations
-            .into_iter()
-            .filter(|op| span_kind.is_none_or(|kind| kind.is_empty() || op.span_kind == kind))
-            .collect())
+        self.inner.operations(service, span_kind).await
     }
 
     /// Calls between services, of child spans that started in the window. Blocks count per
@@ -645,14 +591,16 @@ impl TraceStore for EmbeddedStore {
             return Ok(());
         }
         let _ = self.shutdown.send(true);
-        let background = self.background.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(background) = background {
-            let _ = background.await;
+        let background = std::mem::take(&mut *self.background.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in background {
+            let _ = task.await;
         }
         // Wait for writers in flight, then stop the WAL thread.
         let _gate = self.inner.cut_gate.write().await;
         self.inner.wal.sync().await?;
         self.inner.wal.close();
+        // Another store may open the directory now.
+        self.inner.dir_lock.lock().unwrap_or_else(|p| p.into_inner()).take();
         Ok(())
     }
 }

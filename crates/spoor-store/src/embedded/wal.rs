@@ -5,21 +5,26 @@
 //! the next record after a damaged one, so one flipped byte costs one record, not the rest of
 //! the segment.
 //!
-//! One thread owns the active segment. Writers hand it records over a channel; it takes every
-//! record that is waiting, writes them with one `write` and (with `sync: always`) one fsync,
-//! and then answers them all: group commit. A block cut rotates to a new segment, and once the
-//! block is stored, the segments it covers are deleted.
+//! One thread owns the active segment ([`writer`]). Writers hand it records over a channel; it
+//! takes every record that is waiting, writes them with one `write` and (with `sync: always`)
+//! one fsync, and then answers them all: group commit. A failed write or fsync fails the
+//! segment: appends are refused with [`StoreError::Unavailable`] until a fresh segment syncs.
+//! A block cut rotates to a new segment, and once the block is stored, the segments it covers
+//! are deleted.
+
+mod writer;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use self::writer::{RECOVERY_INTERVAL, SegmentWriter};
 use crate::{StoreError, SyncMode};
 
 /// `b"SOPR"` read as a little-endian u32.
@@ -27,18 +32,25 @@ const MAGIC: u32 = 0x5250_4f53;
 const HEADER_LEN: usize = 12;
 /// Larger records are taken for damage: the HTTP body limit is 20 MiB before decompression.
 const MAX_RECORD_LEN: usize = 256 << 20;
-/// At most this many records share one write and fsync.
-const MAX_GROUP: usize = 4096;
 const SEGMENT_SUFFIX: &str = ".wal";
 
+#[cfg(test)]
 pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    frame_with(payload.len(), |out| out.extend_from_slice(payload))
+}
+
+/// A record whose payload `write_payload` writes in place, after the header: the payload is
+/// not built apart and then copied. `len_hint` sizes the buffer.
+pub(crate) fn frame_with(len_hint: usize, write_payload: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + len_hint);
     out.extend_from_slice(&MAGIC.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&len.to_le_bytes()), payload);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(payload);
+    out.extend_from_slice(&[0; HEADER_LEN - 4]);
+    write_payload(&mut out);
+    // A payload over u32::MAX gets a length replay refuses (MAX_RECORD_LEN), never a wrong one.
+    let len = u32::try_from(out.len() - HEADER_LEN).unwrap_or(u32::MAX).to_le_bytes();
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&len), &out[HEADER_LEN..]);
+    out[4..8].copy_from_slice(&len);
+    out[8..12].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
@@ -121,13 +133,12 @@ fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
 }
 
 type Reply<T> = oneshot::Sender<Result<T, String>>;
-type PendingAppend = (Vec<u8>, Reply<()>);
 
 enum Command {
-    Append(Vec<u8>, oneshot::Sender<Result<(), String>>),
+    Append(Vec<u8>, Reply<()>),
     /// Closes the active segment and opens the next; answers the closed segment's number.
-    Rotate(oneshot::Sender<Result<u64, String>>),
-    Sync(oneshot::Sender<Result<(), String>>),
+    Rotate(Reply<u64>),
+    Sync(Reply<()>),
 }
 
 pub(crate) struct Wal {
@@ -160,15 +171,7 @@ impl Wal {
         let active = last + 1;
         let file = create_segment(dir, active)?;
         let (sender, receiver) = mpsc::channel();
-        let writer = SegmentWriter {
-            dir: dir.to_owned(),
-            file,
-            number: active,
-            sync,
-            sync_interval,
-            dirty: false,
-            last_sync: Instant::now(),
-        };
+        let writer = SegmentWriter::new(dir.to_owned(), file, active, sync, sync_interval);
         let thread = std::thread::Builder::new().name("spoor-wal".to_owned()).spawn(move || writer.run(receiver))?;
         Ok(Self { dir: dir.to_owned(), sender: Mutex::new(Some(sender)), thread: Mutex::new(Some(thread)) })
     }
@@ -182,22 +185,24 @@ impl Wal {
     }
 
     /// Returns once `record` (a framed payload) is written, and fsynced with `sync: always`.
+    /// A WAL that cannot write (full disk, unwritable directory, failed fsync) answers
+    /// [`StoreError::Unavailable`] at once, until a fresh segment syncs.
     pub async fn append(&self, record: Vec<u8>) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
         self.send(Command::Append(record, done))?;
-        answer(wait.await)
+        answer(wait.await, |message| StoreError::Unavailable { message, retry_after: Some(RECOVERY_INTERVAL) })
     }
 
     pub async fn rotate(&self) -> Result<u64, StoreError> {
         let (done, wait) = oneshot::channel();
         self.send(Command::Rotate(done))?;
-        answer(wait.await)
+        answer(wait.await, io_error)
     }
 
     pub async fn sync(&self) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
         self.send(Command::Sync(done))?;
-        answer(wait.await)
+        answer(wait.await, io_error)
     }
 
     /// Deletes the closed segments up to and including `through`.
@@ -226,10 +231,17 @@ fn closed() -> StoreError {
     StoreError::Other("the wal is closed".to_owned())
 }
 
-fn answer<T>(reply: Result<Result<T, String>, oneshot::error::RecvError>) -> Result<T, StoreError> {
+fn io_error(message: String) -> StoreError {
+    StoreError::Io(io::Error::other(message))
+}
+
+fn answer<T>(
+    reply: Result<Result<T, String>, oneshot::error::RecvError>,
+    error: impl FnOnce(String) -> StoreError,
+) -> Result<T, StoreError> {
     match reply {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(message)) => Err(StoreError::Io(io::Error::other(message))),
+        Ok(Err(message)) => Err(error(message)),
         Err(_) => Err(closed()),
     }
 }
@@ -265,109 +277,42 @@ fn replay_segment(path: &Path, on_record: &mut impl FnMut(&[u8]) -> bool) -> Res
     Ok(())
 }
 
-struct SegmentWriter {
-    dir: PathBuf,
-    file: File,
-    number: u64,
-    sync: SyncMode,
-    sync_interval: Duration,
-    dirty: bool,
-    last_sync: Instant,
-}
-
-impl SegmentWriter {
-    fn run(mut self, receiver: Receiver<Command>) {
-        while let Some(first) = self.next_command(&receiver) {
-            let mut appends = Vec::new();
-            let mut control = None;
-            match first {
-                Command::Append(record, done) => appends.push((record, done)),
-                other => control = Some(other),
-            }
-            while control.is_none() && appends.len() < MAX_GROUP {
-                match receiver.try_recv() {
-                    Ok(Command::Append(record, done)) => appends.push((record, done)),
-                    Ok(other) => control = Some(other),
-                    Err(_) => break,
-                }
-            }
-            if !appends.is_empty() {
-                self.write_group(appends);
-            }
-            match control {
-                Some(Command::Rotate(done)) => {
-                    let _ = done.send(self.rotate().map_err(|e| e.to_string()));
-                }
-                Some(Command::Sync(done)) => {
-                    let _ = done.send(self.sync_now().map_err(|e| e.to_string()));
-                }
-                Some(Command::Append(..)) | None => {}
-            }
-        }
-        if let Err(err) = self.sync_now() {
-            tracing::error!(error = %err, "wal sync on close failed");
-        }
-    }
-
-    /// The next command; with `sync: interval`, syncs on time while waiting.
-    fn next_command(&mut self, receiver: &Receiver<Command>) -> Option<Command> {
-        loop {
-            if self.sync == SyncMode::Always || !self.dirty {
-                return receiver.recv().ok();
-            }
-            let wait = self.sync_interval.saturating_sub(self.last_sync.elapsed());
-            match receiver.recv_timeout(wait) {
-                Ok(command) => return Some(command),
-                Err(RecvTimeoutError::Timeout) => {
-                    if let Err(err) = self.sync_now() {
-                        tracing::error!(error = %err, "wal sync failed");
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => return None,
-            }
-        }
-    }
-
-    fn write_group(&mut self, appends: Vec<PendingAppend>) {
-        let total = appends.iter().map(|(record, _)| record.len()).sum();
-        let mut buffer = Vec::with_capacity(total);
-        for (record, _) in &appends {
-            buffer.extend_from_slice(record);
-        }
-        let mut result = self.file.write_all(&buffer);
-        if result.is_ok() {
-            self.dirty = true;
-            if self.sync == SyncMode::Always || self.last_sync.elapsed() >= self.sync_interval {
-                result = self.sync_now();
-            }
-        }
-        let result = result.map_err(|e| e.to_string());
-        for (_, done) in appends {
-            let _ = done.send(result.clone());
-        }
-    }
-
-    fn sync_now(&mut self) -> io::Result<()> {
-        if self.dirty {
-            self.file.sync_data()?;
-            self.dirty = false;
-        }
-        self.last_sync = Instant::now();
-        Ok(())
-    }
-
-    fn rotate(&mut self) -> io::Result<u64> {
-        self.sync_now()?;
-        let closed = self.number;
-        self.file = create_segment(&self.dir, closed + 1)?;
-        self.number = closed + 1;
-        Ok(closed)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use prost::Message;
+    use spoor_pipeline::TraceBatch;
+    use spoor_pipeline::otlp::ExportTraceServiceRequest;
+
     use super::*;
+    use crate::embedded::encode_batch;
+    use crate::synth::one_span;
+
+    fn payload_of(record: &[u8]) -> Vec<u8> {
+        let mut payloads = Vec::new();
+        let scan = scan_records(record, |payload| {
+            payloads.push(payload.to_vec());
+            true
+        });
+        assert_eq!((scan.records, scan.skipped_bytes, scan.torn_at), (1, 0, None));
+        payloads.remove(0)
+    }
+
+    #[test]
+    fn an_encoded_batch_is_logged_as_the_bytes_it_arrived_in() {
+        let mut received = one_span([7; 16], "svc", "op").encode_request();
+        // An unknown field inside the ResourceSpans: a decode and re-encode would drop it.
+        let resource_len = received[1] as usize;
+        received.splice(2 + resource_len..2 + resource_len, [0xb8, 0x3e, 0x05]); // field 999, varint 5
+        received[1] += 3;
+        let (batch, _) = TraceBatch::from_encoded_request(&Bytes::from(received.clone())).unwrap();
+        assert_eq!(payload_of(&encode_batch(&batch)), received);
+
+        // A decoded batch is encoded, and replays as the same request.
+        let decoded = one_span([8; 16], "svc", "op");
+        let replayed = ExportTraceServiceRequest::decode(payload_of(&encode_batch(&decoded)).as_slice()).unwrap();
+        assert_eq!(replayed, decoded.to_request());
+    }
 
     #[test]
     fn scan_skips_flipped_bytes_and_cuts_torn_tail() {

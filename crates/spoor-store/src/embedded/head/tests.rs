@@ -205,11 +205,8 @@ fn cut_cost() {
         let rows = head.rows();
         let rows_time = began.elapsed();
         let began = Instant::now();
-        let mut builder = crate::embedded::block::BlockBuilder::new().unwrap();
-        for row in rows {
-            builder.push(row).unwrap();
-        }
-        let (bytes, _) = builder.finish("cost".into(), 0, NOW).unwrap();
+        let placing = crate::embedded::block::Placing::Window(placement());
+        let (bytes, _) = crate::embedded::block::build_in_memory(rows, placing, "cost".into(), 0, NOW).unwrap();
         let build_time = began.elapsed();
         println!(
             "{spans} spans, head {:.0} B/span: rows {:.0} ms ({:.0} spans/s), block builder {:.0} ms ({:.0} spans/s), {:.1} B/span on disk",
