@@ -19,10 +19,18 @@
 //! received bytes instead of decoded structs. Property tests check that it accepts exactly
 //! what `ExportTraceServiceRequest::decode` accepts, with the same counts.
 //!
+//! [`extract_spans`] reads what a store indexes of each span in one pass, and [`fields`] walks
+//! one message's fields, for code that copies parts of the received bytes instead of
+//! re-encoding decoded structs.
+//!
 //! The schema is the table in [`Msg::fields`], from `opentelemetry-proto`'s trace, common and
 //! resource messages. A field it does not list is skipped, as prost skips it.
 
 use std::ops::Range;
+
+mod extract;
+
+pub use extract::{Field, FieldValue, Fields, SpanFields, extract_spans, fields};
 
 /// Why the walker refused the bytes. The receiver reports prost's own message instead (it
 /// decodes once more to get it), so this only needs to be precise enough for tests and logs.

@@ -1,13 +1,16 @@
 //! Store benchmarks: write throughput (spans/s), trace-by-ID latency (head and blocks) and
 //! search latency, plus the bytes per span of the Parquet blocks (printed).
 //!
-//! `cargo bench -p spoor-store --bench store` runs in a few minutes.
+//! `cargo bench -p spoor-store --bench store` runs in a few minutes; `-- ingest` runs the
+//! write path alone: encoded batches (as the OTLP receiver hands them over) written by four
+//! concurrent writers into the head, then the cut of those spans into a block.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use spoor_pipeline::TraceBatch;
 use spoor_store::synth::{Rng, SPANS_PER_TRACE, TRACES_PER_BATCH, batch};
-use spoor_store::{EmbeddedConfig, EmbeddedStore, MemoryConfig, MemoryStore, TraceQuery, TraceStore};
+use spoor_store::{EmbeddedConfig, EmbeddedStore, MemoryConfig, MemoryStore, SyncMode, TraceQuery, TraceStore};
 use tokio::runtime::Runtime;
 
 fn now_nanos() -> u64 {
@@ -129,5 +132,104 @@ fn bench_reads(c: &mut Criterion) {
     runtime.block_on(store.close()).unwrap();
 }
 
-criterion_group!(benches, bench_writes, bench_reads);
+/// Resident memory of this process, from `/proc/self/statm` (0 elsewhere).
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()).unwrap_or(0) * 4096
+}
+
+const INGEST_BATCHES: u64 = 200;
+const INGEST_WRITERS: usize = 4;
+
+fn bench_ingest(c: &mut Criterion) {
+    let runtime = Runtime::new().unwrap();
+    let mut rng = Rng::new(0x5eed_1234);
+    let start = now_nanos() - 3_600_000_000_000;
+    let batches: Vec<TraceBatch> = (0..INGEST_BATCHES)
+        .map(|i| {
+            let decoded = batch(&mut rng, start + i * 10_000_000).0;
+            let body = bytes::Bytes::from(decoded.encode_request());
+            TraceBatch::from_encoded_request(&body).unwrap().0
+        })
+        .collect();
+    let spans = INGEST_BATCHES * SPANS_PER_TRACE * TRACES_PER_BATCH;
+    let open = |dir: &std::path::Path| {
+        let config = EmbeddedConfig {
+            sync: SyncMode::Interval,
+            max_block_spans: 10_000_000,
+            block_duration: Duration::from_secs(3600),
+            ..EmbeddedConfig::with_path(dir)
+        };
+        std::sync::Arc::new(runtime.block_on(EmbeddedStore::open(config)).unwrap())
+    };
+    let write_all = |store: &std::sync::Arc<EmbeddedStore>| {
+        runtime.block_on(async {
+            let writers: Vec<_> = (0..INGEST_WRITERS)
+                .map(|w| {
+                    let (store, mine) =
+                        (store.clone(), batches.iter().skip(w).step_by(INGEST_WRITERS).cloned().collect::<Vec<_>>());
+                    tokio::spawn(async move {
+                        for batch in mine {
+                            store.write(&batch).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for writer in writers {
+                writer.await.unwrap();
+            }
+        })
+    };
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let before = rss_bytes();
+        let store = open(dir.path());
+        write_all(&store);
+        let after = rss_bytes();
+        // A head that keeps the received bytes shares them with the batches generated above,
+        // so its growth leaves them out: they are printed besides.
+        let encoded: usize = batches.iter().map(TraceBatch::encoded_request_len).sum();
+        println!(
+            "ingest: {spans} spans in the head, RSS grew {:.0} B/span; the batches' encoded bytes are {:.0} B/span",
+            after.saturating_sub(before) as f64 / spans as f64,
+            encoded as f64 / spans as f64
+        );
+        runtime.block_on(store.close()).unwrap();
+    }
+    let mut group = c.benchmark_group("ingest");
+    group.throughput(Throughput::Elements(spans));
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group.bench_function("write_200k_encoded", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let dir = tempfile::tempdir().unwrap();
+                let store = open(dir.path());
+                let t = std::time::Instant::now();
+                write_all(&store);
+                total += t.elapsed();
+                runtime.block_on(store.close()).unwrap();
+            }
+            total
+        })
+    });
+    group.bench_function("cut_200k", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let dir = tempfile::tempdir().unwrap();
+                let store = open(dir.path());
+                write_all(&store);
+                let t = std::time::Instant::now();
+                runtime.block_on(store.cut_block()).unwrap();
+                total += t.elapsed();
+                runtime.block_on(store.close()).unwrap();
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_writes, bench_reads, bench_ingest);
 criterion_main!(benches);

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use prost::Message;
 use spoor_pipeline::otlp::{ResourceSpans, ScopeSpans, Span};
 
-use crate::query::service_name;
 use crate::{Trace, TraceId};
 
 /// An OTLP ID as a [`TraceId`]: 16 bytes as they are, shorter ones left-padded with zeros
@@ -23,11 +22,11 @@ pub(crate) fn trace_id_of(bytes: &[u8]) -> TraceId {
 #[derive(Debug)]
 pub(crate) struct ResourcePart {
     pub proto: ResourceSpans,
-    pub service: String,
     pub encoded: Vec<u8>,
 }
 
 impl ResourcePart {
+    #[cfg(test)]
     pub fn from_resource_spans(resource_spans: &ResourceSpans) -> Self {
         let proto = ResourceSpans {
             resource: resource_spans.resource.clone(),
@@ -38,9 +37,8 @@ impl ResourcePart {
     }
 
     pub fn from_proto(proto: ResourceSpans) -> Self {
-        let service = service_name(proto.resource.as_ref()).to_owned();
         let encoded = proto.encode_to_vec();
-        Self { proto, service, encoded }
+        Self { proto, encoded }
     }
 }
 
@@ -52,6 +50,7 @@ pub(crate) struct ScopePart {
 }
 
 impl ScopePart {
+    #[cfg(test)]
     pub fn from_scope_spans(scope_spans: &ScopeSpans) -> Self {
         let proto = ScopeSpans {
             scope: scope_spans.scope.clone(),
@@ -70,7 +69,6 @@ impl ScopePart {
 /// One span with its resource and scope.
 #[derive(Debug, Clone)]
 pub(crate) struct SpanRecord {
-    pub trace_id: TraceId,
     pub resource: Arc<ResourcePart>,
     pub scope: Arc<ScopePart>,
     pub span: Span,
@@ -92,7 +90,9 @@ impl Interner {
         self.scopes.entry(part.encoded.clone()).or_insert_with(|| Arc::new(part)).clone()
     }
 
-    /// Flattens OTLP resource spans into records.
+    /// Flattens OTLP resource spans into records: what the head held before it kept bytes,
+    /// and what tests compare the head with.
+    #[cfg(test)]
     pub fn records(&mut self, resource_spans: &[ResourceSpans]) -> Vec<SpanRecord> {
         let mut records = Vec::new();
         for rs in resource_spans {
@@ -100,7 +100,6 @@ impl Interner {
             for ss in &rs.scope_spans {
                 let scope = self.scope(ScopePart::from_scope_spans(ss));
                 records.extend(ss.spans.iter().map(|span| SpanRecord {
-                    trace_id: trace_id_of(&span.trace_id),
                     resource: resource.clone(),
                     scope: scope.clone(),
                     span: span.clone(),

@@ -356,6 +356,40 @@ async fn a_head_that_cannot_be_cut_refuses_more_writes_until_it_is() {
 }
 
 #[tokio::test]
+async fn the_head_is_bounded_in_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let max_head_bytes = 1 << 20;
+    let store = EmbeddedStore::open(EmbeddedConfig { max_head_bytes, ..config(dir.path()) }).await.unwrap();
+    let now = now_nanos();
+    let mut written = 0;
+    {
+        let _paused = store.pause_maintenance().await;
+        while store.has_room() {
+            written += 1;
+            store.write(&trace_batch(written, 100, now)).await.unwrap();
+        }
+        let stats = store.stats();
+        assert!(stats.head_bytes >= 2 * max_head_bytes, "{stats:?}");
+        // One write past the bound, plus the span entries' list growing by doubling.
+        assert!(stats.head_bytes < 2 * max_head_bytes + max_head_bytes / 2, "{stats:?}");
+        assert_eq!(stats.blocks, 0);
+        // The bound counts bytes, not spans: far fewer than max_block_spans.
+        assert!(stats.head_spans < 100_000, "{stats:?}");
+    }
+    for _ in 0..100 {
+        if store.has_room() && store.stats().blocks > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = store.stats();
+    assert!(store.has_room() && stats.blocks > 0, "the head was not cut: {stats:?}");
+    assert_eq!(stats.block_spans + stats.head_spans as u64, u64::from(written) * 100);
+    assert_eq!(span_count(&store, written).await, 100);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn traces_are_found_across_many_row_groups() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(config(dir.path())).await.unwrap();

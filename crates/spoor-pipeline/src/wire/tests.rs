@@ -452,3 +452,77 @@ fn edge_cases() {
     assert!(!check(b"\x80\x80\x80\x80\x10"));
     assert!(check(b""));
 }
+
+/// Asserts that [`extract_spans`] reads what prost decodes from every `ResourceSpans` of
+/// `bytes` that prost accepts, and the field walk gives back the bytes; returns whether prost
+/// accepted.
+fn check_extract(bytes: &[u8]) -> bool {
+    let mut ranges = Vec::new();
+    let (Ok(_), Some((_, resources))) = (scan_request(bytes, |range, _| ranges.push(range)), oracle(bytes)) else {
+        return false;
+    };
+    for (range, resource) in ranges.into_iter().zip(resources) {
+        let encoded = &bytes[range];
+        let rebuilt: Vec<u8> = fields(encoded).flat_map(|f| encoded[f.unwrap().raw].to_vec()).collect();
+        assert_eq!(rebuilt, encoded);
+        let mut extracted = Vec::new();
+        let service = extract_spans(encoded, |span| extracted.push(span)).unwrap();
+        let resource_attributes = resource.resource.as_ref().map_or(&[][..], |r| r.attributes.as_slice());
+        let want_service = resource_attributes
+            .iter()
+            .find(|kv| kv.key == "service.name")
+            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+            .map_or("", |v| if let any_value::Value::StringValue(s) = v { s.as_str() } else { "" });
+        assert_eq!(service, want_service);
+        let spans: Vec<(&ScopeSpans, &Span)> =
+            resource.scope_spans.iter().flat_map(|s| s.spans.iter().map(move |span| (s, span))).collect();
+        assert_eq!(extracted.len(), spans.len());
+        for (got, (scope, span)) in extracted.iter().zip(spans) {
+            assert_eq!(got.trace_id, span.trace_id);
+            assert_eq!(got.span_id, span.span_id);
+            assert_eq!(got.parent_span_id, span.parent_span_id);
+            assert_eq!(got.name, span.name);
+            assert_eq!(got.kind, span.kind);
+            assert_eq!(got.start_time_unix_nano, span.start_time_unix_nano);
+            assert_eq!(got.end_time_unix_nano, span.end_time_unix_nano);
+            assert_eq!(got.has_status, span.status.is_some());
+            assert_eq!(got.status_code, span.status.as_ref().map_or(0, |s| s.code));
+            assert_eq!(&Span::decode(&encoded[got.span.clone()]).unwrap(), span);
+            let decoded_scope = ScopeSpans::decode(&encoded[got.scope.clone()]).unwrap();
+            assert_eq!(
+                (decoded_scope.scope.as_ref(), &decoded_scope.schema_url),
+                (scope.scope.as_ref(), &scope.schema_url)
+            );
+        }
+    }
+    true
+}
+
+#[test]
+fn extraction_agrees_with_prost() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut accepted = 0;
+    for round in 0..20_000 {
+        let mut request = random_request(&mut rng);
+        for resource in &mut request.resource_spans {
+            if let Some(r) = resource.resource.as_mut().filter(|_| rng.random_bool(0.5)) {
+                let value = any_value::Value::StringValue(text(&mut rng));
+                let at = rng.random_range(0..=r.attributes.len());
+                let kv = KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue { value: Some(value) }),
+                    key_strindex: 0,
+                };
+                r.attributes.insert(at, kv);
+            }
+        }
+        let mut bytes = request.encode_to_vec();
+        for _ in 0..round % 3 {
+            bytes = mutate(&bytes, &mut rng, 0);
+        }
+        if check_extract(&bytes) {
+            accepted += 1;
+        }
+    }
+    assert!(accepted > 10_000, "accepted {accepted}");
+}

@@ -184,11 +184,13 @@ fn gauge_value(value: u64) -> i64 {
 }
 
 impl StoreMetrics {
-    /// A write of `spans` spans in a WAL record of `bytes` bytes.
-    pub fn written(&self, spans: usize, bytes: usize) {
+    /// A write of `spans` spans in a WAL record of `bytes` bytes, of which `placed` were
+    /// placed by their arrival time (see `placement`); the heads now hold `head_bytes`.
+    pub fn written(&self, spans: usize, bytes: usize, placed: u64, head_bytes: usize) {
         self.spans_written.inc_by(spans as u64);
         self.bytes_written.inc_by(bytes as u64);
-        self.head_bytes.inc_by(gauge_value(bytes as u64));
+        self.placed_spans.inc_by(placed);
+        self.head_bytes.set(gauge_value(head_bytes as u64));
         self.wal_bytes.inc_by(gauge_value(bytes as u64));
     }
 
@@ -210,15 +212,13 @@ impl StoreMetrics {
         }
     }
 
-    /// The sizes on disk now: the blocks' count and bytes, and the WAL's bytes under
-    /// `wal_dir`. Until the head counts its own bytes, what it holds is what the WAL does not
-    /// yet cover with a block: the WAL's bytes.
-    pub fn sizes(&self, blocks: usize, block_bytes: u64, wal_dir: &Path) {
-        let wal = dir_bytes(wal_dir);
+    /// The sizes now: the blocks' count and bytes, the WAL's bytes under `wal_dir`, and the
+    /// bytes the heads hold in memory.
+    pub fn sizes(&self, blocks: usize, block_bytes: u64, wal_dir: &Path, head_bytes: usize) {
         self.blocks.set(gauge_value(blocks as u64));
         self.block_bytes.set(gauge_value(block_bytes));
-        self.wal_bytes.set(gauge_value(wal));
-        self.head_bytes.set(gauge_value(wal));
+        self.wal_bytes.set(gauge_value(dir_bytes(wal_dir)));
+        self.head_bytes.set(gauge_value(head_bytes as u64));
     }
 }
 
@@ -244,8 +244,8 @@ mod tests {
         let telemetry = Telemetry::new();
         let main = StoreMetricFamilies::registered(&telemetry).store("main", "");
         let tenant = StoreMetricFamilies::registered(&telemetry).store("main", "acme");
-        main.written(3, 120);
-        tenant.written(2, 80);
+        main.written(3, 120, 1, 500);
+        tenant.written(2, 80, 0, 80);
         main.cut(Duration::from_millis(20), &Ok::<(), ()>(()));
         tenant.compaction(Duration::from_millis(20), &Err::<(), ()>(()));
         let text = telemetry.encode();
@@ -254,6 +254,7 @@ mod tests {
             "spoor_store_spans_written_total{backend=\"main\",tenant=\"acme\"} 2",
             "spoor_store_bytes_written_total{backend=\"main\",tenant=\"\"} 120",
             "spoor_store_head_bytes{backend=\"main\",tenant=\"acme\"} 80",
+            "spoor_store_placed_spans_total{backend=\"main\",tenant=\"\"} 1",
             "spoor_store_cut_duration_seconds_count{backend=\"main\",tenant=\"\"} 1",
             "spoor_store_compaction_failures_total{backend=\"main\",tenant=\"acme\"} 1",
             "spoor_store_disk_full{backend=\"main\",tenant=\"\"} 0",
@@ -269,9 +270,9 @@ mod tests {
         std::fs::write(dir.path().join("1.wal"), [0u8; 100]).unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         let metrics = StoreMetrics::default();
-        metrics.written(1, 40);
-        metrics.sizes(2, 5000, dir.path());
+        metrics.written(1, 40, 0, 300);
+        metrics.sizes(2, 5000, dir.path(), 0);
         assert_eq!((metrics.blocks.get(), metrics.block_bytes.get()), (2, 5000));
-        assert_eq!((metrics.wal_bytes.get(), metrics.head_bytes.get()), (100, 100));
+        assert_eq!((metrics.wal_bytes.get(), metrics.head_bytes.get()), (100, 0));
     }
 }

@@ -6,9 +6,11 @@
 //! `<id>.search` (the search index, see `index`) + `<id>.meta.json`, and `quarantine/` for
 //! damaged blocks (see `catalog`).
 //!
-//! Write: WAL append (group commit) → head. Every `block_duration` or `max_block_spans`, the
-//! WAL rotates and the head is frozen and cut into a block; once the block is stored, the WAL
-//! segments it covers are deleted (the meta's `wal_through` also tells replay to skip them, if
+//! Write: the batch's `ResourceSpans` bytes (as received, or encoded once) go to the WAL
+//! (group commit), then to the head with a compact entry per span (see `head`). Every
+//! `block_duration`, or once the head holds `max_head_bytes` or `max_block_spans`, the WAL
+//! rotates and the head is frozen and cut into a block (rows built from the bytes); once the
+//! block is stored, the WAL segments it covers are deleted (the meta's `wal_through` also tells replay to skip them, if
 //! the process died in between; on the local disk the block's files are fsynced first, see
 //! `durable`). Reads merge head, frozen heads and blocks from one consistent view (see `view`
 //! and `read`), pruning blocks by time, services and operations, the bloom filter and
@@ -32,7 +34,6 @@ mod head;
 mod index;
 mod lock;
 pub mod metrics;
-#[allow(dead_code)] // the head places spans with it too (issue 13, in progress)
 mod placement;
 mod read;
 mod view;
@@ -48,15 +49,14 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use prost::Message;
-use spoor_pipeline::TraceBatch;
-use spoor_pipeline::otlp::ExportTraceServiceRequest;
+use spoor_pipeline::wire::{self as otlp_wire, FieldValue};
+use spoor_pipeline::{EncodedRequest, TraceBatch};
 use tokio::sync::{Mutex as AsyncMutex, Notify, RwLock as AsyncRwLock, watch};
 use tokio::task::JoinHandle;
 
 use self::background::CutHealth;
-use self::block::{Block, BlockMeta, Placing, RawRow};
-use self::head::Head;
+use self::block::{Block, BlockMeta, Placing};
+use self::head::{Extracted, Head};
 use self::lock::{DirLock, path_error};
 use self::metrics::StoreMetrics;
 use self::placement::Placement;
@@ -71,6 +71,8 @@ const CONCURRENT_TRACE_READS: usize = 16;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EmbeddedStats {
     pub head_spans: usize,
+    /// About how much memory the live and frozen heads hold (see `max_head_bytes`).
+    pub head_bytes: u64,
     pub blocks: usize,
     pub block_spans: u64,
     pub block_bytes: u64,
@@ -149,11 +151,32 @@ fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The batch's WAL record: its `ExportTraceServiceRequest`, written in place after the record
-/// header. A batch that arrived encoded is written from its received `ResourceSpans` bytes,
-/// as they came, without decoding it.
+/// `ExportTraceServiceRequest.resource_spans`.
+const REQUEST_RESOURCE_SPANS: u32 = 1;
+
+/// The `ResourceSpans` messages of an encoded request, sharing its bytes. A whole request was
+/// encoded from decoded structs (or checked when replayed), so its top level is all it reads.
+fn resource_parts(request: &EncodedRequest) -> Vec<Bytes> {
+    match request {
+        EncodedRequest::Resources(parts) => parts.clone(),
+        EncodedRequest::Whole(body) => otlp_wire::fields(body)
+            .map_while(Result::ok)
+            .filter(|field| field.number == REQUEST_RESOURCE_SPANS && matches!(field.value, FieldValue::Len(_)))
+            .map(|field| body.slice(field.value_range))
+            .collect(),
+    }
+}
+
+/// A batch's WAL record, as `write` makes it.
+#[cfg(test)]
 fn encode_batch(batch: &TraceBatch) -> Vec<u8> {
-    wal::frame_with(batch.encoded_request_len(), |out| batch.encode_request_to(out))
+    wal_record(&batch.encoded_request())
+}
+
+/// The WAL record of a request: its bytes as received (or as encoded once, for a decoded
+/// batch), framed.
+fn wal_record(request: &EncodedRequest) -> Vec<u8> {
+    wal::frame_with(request.len(), |out| request.write_to(out))
 }
 
 impl EmbeddedStore {
@@ -201,11 +224,14 @@ impl EmbeddedStore {
         let wal_through = blocks.iter().map(|b| b.meta.wal_through).max().unwrap_or(0);
         let mut head = Head::default();
         let mut replayed = 0usize;
+        let placement = Placement::new(now_nanos(), config.ttl, config.max_future);
         let wal_dir = config.path.join("wal");
         let wal = Wal::open(&wal_dir, config.sync, config.sync_interval, wal_through, |payload| {
-            match ExportTraceServiceRequest::decode(payload) {
-                Ok(request) => {
-                    head.insert(&request.resource_spans);
+            let body = Bytes::copy_from_slice(payload);
+            let mut parts = Vec::new();
+            match otlp_wire::scan_request(&body, |range, _| parts.push(body.slice(range))) {
+                Ok(_) => {
+                    head.insert(&parts, &placement);
                     replayed += 1;
                     true
                 }
@@ -274,6 +300,7 @@ impl EmbeddedStore {
         let blocks = self.inner.blocks();
         EmbeddedStats {
             head_spans: self.inner.head_spans(),
+            head_bytes: self.inner.head_bytes() as u64,
             blocks: blocks.len(),
             block_spans: blocks.iter().map(|b| b.meta.span_count).sum(),
             block_bytes: blocks.iter().map(|b| b.meta.size_bytes).sum(),
@@ -286,8 +313,12 @@ impl Inner {
     /// Whether the live head is due to be cut, by size or by age.
     fn head_due(&self) -> bool {
         let head = lock_read(&self.head);
-        head.len() >= self.config.max_block_spans
-            || head.opened().is_some_and(|opened| opened.elapsed() >= self.config.block_duration)
+        self.head_full(&head) || head.opened().is_some_and(|opened| opened.elapsed() >= self.config.block_duration)
+    }
+
+    /// Whether `head` holds `max_head_bytes` or `max_block_spans`.
+    fn head_full(&self, head: &Head) -> bool {
+        head.len() >= self.config.max_block_spans || head.bytes() as u64 >= self.config.max_head_bytes
     }
 
     /// The current frozen heads and blocks.
@@ -326,7 +357,7 @@ impl Inner {
     fn publish_sizes(&self) {
         let blocks = self.blocks();
         let block_bytes = blocks.iter().map(|b| b.meta.size_bytes).sum();
-        self.metrics.sizes(blocks.len(), block_bytes, &self.config.path.join("wal"));
+        self.metrics.sizes(blocks.len(), block_bytes, &self.config.path.join("wal"), self.head_bytes());
         self.metrics.quarantined_blocks.set(i64::try_from(self.quarantined().len()).unwrap_or(i64::MAX));
         self.metrics.disk_full.set(i64::from(self.cut_health.failing()));
     }
@@ -336,6 +367,13 @@ impl Inner {
         let head = lock_read(&self.head);
         let frozen: usize = lock_read(&self.view).heads().map(Head::len).sum();
         head.len() + frozen
+    }
+
+    /// Bytes held in memory by the live head and the heads being cut.
+    fn head_bytes(&self) -> usize {
+        let head = lock_read(&self.head);
+        let frozen: usize = lock_read(&self.view).heads().map(Head::bytes).sum();
+        head.bytes() + frozen
     }
 
     /// `Unavailable` while the store cannot persist blocks (cuts fail: full disk, an
@@ -359,17 +397,21 @@ impl Inner {
         };
         // Nothing is taken that could not be persisted: a full disk refuses at once.
         self.writable().map_err(refused)?;
-        let record = encode_batch(batch);
+        let request = batch.encoded_request();
+        let extracted = Extracted::new(&resource_parts(&request));
+        let record = wal_record(&request);
         let record_len = record.len();
-        let head_len = {
+        let (full, placed) = {
             let _gate = self.cut_gate.read().await;
             self.wal.append(record).await.map_err(refused)?;
+            let placement = Placement::new(now_nanos(), self.config.ttl, self.config.max_future);
             let mut head = lock_write(&self.head);
-            head.insert(batch.resource_spans());
-            head.len()
+            let moved_before = head.moved();
+            head.insert_extracted(extracted, &placement);
+            (self.head_full(&head), head.moved() - moved_before)
         };
-        self.metrics.written(batch.span_count(), record_len);
-        if head_len >= self.config.max_block_spans {
+        self.metrics.written(batch.span_count(), record_len, placed, self.head_bytes());
+        if full {
             self.cut_wanted.notify_one();
         }
         Ok(())
@@ -448,9 +490,7 @@ impl Inner {
                 let now = now_nanos();
                 let placing = Placing::Window(Placement::new(now, self.config.ttl, self.config.max_future));
                 let built = tokio::task::spawn_blocking(move || {
-                    let mut rows: Vec<RawRow> = head.records().iter().map(RawRow::from_record).collect();
-                    block::sort_and_dedupe(&mut rows);
-                    block::build_in_memory(rows, placing, new_block_id(), through, now)
+                    block::build_in_memory(head.rows(), placing, new_block_id(), through, now)
                 })
                 .await
                 .map_err(|e| StoreError::Other(format!("block builder task failed: {e}")))??;
@@ -518,11 +558,13 @@ impl TraceStore for EmbeddedStore {
         self.inner.write(batch).await
     }
 
-    /// No room once the heads in memory hold two blocks' worth (`max_block_spans`): the live
-    /// head has filled up again while the previous one is still being written, so cutting
-    /// cannot keep up with the intake.
+    /// No room once the heads in memory hold two heads' worth (twice `max_head_bytes`, or of
+    /// `max_block_spans`): the live head has filled up again while the previous one is still
+    /// being written, so cutting cannot keep up with the intake.
     fn has_room(&self) -> bool {
-        self.inner.head_spans() < self.inner.config.max_block_spans.saturating_mul(2)
+        let config = &self.inner.config;
+        (self.inner.head_bytes() as u64) < config.max_head_bytes.saturating_mul(2)
+            && self.inner.head_spans() < config.max_block_spans.saturating_mul(2)
     }
 
     async fn get_trace(&self, trace_id: TraceId, range: Option<(u64, u64)>) -> Result<Option<Trace>, StoreError> {

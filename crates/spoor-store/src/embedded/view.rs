@@ -172,7 +172,8 @@ mod tests {
     /// An (empty) block `id` stored under `root`.
     fn stored_block(root: &std::path::Path, id: &str) -> Block {
         let as_is = Placing::Clamp { min: 0, max: u64::MAX };
-        let (bytes, meta) = block::build_in_memory(Vec::new(), as_is, id.to_owned(), 0, 0).unwrap();
+        let built = block::build_in_memory(Vec::new(), as_is, id.to_owned(), 0, 0).unwrap();
+        let (bytes, meta) = (built.parquet, built.meta);
         let dir = root.join(block::BLOCKS_DIR);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{id}{}", block::PARQUET_SUFFIX)), bytes).unwrap();

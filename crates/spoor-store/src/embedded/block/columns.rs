@@ -105,7 +105,7 @@ impl<'a> Columns<'a> {
         if span.status.is_some() || code != 0 || !message.is_empty() {
             span.status = Some(Status { code, message: message.to_owned() });
         }
-        Ok(SpanRecord { trace_id, resource: interner.resource(resource), scope: interner.scope(scope), span })
+        Ok(SpanRecord { resource: interner.resource(resource), scope: interner.scope(scope), span })
     }
 }
 

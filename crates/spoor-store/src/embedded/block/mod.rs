@@ -45,10 +45,13 @@ use object_store::path::Path;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
+#[cfg(test)]
 use prost::Message;
+#[cfg(test)]
 use spoor_pipeline::otlp::Status;
 
 use super::index::attribute_fields;
+#[cfg(test)]
 use crate::model::SpanRecord;
 use crate::{StoreError, TraceId};
 
@@ -154,6 +157,9 @@ pub(crate) struct RawRow {
 }
 
 impl RawRow {
+    /// The row of a decoded span: how rows were built before the head kept bytes, and what
+    /// tests compare the head's rows with.
+    #[cfg(test)]
     pub fn from_record(record: &SpanRecord) -> Self {
         let mut rest = record.span.clone();
         let status = rest.status.take();
@@ -161,10 +167,10 @@ impl RawRow {
         // both round-trip.
         rest.status = status.as_ref().map(|_| Status::default());
         let row = Self {
-            trace_id: record.trace_id,
+            trace_id: crate::model::trace_id_of(&record.span.trace_id),
             span_id: std::mem::take(&mut rest.span_id),
             parent_span_id: std::mem::take(&mut rest.parent_span_id),
-            service_name: record.resource.service.clone(),
+            service_name: crate::query::service_name(record.resource.proto.resource.as_ref()).to_owned(),
             name: std::mem::take(&mut rest.name),
             kind: rest.kind,
             status_code: status.as_ref().map_or(0, |s| s.code),
@@ -185,7 +191,7 @@ impl RawRow {
     /// Trace ID, span ID and start first (the block order), then the rest, so that exact
     /// copies end up next to each other.
     #[allow(clippy::type_complexity)]
-    fn sort_key(&self) -> (&TraceId, &[u8], u64, &[u8], &str, &[u8], &[u8], &[u8], (i32, i32, u64), &str) {
+    pub(crate) fn sort_key(&self) -> (&TraceId, &[u8], u64, &[u8], &str, &[u8], &[u8], &[u8], (i32, i32, u64), &str) {
         (
             &self.trace_id,
             &self.span_id,
@@ -203,6 +209,7 @@ impl RawRow {
 
 /// Orders rows for a block and drops exact copies of a span (retried writes, replays).
 /// Different spans that share a span ID are kept, as Jaeger's stores keep them.
+#[cfg(test)]
 pub(crate) fn sort_and_dedupe(rows: &mut Vec<RawRow>) {
     rows.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     rows.dedup_by(|later, first| later.sort_key() == first.sort_key());
