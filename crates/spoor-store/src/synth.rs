@@ -56,6 +56,18 @@ fn string_attribute(key: &str, value: &str) -> KeyValue {
     }
 }
 
+/// A resource with only `service.name`.
+pub fn service_resource(service: &str) -> Option<Resource> {
+    Some(Resource { attributes: vec![string_attribute("service.name", service)], ..Default::default() })
+}
+
+/// Now, in Unix nanoseconds.
+pub fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 fn int_attribute(key: &str, value: i64) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
@@ -134,11 +146,6 @@ pub fn batch(rng: &mut Rng, start: u64) -> (TraceBatch, Vec<TraceId>) {
 /// One span named `name` of `service` in trace `trace_id` (span ID 1, 1 ms long), for tests
 /// that need a trace they can tell apart by its service or name.
 pub fn one_span(trace_id: [u8; 16], service: &str, name: &str) -> TraceBatch {
-    let service_name = KeyValue {
-        key: "service.name".into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(service.into())) }),
-        ..Default::default()
-    };
     let span = Span {
         trace_id: trace_id.to_vec(),
         span_id: vec![1; 8],
@@ -148,7 +155,7 @@ pub fn one_span(trace_id: [u8; 16], service: &str, name: &str) -> TraceBatch {
         ..Default::default()
     };
     TraceBatch::new(vec![ResourceSpans {
-        resource: Some(Resource { attributes: vec![service_name], ..Default::default() }),
+        resource: service_resource(service),
         scope_spans: vec![ScopeSpans { spans: vec![span], ..Default::default() }],
         ..Default::default()
     }])

@@ -3,34 +3,20 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use arrow_array::{Array, FixedSizeBinaryArray, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use spoor_pipeline::TraceBatch;
-use spoor_pipeline::otlp::{AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, any_value};
+use spoor_pipeline::otlp::{AnyValue, KeyValue, ResourceSpans, ScopeSpans, Span, any_value};
+use spoor_store::synth::{now_nanos, service_resource};
 use spoor_store::{DependencyLink, EmbeddedConfig, EmbeddedStore, SyncMode, TraceId, TraceQuery, TraceStore};
-
-fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
-}
 
 fn trace_id(n: u32) -> TraceId {
     let mut id = [0u8; 16];
     id[0] = 0xab;
     id[12..].copy_from_slice(&n.to_be_bytes());
     id
-}
-
-fn service_resource(service: &str) -> Option<Resource> {
-    Some(Resource {
-        attributes: vec![KeyValue {
-            key: "service.name".into(),
-            value: Some(AnyValue { value: Some(any_value::Value::StringValue(service.into())) }),
-            ..Default::default()
-        }],
-        ..Default::default()
-    })
 }
 
 /// Span `id` of trace `n`, a child of span `parent` (0 for a root).

@@ -2,10 +2,11 @@
 //! normal ones go through cuts, a compaction and a reopen, and every trace is read back whole
 //! (issue 13: such a trace used to shift every later row group's meta and lose data).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use spoor_pipeline::TraceBatch;
-use spoor_pipeline::otlp::{AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, any_value};
+use spoor_pipeline::otlp::{ResourceSpans, ScopeSpans, Span};
+use spoor_store::synth::{now_nanos, service_resource};
 use spoor_store::{EmbeddedConfig, EmbeddedStore, SyncMode, TraceId, TraceQuery, TraceStore};
 
 const NORMAL_TRACES: u32 = 100;
@@ -15,26 +16,11 @@ const BIG: [(u32, u32); 2] = [(1_000, 70_000), (2_000, 200_000)];
 /// Spans per written batch.
 const BATCH_SPANS: u32 = 10_000;
 
-fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
-}
-
 fn trace_id(n: u32) -> TraceId {
     let mut id = [0u8; 16];
     id[0] = 0x5a;
     id[12..].copy_from_slice(&n.to_be_bytes());
     id
-}
-
-fn resource(service: &str) -> Option<Resource> {
-    Some(Resource {
-        attributes: vec![KeyValue {
-            key: "service.name".into(),
-            value: Some(AnyValue { value: Some(any_value::Value::StringValue(service.into())) }),
-            ..Default::default()
-        }],
-        ..Default::default()
-    })
 }
 
 /// Span `i` of trace `n`: span 0 is the root, the others its children.
@@ -60,7 +46,7 @@ fn batch(n: u32, range: std::ops::Range<u32>, start: u64) -> TraceBatch {
         .into_iter()
         .filter(|(_, spans)| !spans.is_empty())
         .map(|(service, spans)| ResourceSpans {
-            resource: resource(service),
+            resource: service_resource(service),
             scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
             ..Default::default()
         })
