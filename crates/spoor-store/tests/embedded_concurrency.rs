@@ -164,7 +164,10 @@ async fn lookups_of_acknowledged_traces_never_miss_during_cuts_compaction_and_re
     assert_eq!((misses, errors), (0, 0), "first problem: {first:?}");
     assert!(lookups >= LOOKUPS, "only {lookups} lookups in {runtime:?}");
     assert!(merged.load(Ordering::Relaxed) > 0, "compaction never merged");
-    assert!(expired.load(Ordering::Relaxed) > 0, "retention never deleted");
+    // Retention runs in the background too (every `maintenance_interval`), so the calls above
+    // may find nothing left to delete: that the oldest trace is gone shows it ran.
+    let oldest = acked.lock().unwrap()[0].0;
+    assert!(store.get_trace(oldest, None).await.unwrap().is_none(), "retention never deleted the oldest trace");
     store.close().await.unwrap();
 }
 
