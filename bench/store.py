@@ -339,14 +339,29 @@ def read_blocks(data: Path) -> list[dict]:
     return blocks
 
 
+TIER_BASE_SPANS = 16 * 1024  # the store's size tiers (`embedded/compaction.rs`)
+TIER_FACTOR = 4
+
+
+def tier(spans: int) -> int:
+    """The size tier of a block of `spans` spans, as `compaction::tier` computes it."""
+    quotient, level = spans // TIER_BASE_SPANS, 0
+    if quotient == 0:
+        return 0
+    while quotient >= TIER_FACTOR:
+        quotient //= TIER_FACTOR
+        level += 1
+    return level + 1
+
+
 def compaction_pending(blocks: list[dict]) -> bool:
-    """Whether the store's compaction would still merge: two blocks under its span limit whose
-    spans start in the same window (as `Inner::compact` groups them)."""
-    small: dict[int, int] = {}
+    """Whether the store's size-tiered compaction would still merge: two blocks under its span
+    limit in the same window and size tier (as `compaction::plan` groups them)."""
+    small: dict[tuple[int, int], int] = {}
     for block in blocks:
         if block["spans"] < COMPACTION_MAX_SPANS:
-            window = block["min_time"] // COMPACTION_WINDOW_NS
-            small[window] = small.get(window, 0) + 1
+            key = (block["min_time"] // COMPACTION_WINDOW_NS, tier(block["spans"]))
+            small[key] = small.get(key, 0) + 1
     return any(count >= 2 for count in small.values())
 
 
