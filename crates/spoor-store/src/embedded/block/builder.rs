@@ -6,7 +6,7 @@
 //! trace of more than [`MAX_ROW_GROUP_SPANS`] spans: it is split over several row groups,
 //! whose trace-ID ranges then share its ID (reads select row groups by inclusive range).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, FixedSizeBinaryBuilder, Int32Builder, StringBuilder, UInt64Builder};
@@ -16,7 +16,7 @@ use parquet::file::metadata::RowGroupMetaData;
 
 use super::meta::{BlockMeta, Bloom, EdgeMeta, OperationMeta, ParentRefMeta, RowGroupMeta};
 use super::{MAX_ROW_GROUP_SPANS, META_FORMAT, NANOS_PER_MINUTE, ROW_GROUP_SPANS, RawRow, schema, writer_properties};
-use crate::embedded::index::{SearchIndexBuilder, attribute_columns};
+use crate::embedded::index::{SearchIndexBuilder, TypedColumns};
 use crate::embedded::placement::Placement;
 use crate::query::kind_name;
 use crate::{StoreError, TraceId};
@@ -45,11 +45,34 @@ impl Placing {
     }
 }
 
+type FastHasher = foldhash::fast::RandomState;
+
+/// A span ID as a key of fixed size. OTLP's span IDs are 8 bytes; a longer one (invalid) is
+/// cut to 16 bytes here, which can at worst join two such spans' calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SpanKey {
+    len: u8,
+    bytes: [u8; 16],
+}
+
+impl SpanKey {
+    fn new(id: &[u8]) -> Self {
+        let len = id.len().min(16);
+        let mut bytes = [0; 16];
+        bytes[..len].copy_from_slice(&id[..len]);
+        Self { len: len as u8, bytes }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
 /// A span of the trace being added, for counting its calls once the trace is complete.
 struct CallSpan {
-    span_id: Vec<u8>,
-    parent_span_id: Vec<u8>,
-    service: String,
+    span_id: SpanKey,
+    parent_span_id: SpanKey,
+    service: u32,
     minute: u64,
 }
 
@@ -66,13 +89,20 @@ pub(crate) struct BlockBuilder {
     max_time: u64,
     span_count: u64,
     moved_spans: u64,
-    services: BTreeMap<String, BTreeSet<(String, String)>>,
+    /// (service, span name, kind) of every span with a service, as the search index numbers
+    /// services and names.
+    operations: HashSet<(u32, u32, i32), FastHasher>,
     row_groups: Vec<RowGroupMeta>,
-    edges: HashMap<(String, String, u64), u64>,
+    /// Calls between services (by number) per minute.
+    edges: HashMap<(u32, u32, u64), u64, FastHasher>,
     /// Calls whose parent span is not in the block, by (trace, parent span, child service, minute).
-    unresolved_parents: HashMap<(TraceId, Vec<u8>, String, u64), u64>,
+    unresolved_parents: HashMap<(TraceId, SpanKey, u32, u64), u64, FastHasher>,
+    /// The services of the current trace's spans, by span ID (kept to reuse its memory).
+    service_of: HashMap<SpanKey, u32, FastHasher>,
     /// The block's search index (see `index`).
     search: SearchIndexBuilder,
+    /// The typed attribute columns of `pending`.
+    typed: TypedColumns,
 }
 
 impl BlockBuilder {
@@ -87,11 +117,13 @@ impl BlockBuilder {
             max_time: 0,
             span_count: 0,
             moved_spans: 0,
-            services: BTreeMap::new(),
+            operations: HashSet::default(),
             row_groups: Vec::new(),
-            edges: HashMap::new(),
-            unresolved_parents: HashMap::new(),
+            edges: HashMap::default(),
+            unresolved_parents: HashMap::default(),
+            service_of: HashMap::default(),
             search: SearchIndexBuilder::default(),
+            typed: TypedColumns::default(),
         }
     }
 
@@ -108,22 +140,20 @@ impl BlockBuilder {
             self.pending.len() >= MAX_ROW_GROUP_SPANS
         };
         let group = if full { self.take_row_group()? } else { None };
-        self.search.push(&row, u32::try_from(self.trace_ids.len().saturating_sub(1)).unwrap_or(u32::MAX))?;
+        let trace = u32::try_from(self.trace_ids.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        let interned = self.search.push(&row, trace, &mut self.typed)?;
         let (placed, moved) = self.placing.place(row.start);
         self.moved_spans += u64::from(moved);
         self.min_time = self.min_time.min(placed);
         self.max_time = self.max_time.max(placed);
         self.span_count += 1;
         if !row.service_name.is_empty() {
-            let operations = self.services.entry(row.service_name.clone()).or_default();
-            if !operations.iter().any(|(name, kind)| *name == row.name && kind == kind_name(row.kind)) {
-                operations.insert((row.name.clone(), kind_name(row.kind).to_owned()));
-            }
+            self.operations.insert((interned.service, interned.name, row.kind));
         }
         self.current_trace.push(CallSpan {
-            span_id: row.span_id.clone(),
-            parent_span_id: row.parent_span_id.clone(),
-            service: row.service_name.clone(),
+            span_id: SpanKey::new(&row.span_id),
+            parent_span_id: SpanKey::new(&row.parent_span_id),
+            service: interned.service,
             minute: row.start / NANOS_PER_MINUTE,
         });
         self.pending.push(row);
@@ -134,25 +164,23 @@ impl BlockBuilder {
     /// Counts the calls of the trace just completed: between services where the parent span
     /// is in the block, and per parent span where it is not.
     fn count_trace_calls(&mut self) {
-        let spans = std::mem::take(&mut self.current_trace);
         let Some(&trace) = self.trace_ids.last() else {
             return;
         };
-        let service_of: HashMap<&[u8], &str> =
-            spans.iter().map(|s| (s.span_id.as_slice(), s.service.as_str())).collect();
-        for span in spans.iter().filter(|s| !s.parent_span_id.is_empty()) {
-            match service_of.get(span.parent_span_id.as_slice()) {
-                Some(parent) if *parent == span.service => {}
-                Some(parent) => {
-                    let key = ((*parent).to_owned(), span.service.clone(), span.minute);
-                    *self.edges.entry(key).or_default() += 1;
-                }
+        self.service_of.clear();
+        // The last of repeated span IDs wins, as collecting into a map kept it.
+        self.service_of.extend(self.current_trace.iter().map(|s| (s.span_id, s.service)));
+        for span in self.current_trace.iter().filter(|s| s.parent_span_id.len > 0) {
+            match self.service_of.get(&span.parent_span_id) {
+                Some(&parent) if parent == span.service => {}
+                Some(&parent) => *self.edges.entry((parent, span.service, span.minute)).or_default() += 1,
                 None => {
-                    let key = (trace, span.parent_span_id.clone(), span.service.clone(), span.minute);
+                    let key = (trace, span.parent_span_id, span.service, span.minute);
                     *self.unresolved_parents.entry(key).or_default() += 1;
                 }
             }
         }
+        self.current_trace.clear();
     }
 
     /// The pending rows as one row group, recorded in the meta.
@@ -169,7 +197,7 @@ impl BlockBuilder {
             min_time: placed.iter().copied().min().unwrap_or(0),
             max_time: placed.iter().copied().max().unwrap_or(0),
         });
-        to_record_batch(&rows).map(Some)
+        to_record_batch(&rows, self.typed.finish()).map(Some)
     }
 
     /// The last row group, once every row is pushed.
@@ -193,29 +221,12 @@ impl BlockBuilder {
         created_unix_nano: u64,
         size_bytes: u64,
     ) -> Result<(BlockMeta, Vec<u8>), StoreError> {
+        let (services, edges, unresolved_parents) = self.named();
         let search_index = std::mem::take(&mut self.search).finish(&self.trace_ids)?;
         let mut bloom = Bloom::with_capacity(self.trace_ids.len());
         for id in &self.trace_ids {
             bloom.insert(id);
         }
-        let mut edges: Vec<EdgeMeta> = self
-            .edges
-            .into_iter()
-            .map(|((parent, child, minute), call_count)| EdgeMeta { parent, child, minute, call_count })
-            .collect();
-        edges.sort_by(|a, b| (a.minute, &a.parent, &a.child).cmp(&(b.minute, &b.parent, &b.child)));
-        let mut unresolved_parents: Vec<_> = self.unresolved_parents.into_iter().collect();
-        unresolved_parents.sort_unstable();
-        let unresolved_parents = unresolved_parents
-            .into_iter()
-            .map(|((trace_id, parent_span_id, child, minute), call_count)| ParentRefMeta {
-                trace_id: hex::encode(trace_id),
-                parent_span_id: hex::encode(parent_span_id),
-                child,
-                minute,
-                call_count,
-            })
-            .collect();
         let mut meta = BlockMeta {
             format: META_FORMAT,
             id,
@@ -226,14 +237,7 @@ impl BlockBuilder {
             size_bytes,
             created_unix_nano,
             wal_through,
-            services: self
-                .services
-                .into_iter()
-                .map(|(service, ops)| {
-                    let ops = ops.into_iter().map(|(name, span_kind)| OperationMeta { name, span_kind }).collect();
-                    (service, ops)
-                })
-                .collect(),
+            services,
             bloom: bloom.to_meta(),
             row_groups: self.row_groups,
             edges,
@@ -243,6 +247,57 @@ impl BlockBuilder {
         };
         meta.seal();
         Ok((meta, search_index))
+    }
+}
+
+impl BlockBuilder {
+    /// The services with their operations, the calls between services and the calls to parents
+    /// outside the block, by name, ordered for the meta.
+    fn named(&self) -> (BTreeMap<String, Vec<OperationMeta>>, Vec<EdgeMeta>, Vec<ParentRefMeta>) {
+        let (service_names, span_names) = self.search.names();
+        let service = |id: u32| service_names.name(id).to_owned();
+        let mut services: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+        for &(id, name, kind) in &self.operations {
+            let operation = (span_names.name(name).to_owned(), kind_name(kind).to_owned());
+            services.entry(service(id)).or_default().insert(operation);
+        }
+        let services = services
+            .into_iter()
+            .map(|(service, ops)| {
+                let ops = ops.into_iter().map(|(name, span_kind)| OperationMeta { name, span_kind }).collect();
+                (service, ops)
+            })
+            .collect();
+        let mut edges: Vec<EdgeMeta> = self
+            .edges
+            .iter()
+            .map(|(&(parent, child, minute), &call_count)| EdgeMeta {
+                parent: service(parent),
+                child: service(child),
+                minute,
+                call_count,
+            })
+            .collect();
+        edges.sort_by(|a, b| (a.minute, &a.parent, &a.child).cmp(&(b.minute, &b.parent, &b.child)));
+        let mut unresolved: Vec<_> = self
+            .unresolved_parents
+            .iter()
+            .map(|(&(trace, parent, child, minute), &count)| {
+                (trace, parent.as_slice().to_vec(), service(child), minute, count)
+            })
+            .collect();
+        unresolved.sort_unstable();
+        let unresolved = unresolved
+            .into_iter()
+            .map(|(trace_id, parent_span_id, child, minute, call_count)| ParentRefMeta {
+                trace_id: hex::encode(trace_id),
+                parent_span_id: hex::encode(parent_span_id),
+                child,
+                minute,
+                call_count,
+            })
+            .collect();
+        (services, edges, unresolved)
     }
 }
 
@@ -281,21 +336,24 @@ pub(crate) fn build_in_memory(
     Ok(BuiltInMemory { parquet: bytes, meta, search_index })
 }
 
-fn to_record_batch(rows: &[RawRow]) -> Result<RecordBatch, StoreError> {
+/// The row group of `rows`, whose typed attribute columns are `typed`.
+fn to_record_batch(rows: &[RawRow], typed: Vec<ArrayRef>) -> Result<RecordBatch, StoreError> {
     let n = rows.len();
+    // Sized up front: growing the bigger columns copies them again and again.
+    let bytes = |field: fn(&RawRow) -> usize| rows.iter().map(field).sum::<usize>();
     let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
-    let mut span_id = BinaryBuilder::with_capacity(n, n * 8);
-    let mut parent = BinaryBuilder::with_capacity(n, n * 8);
-    let mut service = StringBuilder::new();
-    let mut name = StringBuilder::new();
+    let mut span_id = BinaryBuilder::with_capacity(n, bytes(|r| r.span_id.len()));
+    let mut parent = BinaryBuilder::with_capacity(n, bytes(|r| r.parent_span_id.len()));
+    let mut service = StringBuilder::with_capacity(n, bytes(|r| r.service_name.len()));
+    let mut name = StringBuilder::with_capacity(n, bytes(|r| r.name.len()));
     let mut kind = Int32Builder::with_capacity(n);
     let mut status_code = Int32Builder::with_capacity(n);
-    let mut status_message = StringBuilder::new();
+    let mut status_message = StringBuilder::with_capacity(n, bytes(|r| r.status_message.len()));
     let mut start = UInt64Builder::with_capacity(n);
     let mut duration = UInt64Builder::with_capacity(n);
-    let mut resource = BinaryBuilder::new();
-    let mut scope = BinaryBuilder::new();
-    let mut span = BinaryBuilder::new();
+    let mut resource = BinaryBuilder::with_capacity(n, bytes(|r| r.resource.len()));
+    let mut scope = BinaryBuilder::with_capacity(n, bytes(|r| r.scope.len()));
+    let mut span = BinaryBuilder::with_capacity(n, bytes(|r| r.span.len()));
     for row in rows {
         trace_id.append_value(row.trace_id)?;
         span_id.append_value(&row.span_id);
@@ -326,6 +384,6 @@ fn to_record_batch(rows: &[RawRow]) -> Result<RecordBatch, StoreError> {
         Arc::new(scope.finish()),
         Arc::new(span.finish()),
     ];
-    columns.extend(attribute_columns(rows)?);
+    columns.extend(typed);
     Ok(RecordBatch::try_new(schema(), columns)?)
 }

@@ -1,12 +1,15 @@
 //! Building a block's search index from the rows the block builder is given.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use prost::Message;
 use roaring::RoaringBitmap;
-use spoor_pipeline::otlp::{KeyValue, ResourceSpans, ScopeSpans, Span, value};
+use spoor_pipeline::otlp::{ResourceSpans, ScopeSpans};
 
+use super::attrs::{self, List};
+use super::columns::{TypedColumns, TypedRow};
 use super::{
     CHUNK_ROWS, ChunkDir, Directory, Entry, FOOTER_MAGIC, FORMAT, MAGIC, MAX_VALUE_BYTES, MAX_VALUES_PER_KEY, PairDir,
     Section, ServiceDir, encode_chunk,
@@ -18,10 +21,13 @@ const ANY: u8 = 0;
 const RESOURCE: u8 = 1;
 const SCOPE: u8 = 2;
 
+/// A hash map with a fast hasher: keys here are span data, hashed once per span.
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Strings numbered in order of first sight.
 #[derive(Default)]
-struct Names {
-    ids: HashMap<String, u32>,
+pub(crate) struct Names {
+    ids: FastMap<String, u32>,
     names: Vec<String>,
 }
 
@@ -35,12 +41,17 @@ impl Names {
         self.names.push(name.to_owned());
         id
     }
+
+    /// The name numbered `id`.
+    pub fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
 }
 
 /// The pairs of one (source, key), by value.
 #[derive(Default)]
 struct KeyPairs {
-    ids: HashMap<String, u32>,
+    ids: FastMap<String, u32>,
     /// Too many or too long values: the index leaves the key out.
     incomplete: bool,
 }
@@ -60,22 +71,23 @@ pub(crate) struct SearchIndexBuilder {
     services: Names,
     names: Names,
     /// Per source (`ANY`, `RESOURCE`, `SCOPE`), per key: its pairs.
-    keys: [HashMap<String, KeyPairs>; 3],
+    keys: [FastMap<String, KeyPairs>; 3],
     pair_list: Vec<(u8, String, String)>,
     /// Pair IDs of each distinct resource and scope encoding, decoded once.
-    resources: HashMap<Bytes, Vec<u32>>,
-    scopes: HashMap<Bytes, Vec<u32>>,
+    resources: FastMap<Bytes, Vec<u32>>,
+    scopes: FastMap<Bytes, Vec<u32>>,
 }
 
-/// The first entry of each key, as pcommon's `Map.Get` finds it.
-fn first_per_key(attributes: &[KeyValue]) -> impl Iterator<Item = &KeyValue> {
-    let mut seen = HashSet::new();
-    attributes.iter().filter(move |kv| seen.insert(kv.key.as_str()))
+/// What the block builder keeps of a row the index took: its service's and name's numbers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Interned {
+    pub service: u32,
+    pub name: u32,
 }
 
 impl SearchIndexBuilder {
     /// The pair's ID, or `None` once the key has too many or too long values to index.
-    fn pair(&mut self, source: u8, key: &str, value: String) -> Option<u32> {
+    fn pair(&mut self, source: u8, key: &str, value: Cow<'_, str>) -> Option<u32> {
         let keys = &mut self.keys[usize::from(source)];
         if !keys.contains_key(key) {
             keys.insert(key.to_owned(), KeyPairs::default());
@@ -84,7 +96,7 @@ impl SearchIndexBuilder {
         if pairs.incomplete {
             return None;
         }
-        if let Some(&id) = pairs.ids.get(value.as_str()) {
+        if let Some(&id) = pairs.ids.get(value.as_ref()) {
             return Some(id);
         }
         if value.len() > MAX_VALUE_BYTES || pairs.ids.len() >= MAX_VALUES_PER_KEY {
@@ -92,77 +104,94 @@ impl SearchIndexBuilder {
             return None;
         }
         let id = self.pair_list.len() as u32;
+        let value = value.into_owned();
         pairs.ids.insert(value.clone(), id);
         self.pair_list.push((source, key.to_owned(), value));
         Some(id)
     }
 
-    fn add_attributes(&mut self, source: u8, attributes: &[KeyValue], out: &mut Vec<u32>) {
-        for kv in first_per_key(attributes) {
-            if let Some(id) = self.pair(source, &kv.key, value::as_string(kv.value.as_ref())) {
-                out.push(id);
+    /// Adds the pairs of `attributes` (encoded `KeyValue`s), each key's first entry.
+    fn add_attributes(&mut self, sources: &[u8], attributes: &[spoor_pipeline::otlp::KeyValue], out: &mut Vec<u32>) {
+        let mut seen: Vec<&str> = Vec::new();
+        for kv in attributes {
+            if seen.contains(&kv.key.as_str()) {
+                continue;
+            }
+            seen.push(&kv.key);
+            let value = spoor_pipeline::otlp::value::as_string(kv.value.as_ref());
+            for &source in sources {
+                out.extend(self.pair(source, &kv.key, Cow::Borrowed(&value)));
             }
         }
     }
 
-    fn resource_pairs(&mut self, encoded: &Bytes) -> Result<Vec<u32>, StoreError> {
+    fn resource_pairs(&mut self, encoded: &Bytes, out: &mut Vec<u32>) -> Result<(), StoreError> {
         if let Some(ids) = self.resources.get(encoded) {
-            return Ok(ids.clone());
+            out.extend_from_slice(ids);
+            return Ok(());
         }
         let resource = ResourceSpans::decode(encoded.as_ref())
             .map_err(|e| StoreError::Other(format!("bad resource in block row: {e}")))?;
         let attributes = resource.resource.map(|r| r.attributes).unwrap_or_default();
         let mut ids = Vec::new();
-        self.add_attributes(ANY, &attributes, &mut ids);
-        self.add_attributes(RESOURCE, &attributes, &mut ids);
-        self.resources.insert(encoded.clone(), ids.clone());
-        Ok(ids)
+        self.add_attributes(&[ANY, RESOURCE], &attributes, &mut ids);
+        out.extend_from_slice(&ids);
+        self.resources.insert(encoded.clone(), ids);
+        Ok(())
     }
 
-    fn scope_pairs(&mut self, encoded: &Bytes) -> Result<Vec<u32>, StoreError> {
+    fn scope_pairs(&mut self, encoded: &Bytes, out: &mut Vec<u32>) -> Result<(), StoreError> {
         if let Some(ids) = self.scopes.get(encoded) {
-            return Ok(ids.clone());
+            out.extend_from_slice(ids);
+            return Ok(());
         }
         let scope = ScopeSpans::decode(encoded.as_ref())
             .map_err(|e| StoreError::Other(format!("bad scope in block row: {e}")))?
             .scope
             .unwrap_or_default();
         let mut ids = Vec::new();
-        ids.extend(self.pair(SCOPE, "name", scope.name.clone()));
-        ids.extend(self.pair(SCOPE, "version", scope.version.clone()));
-        self.add_attributes(ANY, &scope.attributes, &mut ids);
-        self.scopes.insert(encoded.clone(), ids.clone());
-        Ok(ids)
+        ids.extend(self.pair(SCOPE, "name", Cow::Borrowed(&scope.name)));
+        ids.extend(self.pair(SCOPE, "version", Cow::Borrowed(&scope.version)));
+        self.add_attributes(&[ANY], &scope.attributes, &mut ids);
+        out.extend_from_slice(&ids);
+        self.scopes.insert(encoded.clone(), ids);
+        Ok(())
     }
 
-    /// Adds a block row; `trace` is its trace's ordinal in the block's sorted trace IDs.
-    pub fn push(&mut self, row: &RawRow, trace: u32) -> Result<(), StoreError> {
-        let span =
-            Span::decode(row.span.as_slice()).map_err(|e| StoreError::Other(format!("bad span in block row: {e}")))?;
-        let mut ids = self.resource_pairs(&row.resource)?;
-        ids.extend(self.scope_pairs(&row.scope)?);
-        self.add_attributes(ANY, &span.attributes, &mut ids);
-        for event in &span.events {
-            self.add_attributes(ANY, &event.attributes, &mut ids);
-        }
-        for link in &span.links {
-            self.add_attributes(ANY, &link.attributes, &mut ids);
-        }
+    /// Adds a block row; `trace` is its trace's ordinal in the block's sorted trace IDs. The
+    /// span's attributes are read once, for the index and for the typed columns' row.
+    pub fn push(&mut self, row: &RawRow, trace: u32, typed: &mut TypedColumns) -> Result<Interned, StoreError> {
+        let mut ids = Vec::new();
+        self.resource_pairs(&row.resource, &mut ids)?;
+        self.scope_pairs(&row.scope, &mut ids)?;
+        let mut typed_row = TypedRow::default();
+        attrs::span_attributes(&row.span, |list, attribute| {
+            if list == List::Span {
+                typed_row.offer(attribute);
+            }
+            ids.extend(self.pair(ANY, &attribute.key, Cow::Borrowed(attribute.value.as_ref())));
+        })?;
+        typed.append(typed_row);
         ids.sort_unstable();
         ids.dedup();
         let begin = self.pair_ids.len();
         self.pair_ids.extend(ids);
+        let interned = Interned { service: self.services.id(&row.service_name), name: self.names.id(&row.name) };
         let entry = Entry {
             start: row.start,
             duration: row.duration,
-            name: self.names.id(&row.name),
+            name: interned.name,
             kind: row.kind,
             status_code: row.status_code,
             trace,
         };
-        let service = self.services.id(&row.service_name);
-        self.rows.push(Pending { entry, service, pairs: begin..self.pair_ids.len() });
-        Ok(())
+        self.rows.push(Pending { entry, service: interned.service, pairs: begin..self.pair_ids.len() });
+        Ok(interned)
+    }
+
+    /// The services and span names [`push`](Self::push) numbered.
+    pub fn names(&self) -> (&Names, &Names) {
+        (&self.services, &self.names)
     }
 
     /// The index file, for a block whose sorted trace IDs are `trace_ids`.
@@ -177,10 +206,14 @@ impl SearchIndexBuilder {
         let trace_section = section(&mut out, &trace_bytes);
 
         let service_names = std::mem::take(&mut self.services.names);
-        self.rows.sort_by(|a, b| {
-            (&service_names[a.service as usize], a.entry.start)
-                .cmp(&(&service_names[b.service as usize], b.entry.start))
-        });
+        // Services by name, as numbers: the sort compares integers, not strings.
+        let mut by_name: Vec<u32> = (0..service_names.len() as u32).collect();
+        by_name.sort_by(|a, b| service_names[*a as usize].cmp(&service_names[*b as usize]));
+        let mut rank = vec![0u32; service_names.len()];
+        for (position, service) in by_name.into_iter().enumerate() {
+            rank[service as usize] = position as u32;
+        }
+        self.rows.sort_by_key(|row| (rank[row.service as usize], row.entry.start));
         let mut bitmaps: BTreeMap<u32, RoaringBitmap> = BTreeMap::new();
         for (row, pending) in self.rows.iter().enumerate() {
             for &pair in &self.pair_ids[pending.pairs.clone()] {

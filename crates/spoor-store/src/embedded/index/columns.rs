@@ -15,11 +15,8 @@ use std::sync::Arc;
 use arrow_array::ArrayRef;
 use arrow_array::builder::{Int64Builder, StringBuilder};
 use arrow_schema::{DataType, Field};
-use prost::Message;
-use spoor_pipeline::otlp::{KeyValue, any_value, value};
 
-use crate::StoreError;
-use crate::embedded::block::RawRow;
+use super::attrs::Attribute;
 
 /// Column name, then the attribute keys that fill it, the current one first.
 const STRING_COLUMNS: [(&str, &[&str]); 11] = [
@@ -38,13 +35,6 @@ const STRING_COLUMNS: [(&str, &[&str]); 11] = [
 const STATUS_CODE_COLUMN: (&str, &[&str]) =
     ("http_response_status_code", &["http.response.status_code", "http.status_code"]);
 
-/// Only a span's attributes (field 9 of OTLP's `Span`): decoding skips everything else.
-#[derive(Clone, PartialEq, Message)]
-struct SpanAttributes {
-    #[prost(message, repeated, tag = "9")]
-    attributes: Vec<KeyValue>,
-}
-
 /// The fields appended to the block schema.
 pub(crate) fn attribute_fields() -> Vec<Field> {
     let mut fields = vec![Field::new(STATUS_CODE_COLUMN.0, DataType::Int64, true)];
@@ -52,41 +42,73 @@ pub(crate) fn attribute_fields() -> Vec<Field> {
     fields
 }
 
-fn first<'a>(attributes: &'a [KeyValue], keys: &[&str]) -> Option<&'a KeyValue> {
-    keys.iter().find_map(|key| attributes.iter().find(|kv| kv.key == *key))
+/// The position of `key` among a column's keys (0 for the current name).
+fn rank(keys: &[&str], key: &str) -> Option<usize> {
+    keys.iter().position(|k| *k == key)
 }
 
-fn as_int(kv: &KeyValue) -> Option<i64> {
-    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::IntValue(i)) => Some(*i),
-        Some(any_value::Value::StringValue(s)) => s.parse().ok(),
-        _ => None,
-    }
+/// One span's typed values, offered its span attributes (each key's first entry) one by one:
+/// each column keeps the attribute of its best-ranked key.
+#[derive(Default)]
+pub(crate) struct TypedRow {
+    status: Option<(usize, Option<i64>)>,
+    strings: [Option<(usize, String)>; STRING_COLUMNS.len()],
 }
 
-/// The columns of [`attribute_fields`] for `rows`, from each row's span attributes.
-pub(crate) fn attribute_columns(rows: &[RawRow]) -> Result<Vec<ArrayRef>, StoreError> {
-    let mut status = Int64Builder::with_capacity(rows.len());
-    let mut strings: Vec<StringBuilder> = STRING_COLUMNS.iter().map(|_| StringBuilder::new()).collect();
-    for row in rows {
-        let span = SpanAttributes::decode(row.span.as_slice())
-            .map_err(|e| StoreError::Other(format!("bad span in block row: {e}")))?;
-        status.append_option(first(&span.attributes, STATUS_CODE_COLUMN.1).and_then(as_int));
-        for ((_, keys), builder) in STRING_COLUMNS.iter().zip(&mut strings) {
-            builder.append_option(first(&span.attributes, keys).map(|kv| value::as_string(kv.value.as_ref())));
+impl TypedRow {
+    pub fn offer(&mut self, attribute: &Attribute<'_>) {
+        let key = attribute.key.as_ref();
+        if let Some(rank) = rank(STATUS_CODE_COLUMN.1, key) {
+            if self.status.as_ref().is_none_or(|(best, _)| rank < *best) {
+                self.status = Some((rank, attribute.int));
+            }
+        }
+        for ((_, keys), slot) in STRING_COLUMNS.iter().zip(&mut self.strings) {
+            if let Some(rank) = rank(keys, key) {
+                if slot.as_ref().is_none_or(|(best, _)| rank < *best) {
+                    *slot = Some((rank, attribute.value.clone().into_owned()));
+                }
+            }
         }
     }
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(status.finish())];
-    columns.extend(strings.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-    Ok(columns)
+}
+
+/// The columns of [`attribute_fields`] for a row group, a row at a time.
+pub(crate) struct TypedColumns {
+    status: Int64Builder,
+    strings: Vec<StringBuilder>,
+}
+
+impl Default for TypedColumns {
+    fn default() -> Self {
+        Self { status: Int64Builder::new(), strings: STRING_COLUMNS.iter().map(|_| StringBuilder::new()).collect() }
+    }
+}
+
+impl TypedColumns {
+    pub fn append(&mut self, row: TypedRow) {
+        self.status.append_option(row.status.and_then(|(_, int)| int));
+        for (builder, value) in self.strings.iter_mut().zip(row.strings) {
+            builder.append_option(value.map(|(_, value)| value));
+        }
+    }
+
+    /// The columns of the rows appended since the last call.
+    pub fn finish(&mut self) -> Vec<ArrayRef> {
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(self.status.finish())];
+        columns.extend(self.strings.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use arrow_array::{Array, Int64Array, StringArray};
-    use spoor_pipeline::otlp::{AnyValue, Span};
+    use prost::Message;
+    use spoor_pipeline::otlp::{AnyValue, KeyValue, Span, any_value};
 
     use super::*;
+    use crate::embedded::index::attrs::{List, span_attributes};
 
     fn kv(key: &str, value: any_value::Value) -> KeyValue {
         KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
@@ -102,39 +124,38 @@ mod tests {
                 kv("http.request.method", text("GET")),
                 kv("http.status_code", any_value::Value::IntValue(404)),
                 kv("rpc.system", any_value::Value::BoolValue(true)),
+                kv("http.request.method", text("PUT")),
             ]),
             span(vec![kv("http.response.status_code", text("503")), kv("db.system", text("postgresql"))]),
+            span(vec![
+                kv("http.response.status_code", text("x")),
+                kv("http.status_code", any_value::Value::IntValue(1)),
+            ]),
             span(Vec::new()),
         ];
-        let rows: Vec<RawRow> = spans
-            .into_iter()
-            .map(|span| RawRow {
-                trace_id: [1; 16],
-                span_id: vec![1],
-                parent_span_id: Vec::new(),
-                service_name: "s".to_owned(),
-                name: String::new(),
-                kind: 0,
-                status_code: 0,
-                status_message: String::new(),
-                start: 0,
-                duration: 0,
-                resource: bytes::Bytes::new(),
-                scope: bytes::Bytes::new(),
-                span,
+        let mut typed = TypedColumns::default();
+        for span in &spans {
+            let mut row = TypedRow::default();
+            span_attributes(span, |list, attribute| {
+                if list == List::Span {
+                    row.offer(attribute);
+                }
             })
-            .collect();
-        let columns = attribute_columns(&rows).unwrap();
+            .unwrap();
+            typed.append(row);
+        }
+        let columns = typed.finish();
         assert_eq!(columns.len(), attribute_fields().len());
         let status = columns[0].as_any().downcast_ref::<Int64Array>().unwrap();
-        assert_eq!(status.iter().collect::<Vec<_>>(), vec![Some(404), Some(503), None]);
+        // The current name wins even when its value is no integer.
+        assert_eq!(status.iter().collect::<Vec<_>>(), vec![Some(404), Some(503), None, None]);
         let column = |name: &str| {
             let at = attribute_fields().iter().position(|f| f.name() == name).unwrap();
             let strings = columns[at].as_any().downcast_ref::<StringArray>().unwrap();
             (0..strings.len()).map(|i| strings.is_valid(i).then(|| strings.value(i).to_owned())).collect::<Vec<_>>()
         };
-        assert_eq!(column("http_request_method"), vec![Some("GET".to_owned()), None, None]);
-        assert_eq!(column("rpc_system"), vec![Some("true".to_owned()), None, None]);
-        assert_eq!(column("db_system"), vec![None, Some("postgresql".to_owned()), None]);
+        assert_eq!(column("http_request_method"), vec![Some("GET".to_owned()), None, None, None]);
+        assert_eq!(column("rpc_system"), vec![Some("true".to_owned()), None, None, None]);
+        assert_eq!(column("db_system"), vec![None, Some("postgresql".to_owned()), None, None]);
     }
 }

@@ -34,6 +34,7 @@
 //! Every section's crc32c is in the directory; a section that fails it is an error, and an
 //! index that cannot be read at all leaves the block to the plain search.
 
+mod attrs;
 mod build;
 mod columns;
 mod search;
@@ -47,7 +48,7 @@ use super::block::BLOCKS_DIR;
 use crate::StoreError;
 
 pub(crate) use build::SearchIndexBuilder;
-pub(crate) use columns::{attribute_columns, attribute_fields};
+pub(crate) use columns::{TypedColumns, attribute_fields};
 pub(crate) use search::{SearchIndex, find_in_block};
 
 pub(crate) const SEARCH_SUFFIX: &str = ".search";
