@@ -239,17 +239,21 @@ class Bench:
             self.results.problems.append(f"the store did not settle within {self.plan.settle_timeout:.0f} s")
         spans = sum(b["spans"] for b in blocks)
         parquet = sum(b["parquet_bytes"] for b in blocks)
+        search = sum(b["search_bytes"] for b in blocks)
         meta = sum(b["meta_bytes"] for b in blocks)
         wal = sum(f.stat().st_size for f in (self.data / "wal").glob("*") if f.is_file())
         self.results.disk = {
             "settle_s": time.monotonic() - t0, "blocks": len(blocks), "spans": spans, "parquet_bytes": parquet,
-            "meta_bytes": meta, "wal_bytes": wal,
-            "bytes_per_span": parquet / spans if spans else float("nan"),
-            "bytes_per_span_with_meta": (parquet + meta) / spans if spans else float("nan"),
+            "search_bytes": search, "meta_bytes": meta, "wal_bytes": wal,
+            # Everything a block keeps on disk: Parquet, search index and meta.
+            "bytes_per_span": (parquet + search + meta) / spans if spans else float("nan"),
+            "parquet_per_span": parquet / spans if spans else float("nan"),
+            "search_per_span": search / spans if spans else float("nan"),
         }
         d = self.results.disk
         print(f"  settled in {d['settle_s']:.1f} s: {spans:,} spans in {len(blocks)} blocks, "
-              f"{d['bytes_per_span']:.1f} B/span ({d['bytes_per_span_with_meta']:.1f} with the metas), "
+              f"{d['bytes_per_span']:.1f} B/span (Parquet {d['parquet_per_span']:.1f}, search index "
+              f"{d['search_per_span']:.1f}), "
               f"WAL {wal:,} B", flush=True)
         if spans < acked:
             self.results.problems.append(f"blocks hold {spans:,} of {acked:,} acknowledged spans")
@@ -329,11 +333,13 @@ def read_blocks(data: Path) -> list[dict]:
     """The blocks whose meta file exists (the store writes the Parquet file first), by ID."""
     blocks = []
     for meta_file in sorted((data / "blocks").glob("*.meta.json")):
-        parquet = meta_file.with_name(meta_file.name.removesuffix(".meta.json") + ".parquet")
+        stem = meta_file.name.removesuffix(".meta.json")
+        parquet, search = meta_file.with_name(stem + ".parquet"), meta_file.with_name(stem + ".search")
         try:
             meta = json.loads(meta_file.read_text())
             blocks.append({"id": meta["id"], "spans": meta["span_count"], "min_time": meta["min_time"],
-                           "meta_bytes": meta_file.stat().st_size, "parquet_bytes": parquet.stat().st_size})
+                           "meta_bytes": meta_file.stat().st_size, "parquet_bytes": parquet.stat().st_size,
+                           "search_bytes": search.stat().st_size if search.exists() else 0})
         except (OSError, ValueError, KeyError):
             continue  # deleted by compaction while being read
     return blocks
@@ -355,14 +361,25 @@ def tier(spans: int) -> int:
 
 
 def compaction_pending(blocks: list[dict]) -> bool:
-    """Whether the store's size-tiered compaction would still merge: two blocks under its span
-    limit in the same window and size tier (as `compaction::plan` groups them)."""
-    small: dict[tuple[int, int], int] = {}
+    """Whether the store's size-tiered compaction would still merge, as `compaction::plan`
+    groups blocks: per window and size tier, in block order, runs of at least two blocks whose
+    spans add up to at most its span limit."""
+    tiers: dict[tuple[int, int], list[int]] = {}
     for block in blocks:
         if block["spans"] < COMPACTION_MAX_SPANS:
             key = (block["min_time"] // COMPACTION_WINDOW_NS, tier(block["spans"]))
-            small[key] = small.get(key, 0) + 1
-    return any(count >= 2 for count in small.values())
+            tiers.setdefault(key, []).append(block["spans"])
+    for sizes in tiers.values():
+        group, total = 0, 0
+        for spans in sizes:
+            if total + spans > COMPACTION_MAX_SPANS:
+                if group >= 2:
+                    return True
+                group, total = 0, 0
+            group, total = group + 1, total + spans
+        if group >= 2:
+            return True
+    return False
 
 
 def status_text(by_status: dict) -> str:
@@ -399,8 +416,9 @@ def report(bench: Bench) -> str:
         f"| ingest requests by status; latency p50 / p99 | {status_text(ingest['by_status'])}; "
         f"{ingest['latency_ms']['p50']:.1f} / {ingest['latency_ms']['p99']:.1f} ms | — |",
         f"| bytes per span on disk after compaction | **{disk['bytes_per_span']:.1f} B** "
-        f"({disk['parquet_bytes']:,} B of Parquet in {disk['blocks']} blocks, {disk['spans']:,} spans; "
-        f"{disk['bytes_per_span_with_meta']:.1f} B with the meta files; WAL left {disk['wal_bytes']:,} B) | "
+        f"(Parquet {disk['parquet_per_span']:.1f} B, search index {disk['search_per_span']:.1f} B, meta files "
+        f"{disk['meta_bytes']:,} B in all; {disk['blocks']} blocks, {disk['spans']:,} spans; WAL left "
+        f"{disk['wal_bytes']:,} B) | "
         f"≤ {TARGETS['bytes_per_span']:.0f} B |",
         f"| trace by ID, p50 / p99 / max | **{latency(by_id)}** ({by_id['known_lookups']} listed, "
         f"{by_id['unknown_lookups']} unknown, {by_id['errors']} errors) | p99 < {TARGETS['by_id_p99']:.0f} ms |",

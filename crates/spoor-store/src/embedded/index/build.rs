@@ -1,7 +1,6 @@
 //! Building a block's search index from the rows the block builder is given.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use prost::Message;
@@ -214,10 +213,11 @@ impl SearchIndexBuilder {
             rank[service as usize] = position as u32;
         }
         self.rows.sort_by_key(|row| (rank[row.service as usize], row.entry.start));
-        let mut bitmaps: BTreeMap<u32, RoaringBitmap> = BTreeMap::new();
+        // Each pair's rows, gathered in row order: a bitmap is then built from a sorted list.
+        let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); self.pair_list.len()];
         for (row, pending) in self.rows.iter().enumerate() {
             for &pair in &self.pair_ids[pending.pairs.clone()] {
-                bitmaps.entry(pair).or_default().insert(row as u32);
+                rows_of[pair as usize].push(row as u32);
             }
         }
         let mut services: Vec<ServiceDir> = Vec::new();
@@ -240,11 +240,12 @@ impl SearchIndexBuilder {
             start = end;
         }
         let mut pairs = Vec::new();
-        for (id, mut bitmap) in bitmaps {
-            let (source, key, value) = &self.pair_list[id as usize];
-            if self.keys[usize::from(*source)].get(key).is_some_and(|pairs| pairs.incomplete) {
+        for (rows, (source, key, value)) in rows_of.into_iter().zip(&self.pair_list) {
+            if rows.is_empty() || self.keys[usize::from(*source)].get(key).is_some_and(|pairs| pairs.incomplete) {
                 continue;
             }
+            let mut bitmap = RoaringBitmap::from_sorted_iter(rows)
+                .map_err(|e| StoreError::Other(format!("search index rows out of order: {e}")))?;
             bitmap.optimize();
             let mut bytes = Vec::with_capacity(bitmap.serialized_size());
             bitmap.serialize_into(&mut bytes)?;
