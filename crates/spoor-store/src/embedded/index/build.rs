@@ -240,6 +240,10 @@ impl SearchIndexBuilder {
             start = end;
         }
         let mut pairs = Vec::new();
+        // Pairs that match the same rows share one section: a resource's attributes are
+        // indexed for `resource.<key>` and plain tags alike, and attributes that come together
+        // (a database's name, user and system) have equal bitmaps. By crc, then bytes.
+        let mut written: FastMap<u32, Vec<Section>> = FastMap::default();
         for (rows, (source, key, value)) in rows_of.into_iter().zip(&self.pair_list) {
             if rows.is_empty() || self.keys[usize::from(*source)].get(key).is_some_and(|pairs| pairs.incomplete) {
                 continue;
@@ -249,7 +253,16 @@ impl SearchIndexBuilder {
             bitmap.optimize();
             let mut bytes = Vec::with_capacity(bitmap.serialized_size());
             bitmap.serialize_into(&mut bytes)?;
-            let section = section(&mut out, &bytes);
+            let crc = crc32c::crc32c(&bytes);
+            let same = written.entry(crc).or_default();
+            let section = match same.iter().find(|s| out[s.offset as usize..][..s.len as usize] == bytes[..]) {
+                Some(earlier) => *earlier,
+                None => {
+                    let section = section(&mut out, &bytes);
+                    same.push(section);
+                    section
+                }
+            };
             pairs.push(PairDir { source: *source, key: key.clone(), value: value.clone(), section });
         }
         pairs.sort_by(|a, b| (a.source, &a.key, &a.value).cmp(&(b.source, &b.key, &b.value)));

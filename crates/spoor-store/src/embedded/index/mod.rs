@@ -31,7 +31,8 @@
 //! crc32c u32, format u32, "SPIX"
 //! ```
 //!
-//! Every section's crc32c is in the directory; a section that fails it is an error, and an
+//! Pairs whose bitmaps are equal share one section. Every section's crc32c is in the
+//! directory; a section that fails it is an error, and an
 //! index that cannot be read at all leaves the block to the plain search.
 
 mod attrs;

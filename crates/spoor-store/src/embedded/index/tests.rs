@@ -237,3 +237,29 @@ async fn blocks_without_index_or_attribute_columns_are_still_searched() {
         assert_eq!(newest(&hits, 20).len(), 20);
     }
 }
+
+#[test]
+fn pairs_with_equal_bitmaps_share_one_section() {
+    let mut rng = Rng::new(5);
+    let mut rows: Vec<RawRow> = (0..300u128).map(|t| row(&mut rng, t * 31, 0)).collect();
+    block::sort_and_dedupe(&mut rows);
+    let built = block::build_in_memory(rows, Placing::Clamp { min: 0, max: u64::MAX }, "b".to_owned(), 0, 0).unwrap();
+    let file = built.search_index;
+    let footer = &file[file.len() - super::FOOTER_BYTES as usize..];
+    let offset = u64::from_le_bytes(footer[..8].try_into().unwrap()) as usize;
+    let len = u32::from_le_bytes(footer[8..12].try_into().unwrap()) as usize;
+    let json = zstd::bulk::decompress(&file[offset..offset + len], 1 << 24).unwrap();
+    let directory: super::Directory = serde_json::from_slice(&json).unwrap();
+    let section = |source: u8, key: &str, value: &str| {
+        let pair =
+            directory.pairs.iter().find(|p| (p.source, p.key.as_str(), p.value.as_str()) == (source, key, value));
+        pair.map(|p| p.section.offset).unwrap_or_else(|| panic!("no pair {source} {key}={value}"))
+    };
+    // `host` is only a resource attribute: the plain tag and `resource.host` match the same spans.
+    assert_eq!(section(0, "host", "h1"), section(1, "host", "h1"));
+    // Every span has the scope attribute and the link attribute.
+    assert_eq!(section(0, "sc", "yes"), section(0, "l", "p"));
+    assert_ne!(section(0, "host", "h1"), section(0, "host", "h2"));
+    let distinct: std::collections::HashSet<u64> = directory.pairs.iter().map(|p| p.section.offset).collect();
+    assert!(distinct.len() < directory.pairs.len());
+}
