@@ -478,7 +478,7 @@ def results_section(bench: Bench, table: str, argv: list[str]) -> list[str]:
         f"than {plan.ingest_min_secs:g} s, it goes on (another seed) until the phase has lasted that long, and "
         "the rate is the phase's. Then it waits until "
         "every acknowledged span is in a block and compaction has nothing left to merge; bytes per span are "
-        "the blocks' Parquet files over the spans they hold. By ID: the listed first trace of acknowledged "
+        "the blocks' Parquet, search index and meta files over the spans they hold. By ID: the listed first trace of acknowledged "
         "requests, and 1 in 10 random IDs that must get 404, one request at a time, after a "
         f"{plan.query_warmup:g} s warmup, idle and again while a second load tool ingests "
         f"{plan.busy_rate:,} spans/s (open loop). Search: a random service of the 8, alone, with an operation or "

@@ -27,6 +27,45 @@ const CUT_RETRY_FIRST: Duration = Duration::from_secs(1);
 /// The longest wait between two attempts of a failing cut.
 const CUT_RETRY_MAX: Duration = Duration::from_secs(30);
 
+/// How much nicer than the rest of the process the threads that build blocks run (cuts and
+/// compaction): when the CPU is short, receiving spans and answering queries go first, and a
+/// cut that falls behind shows as a full head (retryable refusals), not as slow queries.
+/// RocksDB lowers its compaction threads' priority for the same reason.
+const BUILD_NICENESS: i32 = 5;
+
+/// Runs `work` on a thread of its own at [`BUILD_NICENESS`], and returns its result. The
+/// threads `work` starts inherit the priority. (A pooled blocking thread cannot be used: an
+/// unprivileged process cannot raise a thread's priority back.)
+pub(super) async fn build_off_runtime<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("spoor-{what}"))
+        .spawn(move || {
+            lower_priority();
+            let _ = done.send(work());
+        })
+        .map_err(|e| StoreError::Other(format!("starting the {what} thread failed: {e}")))?;
+    result.await.map_err(|_| StoreError::Other(format!("the {what} thread panicked")))?
+}
+
+fn lower_priority() {
+    // SAFETY: `gettid`, `getpriority` and `setpriority` take plain integers and touch no
+    // memory of ours; on Linux, PRIO_PROCESS with a thread ID means that thread's nice value.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        // Relative to the thread's own nice value (-1 can be a nice value or an error; either
+        // way the result is a valid one).
+        let nice = (libc::getpriority(libc::PRIO_PROCESS, tid) + BUILD_NICENESS).min(19);
+        if libc::setpriority(libc::PRIO_PROCESS, tid, nice) != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "could not lower a block builder's priority");
+        }
+    }
+}
+
 /// Starts the cut task and the maintenance task.
 pub(super) fn spawn(inner: &Arc<Inner>, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     vec![

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::block::{self, Block};
+use super::background;
 use super::view::BlockHandle;
 use super::{Inner, new_block_id, now_nanos};
 use crate::StoreError;
@@ -90,12 +91,12 @@ impl Inner {
         let id = new_block_id();
         let runtime = tokio::runtime::Handle::current();
         let to_merge = inputs.clone();
-        // Decoding and encoding are CPU work: off the runtime's worker threads.
-        let meta = tokio::task::spawn_blocking(move || {
+        // Decoding and encoding are CPU work: off the runtime's worker threads, at a lower
+        // priority (see `background`).
+        let meta = background::build_off_runtime("compaction", move || {
             runtime.block_on(block::merge_blocks(&objects, &to_merge, id, now_nanos()))
         })
-        .await
-        .map_err(|e| StoreError::Other(format!("compaction task failed: {e}")))??;
+        .await?;
         self.put_meta(&meta).await?;
         tracing::debug!(block = %meta.id, inputs = inputs.len(), spans = meta.span_count, "compacted blocks");
         let merged = Block::new(meta)?;

@@ -489,11 +489,10 @@ impl Inner {
             None => {
                 let now = now_nanos();
                 let placing = Placing::Window(Placement::new(now, self.config.ttl, self.config.max_future));
-                let built = tokio::task::spawn_blocking(move || {
+                let built = background::build_off_runtime("cut", move || {
                     block::build_in_memory(head.rows(), placing, new_block_id(), through, now)
                 })
-                .await
-                .map_err(|e| StoreError::Other(format!("block builder task failed: {e}")))??;
+                .await?;
                 BuiltBlock {
                     wal_through: through,
                     bytes: Bytes::from(built.parquet),
