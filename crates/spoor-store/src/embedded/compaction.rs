@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::block::{self, Block};
 use super::background;
+use super::block::{self, Block};
 use super::view::BlockHandle;
 use super::{Inner, new_block_id, now_nanos};
 use crate::StoreError;

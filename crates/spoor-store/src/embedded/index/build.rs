@@ -55,18 +55,69 @@ struct KeyPairs {
     incomplete: bool,
 }
 
-/// A span, before the index is sorted: its entry, service and pairs (a range of `pair_ids`).
+/// A span, before the index is sorted: its entry, service, and its place in push order.
 struct Pending {
     entry: super::Entry,
     service: u32,
-    pairs: std::ops::Range<usize>,
+    pushed: u32,
+}
+
+/// Increasing row numbers, each stored as its distance from the previous one in a LEB128
+/// varint: a pair that most rows match costs a byte a row.
+#[derive(Default)]
+struct RowList {
+    bytes: Vec<u8>,
+    /// The last row pushed, plus one (0: none yet).
+    next: u64,
+}
+
+impl RowList {
+    /// Adds `row`; a row not above the last (a pair a span matched twice) is already there.
+    fn push(&mut self, row: u32) {
+        if self.next > u64::from(row) {
+            return;
+        }
+        let mut delta = u64::from(row) - self.next;
+        while delta >= 0x80 {
+            self.bytes.push((delta as u8) | 0x80);
+            delta >>= 7;
+        }
+        self.bytes.push(delta as u8);
+        self.next = u64::from(row) + 1;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    fn rows(&self) -> impl Iterator<Item = u32> + '_ {
+        let mut bytes = self.bytes.iter();
+        let mut next = 0u64;
+        std::iter::from_fn(move || {
+            let (mut delta, mut shift) = (0u64, 0);
+            loop {
+                let byte = *bytes.next()?;
+                delta |= u64::from(byte & 0x7f) << shift;
+                if byte < 0x80 {
+                    break;
+                }
+                shift += 7;
+            }
+            let row = next + delta;
+            next = row + 1;
+            u32::try_from(row).ok()
+        })
+    }
 }
 
 /// Gathers the index rows of a block while it is built.
 #[derive(Default)]
 pub(crate) struct SearchIndexBuilder {
     rows: Vec<Pending>,
-    pair_ids: Vec<u32>,
+    /// Per pair ID, the rows (in push order) that match it. A compaction builds the index of
+    /// millions of spans with some tens of pairs each: a list of `u32` would cost 4 bytes per
+    /// span and pair, these about one.
+    pushed_rows: Vec<RowList>,
     services: Names,
     names: Names,
     /// Per source (`ANY`, `RESOURCE`, `SCOPE`), per key: its pairs.
@@ -103,6 +154,7 @@ impl SearchIndexBuilder {
             return None;
         }
         let id = self.pair_list.len() as u32;
+        self.pushed_rows.push(RowList::default());
         let value = value.into_owned();
         pairs.ids.insert(value.clone(), id);
         self.pair_list.push((source, key.to_owned(), value));
@@ -171,10 +223,11 @@ impl SearchIndexBuilder {
             ids.extend(self.pair(ANY, &attribute.key, Cow::Borrowed(attribute.value.as_ref())));
         })?;
         typed.append(typed_row);
-        ids.sort_unstable();
-        ids.dedup();
-        let begin = self.pair_ids.len();
-        self.pair_ids.extend(ids);
+        let pushed = u32::try_from(self.rows.len())
+            .map_err(|_| StoreError::Other("too many spans for one block's search index".to_owned()))?;
+        for id in ids {
+            self.pushed_rows[id as usize].push(pushed);
+        }
         let interned = Interned { service: self.services.id(&row.service_name), name: self.names.id(&row.name) };
         let entry = Entry {
             start: row.start,
@@ -184,7 +237,7 @@ impl SearchIndexBuilder {
             status_code: row.status_code,
             trace,
         };
-        self.rows.push(Pending { entry, service: interned.service, pairs: begin..self.pair_ids.len() });
+        self.rows.push(Pending { entry, service: interned.service, pushed });
         Ok(interned)
     }
 
@@ -212,13 +265,12 @@ impl SearchIndexBuilder {
         for (position, service) in by_name.into_iter().enumerate() {
             rank[service as usize] = position as u32;
         }
-        self.rows.sort_by_key(|row| (rank[row.service as usize], row.entry.start));
-        // Each pair's rows, gathered in row order: a bitmap is then built from a sorted list.
-        let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); self.pair_list.len()];
-        for (row, pending) in self.rows.iter().enumerate() {
-            for &pair in &self.pair_ids[pending.pairs.clone()] {
-                rows_of[pair as usize].push(row as u32);
-            }
+        // Ties keep push order, as a stable sort would.
+        self.rows.sort_unstable_by_key(|row| (rank[row.service as usize], row.entry.start, row.pushed));
+        // Where each pushed row went.
+        let mut position = vec![0u32; self.rows.len()];
+        for (at, row) in self.rows.iter().enumerate() {
+            position[row.pushed as usize] = at as u32;
         }
         let mut services: Vec<ServiceDir> = Vec::new();
         let mut start = 0;
@@ -244,10 +296,15 @@ impl SearchIndexBuilder {
         // indexed for `resource.<key>` and plain tags alike, and attributes that come together
         // (a database's name, user and system) have equal bitmaps. By crc, then bytes.
         let mut written: FastMap<u32, Vec<Section>> = FastMap::default();
-        for (rows, (source, key, value)) in rows_of.into_iter().zip(&self.pair_list) {
-            if rows.is_empty() || self.keys[usize::from(*source)].get(key).is_some_and(|pairs| pairs.incomplete) {
+        let pushed_rows = std::mem::take(&mut self.pushed_rows);
+        for (pushed, (source, key, value)) in pushed_rows.into_iter().zip(&self.pair_list) {
+            if pushed.is_empty() || self.keys[usize::from(*source)].get(key).is_some_and(|pairs| pairs.incomplete) {
                 continue;
             }
+            // One pair at a time: its rows in index order.
+            let mut rows: Vec<u32> = pushed.rows().map(|row| position[row as usize]).collect();
+            drop(pushed);
+            rows.sort_unstable();
             let mut bitmap = RoaringBitmap::from_sorted_iter(rows)
                 .map_err(|e| StoreError::Other(format!("search index rows out of order: {e}")))?;
             bitmap.optimize();
@@ -292,5 +349,23 @@ impl SearchIndexBuilder {
         out.extend_from_slice(&FORMAT.to_le_bytes());
         out.extend_from_slice(FOOTER_MAGIC);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RowList;
+
+    #[test]
+    fn row_lists_keep_increasing_rows_once() {
+        let mut list = RowList::default();
+        let rows = [0u32, 1, 2, 200, 201, 70_000, 70_000, 4_000_000_000, u32::MAX];
+        for row in rows {
+            list.push(row);
+        }
+        let mut want = rows.to_vec();
+        want.dedup();
+        assert_eq!(list.rows().collect::<Vec<_>>(), want);
+        assert_eq!(list.bytes.len(), 1 + 1 + 1 + 2 + 1 + 3 + 5 + 5);
     }
 }
