@@ -5,7 +5,10 @@
 //! the bytes the decoded path produced (`RawRow::from_record`); for any others they decode to
 //! the same messages, so old and new blocks read the same way.
 //!
-//! Rows are built on two threads, each sorting its half, and the halves merged.
+//! The head's spans are put in block order by their IDs first; rows are then built one by one
+//! as the block builder takes them.
+
+use std::collections::HashMap;
 
 use bytes::Bytes;
 use spoor_pipeline::wire::{self, FieldValue, WireError};
@@ -27,11 +30,6 @@ const STATUS_MESSAGE_FIELD: u32 = 2;
 /// The key of `Span.status` with an empty message: marks that the span had a status, as
 /// `RawRow::from_record` keeps `Some(Status::default())`.
 const EMPTY_STATUS: [u8; 2] = [(SPAN_STATUS_FIELD << 3 | 2) as u8, 0];
-
-/// Threads a cut builds rows on.
-const ROW_THREADS: usize = 2;
-/// Below this many spans, one thread builds the rows.
-const PARALLEL_MIN_SPANS: usize = 4096;
 
 /// `message` without its fields numbered `number`, the others copied as they are.
 pub(super) fn without_field(message: &[u8], number: u32) -> Result<Vec<u8>, WireError> {
@@ -76,44 +74,34 @@ fn span_rest(span: &[u8], out: &mut Vec<u8>) -> Result<String, WireError> {
 }
 
 impl Head {
-    /// The head's spans as block rows, sorted and without exact copies.
-    pub fn rows(&self) -> Vec<RawRow> {
-        let entries = &self.spans[..];
-        if entries.len() < PARALLEL_MIN_SPANS {
-            return self.sorted_rows(entries);
-        }
-        let chunk = entries.len().div_ceil(ROW_THREADS);
-        let halves: Vec<Vec<RawRow>> = std::thread::scope(|scope| {
-            let workers: Vec<_> =
-                entries.chunks(chunk).map(|part| scope.spawn(move || self.sorted_rows(part))).collect();
-            workers
-                .into_iter()
-                .map(|worker| {
-                    worker.join().unwrap_or_else(|_| {
-                        tracing::error!("building block rows panicked");
-                        Vec::new()
-                    })
-                })
-                .collect()
-        });
-        halves.into_iter().reduce(merge_sorted).unwrap_or_default()
-    }
-
-    /// Rows of `entries`, ordered and without exact copies as `block::sort_and_dedupe` leaves
-    /// them; sorted by index, so that each row (a few hundred bytes) moves once.
-    fn sorted_rows(&self, entries: &[SpanEntry]) -> Vec<RawRow> {
-        let mut builder = RowBuilder { head: self, resource: None, scope: None };
-        let rows: Vec<RawRow> = entries.iter().filter_map(|entry| builder.row(entry)).collect();
+    /// The head's spans as block rows, sorted and without exact copies, as
+    /// `block::sort_and_dedupe` leaves them. Only the order is computed up front; each row is
+    /// built when the block builder takes it, so a cut holds the rows of one row group, not a
+    /// copy of the whole head.
+    pub fn rows(&self) -> impl Iterator<Item = RawRow> + '_ {
+        let mut builder = RowBuilder::new(self);
         // Trace ID and the span ID's first 8 bytes (zero-padded, which orders as the whole ID
-        // does wherever they differ) decide almost every comparison; the full key breaks ties.
-        let mut order: Vec<(TraceId, [u8; 8], usize)> =
-            rows.iter().enumerate().map(|(i, row)| (row.trace_id, id_prefix(&row.span_id), i)).collect();
+        // does wherever they differ) decide almost every comparison; the full row breaks ties.
+        let mut order: Vec<(TraceId, [u8; 8], u32)> = self
+            .spans
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| (entry.trace_id, id_prefix(self.bytes_of(entry, entry.span_id)), i as u32))
+            .collect();
         order.sort_unstable_by(|a, b| {
-            (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| rows[a.2].sort_key().cmp(&rows[b.2].sort_key()))
+            (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| {
+                let (x, y) = (builder.row_at(a.2), builder.row_at(b.2));
+                x.as_ref().map(RawRow::sort_key).cmp(&y.as_ref().map(RawRow::sort_key))
+            })
         });
-        order.dedup_by(|later, first| rows[later.2].sort_key() == rows[first.2].sort_key());
-        let mut slots: Vec<Option<RawRow>> = rows.into_iter().map(Some).collect();
-        order.into_iter().filter_map(|(_, _, i)| slots.get_mut(i).and_then(Option::take)).collect()
+        // Exact copies are next to each other, and share the prefix.
+        order.dedup_by(|later, first| {
+            (later.0, later.1) == (first.0, first.1) && {
+                let (x, y) = (builder.row_at(later.2), builder.row_at(first.2));
+                x.as_ref().map(RawRow::sort_key) == y.as_ref().map(RawRow::sort_key)
+            }
+        });
+        order.into_iter().filter_map(move |(_, _, i)| builder.row_at(i))
     }
 }
 
@@ -125,40 +113,27 @@ fn id_prefix(id: &[u8]) -> [u8; 8] {
     prefix
 }
 
-/// Two sorted, deduplicated row lists as one.
-fn merge_sorted(a: Vec<RawRow>, b: Vec<RawRow>) -> Vec<RawRow> {
-    let mut out: Vec<RawRow> = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) => {
-                if x.sort_key() <= y.sort_key() {
-                    a.next()
-                } else {
-                    b.next()
-                }
-            }
-            (Some(_), None) => a.next(),
-            (None, _) => b.next(),
-        };
-        let Some(row) = next else {
-            return out;
-        };
-        if out.last().is_none_or(|last| last.sort_key() != row.sort_key()) {
-            out.push(row);
-        }
-    }
-}
-
-/// Builds rows, stripping each resource and scope once: a head's entries come resource by
-/// resource and scope by scope, so the last of each is all it keeps.
+/// Builds rows, stripping each resource and scope once: rows are built in trace order, and
+/// share the stripped encodings of their resource and scope.
 struct RowBuilder<'a> {
     head: &'a Head,
-    resource: Option<(u32, Bytes)>,
-    scope: Option<((u32, u32), Bytes)>,
+    resources: HashMap<u32, Bytes, FastHasher>,
+    scopes: HashMap<(u32, u32), Bytes, FastHasher>,
 }
 
-impl RowBuilder<'_> {
+type FastHasher = foldhash::fast::RandomState;
+
+impl<'a> RowBuilder<'a> {
+    fn new(head: &'a Head) -> Self {
+        Self { head, resources: HashMap::default(), scopes: HashMap::default() }
+    }
+
+    /// The row of the head's span number `i`; `None` (logged) when its bytes do not parse.
+    fn row_at(&mut self, i: u32) -> Option<RawRow> {
+        let head = self.head;
+        self.row(&head.spans[i as usize])
+    }
+
     fn row(&mut self, entry: &SpanEntry) -> Option<RawRow> {
         let head = self.head;
         let stripped = |bytes: &[u8], field: u32| match without_field(bytes, field) {
@@ -168,20 +143,20 @@ impl RowBuilder<'_> {
                 None
             }
         };
-        let resource = match &self.resource {
-            Some((chunk, resource)) if *chunk == entry.chunk => resource.clone(),
-            _ => {
+        let resource = match self.resources.get(&entry.chunk) {
+            Some(resource) => resource.clone(),
+            None => {
                 let resource = stripped(head.chunk(entry), SCOPE_SPANS_FIELD)?;
-                self.resource = Some((entry.chunk, resource.clone()));
+                self.resources.insert(entry.chunk, resource.clone());
                 resource
             }
         };
         let key = (entry.chunk, entry.scope.start);
-        let scope = match &self.scope {
-            Some((at, scope)) if *at == key => scope.clone(),
-            _ => {
+        let scope = match self.scopes.get(&key) {
+            Some(scope) => scope.clone(),
+            None => {
                 let scope = stripped(head.bytes_of(entry, entry.scope), SPANS_FIELD)?;
-                self.scope = Some((key, scope.clone()));
+                self.scopes.insert(key, scope.clone());
                 scope
             }
         };

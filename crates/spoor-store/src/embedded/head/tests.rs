@@ -107,12 +107,12 @@ fn rows_from_bytes_are_the_rows_of_decoded_spans() {
     let mut want: Vec<RawRow> = Interner::default().records(&resources).iter().map(RawRow::from_record).collect();
     sort_and_dedupe(&mut want);
     assert_eq!(want.len(), 6 * 1000 + 4);
-    assert_same_rows(&head.rows(), &want);
+    assert_same_rows(&head.rows().collect::<Vec<_>>(), &want);
     // One thread for a small head.
     let small = odd_resources();
     let mut want: Vec<RawRow> = Interner::default().records(&small).iter().map(RawRow::from_record).collect();
     sort_and_dedupe(&mut want);
-    assert_same_rows(&head_of(&small).rows(), &want);
+    assert_same_rows(&head_of(&small).rows().collect::<Vec<_>>(), &want);
 }
 
 #[test]
@@ -191,8 +191,9 @@ fn bytes_count_what_the_head_holds() {
     assert!(per_span < received / head.len() + 256, "{per_span} B/span for {} received", received / head.len());
 }
 
-/// What a cut of 200k synthetic spans costs, split into row building (this module) and the
-/// block builder, and the head's bytes per span:
+/// What a cut of 200k synthetic spans costs, split into ordering the head's spans (this
+/// module) and building the block (rows are built from the head as the block builder takes
+/// them), and the head's bytes per span:
 /// `cargo test --release -p spoor-store --lib cut_cost -- --ignored --nocapture`.
 #[test]
 #[ignore]
@@ -209,7 +210,7 @@ fn cut_cost() {
         let bytes = crate::embedded::block::build_in_memory(rows, placing, "cost".into(), 0, NOW).unwrap().parquet;
         let build_time = began.elapsed();
         println!(
-            "{spans} spans, head {:.0} B/span: rows {:.0} ms ({:.0} spans/s), block builder {:.0} ms ({:.0} spans/s), {:.1} B/span on disk",
+            "{spans} spans, head {:.0} B/span: ordering {:.0} ms ({:.0} spans/s), rows and block {:.0} ms ({:.0} spans/s), {:.1} B/span on disk",
             head.bytes() as f64 / spans,
             rows_time.as_secs_f64() * 1e3,
             spans / rows_time.as_secs_f64(),
