@@ -121,3 +121,10 @@ pub(super) const COL_DURATION: usize = 9;
 pub(super) const COL_RESOURCE: usize = 10;
 pub(super) const COL_SCOPE: usize = 11;
 pub(super) const COL_SPAN: usize = 12;
+
+/// The leaves a span is read back from: every column up to `span`. The typed attribute
+/// columns after it repeat what `span` holds, and each column read costs a decompressor, so
+/// reads of whole spans leave them out.
+pub(super) fn span_leaves() -> std::ops::RangeInclusive<usize> {
+    COL_TRACE_ID..=COL_SPAN
+}

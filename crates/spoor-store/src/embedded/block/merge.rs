@@ -10,11 +10,11 @@ use arrow_array::RecordBatch;
 use futures::TryStreamExt;
 use object_store::buffered::BufWriter;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use parquet::arrow::AsyncArrowWriter;
 use parquet::arrow::async_reader::{ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::{AsyncArrowWriter, ProjectionMask};
 
 use super::builder::{BlockBuilder, Placing};
-use super::columns::Columns;
+use super::columns::{Columns, span_leaves};
 use super::meta::BlockMeta;
 use super::read::{Block, BlockReader};
 use super::{PAGE_SPANS, RawRow, parquet_path, schema, writer_properties};
@@ -30,7 +30,10 @@ struct RowCursor {
 impl RowCursor {
     async fn open(store: &Arc<dyn ObjectStore>, block: &Block) -> Result<Self, StoreError> {
         let metadata = block.reader_metadata(store).await?;
+        // The typed attribute columns are built again from `span`.
+        let mask = ProjectionMask::leaves(metadata.parquet_schema(), span_leaves());
         let batches = ParquetRecordBatchStreamBuilder::new_with_metadata(block.object_reader(store), metadata)
+            .with_projection(mask)
             // Small batches: every input holds one decoded at a time.
             .with_batch_size(PAGE_SPANS)
             .build()?;

@@ -15,7 +15,7 @@ use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
-use super::columns::{COL_SERVICE_NAME, COL_SPAN_ID, COL_TRACE_ID, Columns, column};
+use super::columns::{COL_SERVICE_NAME, COL_SPAN_ID, COL_TRACE_ID, Columns, column, span_leaves};
 use super::meta::{BlockMeta, Bloom, ParentRefMeta};
 use super::{NANOS_PER_MINUTE, ROW_GROUP_SPANS, parquet_path, search_schema};
 use crate::embedded::dependencies::{EdgeCounts, ParentRef, count_calls};
@@ -165,14 +165,14 @@ impl Block {
         if row_groups.is_empty() {
             return Ok(records);
         }
-        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(
-            self.object_reader(store),
-            self.reader_metadata(store).await?,
-        )
-        .with_row_groups(row_groups)
-        .with_row_selection(selection)
-        .with_batch_size(ROW_GROUP_SPANS)
-        .build()?;
+        let metadata = self.reader_metadata(store).await?;
+        let mask = ProjectionMask::leaves(metadata.parquet_schema(), span_leaves());
+        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self.object_reader(store), metadata)
+            .with_row_groups(row_groups)
+            .with_row_selection(selection)
+            .with_projection(mask)
+            .with_batch_size(ROW_GROUP_SPANS)
+            .build()?;
         let batches: Vec<RecordBatch> = stream.try_collect().await?;
         for batch in batches {
             let columns = Columns::new(&batch)?;

@@ -185,3 +185,39 @@ fn format_1_metas_still_load_and_skip_calls_within_a_service() {
     assert_eq!(counts, EdgeCounts::from([(("a".to_owned(), "b".to_owned()), 1)]));
     assert!(elsewhere.is_empty());
 }
+
+/// Compaction reads the inputs without their typed attribute columns and builds them again from
+/// `span`: the merged block has them filled.
+#[tokio::test]
+async fn merged_blocks_have_their_typed_columns_rebuilt() {
+    use object_store::memory::InMemory;
+    use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+    use spoor_pipeline::otlp::{AnyValue, KeyValue, Span, any_value};
+
+    let with_method = |trace: u8, method: &str| {
+        let attribute = KeyValue {
+            key: "http.request.method".to_owned(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValue(method.to_owned())) }),
+            ..Default::default()
+        };
+        RawRow {
+            trace_id: [trace; 16],
+            span: Span { attributes: vec![attribute], ..Default::default() }.encode_to_vec(),
+            ..row(1, 0, "svc")
+        }
+    };
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let mut inputs = Vec::new();
+    for (id, rows) in [("a", vec![with_method(1, "GET")]), ("b", vec![with_method(2, "POST")])] {
+        let built = build_in_memory(rows, Placing::Clamp { min: 0, max: u64::MAX }, id.to_owned(), 0, 0).unwrap();
+        store.put(&parquet_path(id), PutPayload::from(built.parquet)).await.unwrap();
+        inputs.push(Arc::new(Block::new(built.meta).unwrap()));
+    }
+    let meta = merge_blocks(&store, &inputs, "m".to_owned(), 0).await.unwrap();
+    assert_eq!(meta.span_count, 2);
+    let bytes = store.get(&parquet_path("m")).await.unwrap().bytes().await.unwrap();
+    let batch = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap().next().unwrap().unwrap();
+    let methods = batch.column_by_name("http_request_method").unwrap();
+    let methods = methods.as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+    assert_eq!(methods.iter().collect::<Vec<_>>(), vec![Some("GET"), Some("POST")]);
+}
