@@ -157,24 +157,9 @@ impl Block {
     /// The spans of `trace_id` in this block.
     pub async fn trace(&self, store: &Arc<dyn ObjectStore>, trace_id: &TraceId) -> Result<Vec<SpanRecord>, StoreError> {
         let row_groups = self.row_groups_of(trace_id);
-        // First only the trace ID column, to find the trace's rows; then every column of just
-        // those rows, so that the page index lets the reader skip most pages.
-        let (row_groups, selection) = self.select_trace_rows(store, row_groups, trace_id).await?;
         let mut interner = Interner::default();
         let mut records = Vec::new();
-        if row_groups.is_empty() {
-            return Ok(records);
-        }
-        let metadata = self.reader_metadata(store).await?;
-        let mask = ProjectionMask::leaves(metadata.parquet_schema(), span_leaves());
-        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self.object_reader(store), metadata)
-            .with_row_groups(row_groups)
-            .with_row_selection(selection)
-            .with_projection(mask)
-            .with_batch_size(ROW_GROUP_SPANS)
-            .build()?;
-        let batches: Vec<RecordBatch> = stream.try_collect().await?;
-        for batch in batches {
+        for batch in self.trace_rows(store, row_groups, trace_id, span_leaves()).await? {
             let columns = Columns::new(&batch)?;
             for row in 0..columns.len() {
                 if columns.trace_id(row) == *trace_id {
@@ -193,20 +178,9 @@ impl Block {
         trace_id: &TraceId,
         span_ids: &HashSet<Vec<u8>>,
     ) -> Result<HashMap<Vec<u8>, String>, StoreError> {
-        let (row_groups, selection) = self.select_trace_rows(store, self.row_groups_of(trace_id), trace_id).await?;
+        let leaves = [COL_TRACE_ID, COL_SPAN_ID, COL_SERVICE_NAME];
+        let batches = self.trace_rows(store, self.row_groups_of(trace_id), trace_id, leaves).await?;
         let mut services = HashMap::new();
-        if row_groups.is_empty() {
-            return Ok(services);
-        }
-        let metadata = self.reader_metadata(store).await?;
-        let mask = ProjectionMask::leaves(metadata.parquet_schema(), [COL_TRACE_ID, COL_SPAN_ID, COL_SERVICE_NAME]);
-        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self.object_reader(store), metadata)
-            .with_row_groups(row_groups)
-            .with_row_selection(selection)
-            .with_projection(mask)
-            .with_batch_size(ROW_GROUP_SPANS)
-            .build()?;
-        let batches: Vec<RecordBatch> = stream.try_collect().await?;
         for batch in &batches {
             let trace_ids = column::<FixedSizeBinaryArray>(batch, "trace_id")?;
             let ids = column::<BinaryArray>(batch, "span_id")?;
@@ -219,6 +193,31 @@ impl Block {
             }
         }
         Ok(services)
+    }
+
+    /// The rows of `trace_id` in `row_groups` (and some rows around them), with the columns
+    /// `leaves`: first only the trace ID column, to find the trace's rows; then the columns of
+    /// just those rows, so that the page index lets the reader skip most pages.
+    async fn trace_rows(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        row_groups: Vec<usize>,
+        trace_id: &TraceId,
+        leaves: impl IntoIterator<Item = usize>,
+    ) -> Result<Vec<RecordBatch>, StoreError> {
+        let (row_groups, selection) = self.select_trace_rows(store, row_groups, trace_id).await?;
+        if row_groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let metadata = self.reader_metadata(store).await?;
+        let mask = ProjectionMask::leaves(metadata.parquet_schema(), leaves);
+        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self.object_reader(store), metadata)
+            .with_row_groups(row_groups)
+            .with_row_selection(selection)
+            .with_projection(mask)
+            .with_batch_size(ROW_GROUP_SPANS)
+            .build()?;
+        Ok(stream.try_collect().await?)
     }
 
     /// The row groups that hold `trace_id` and a selection of its rows in them.

@@ -112,7 +112,7 @@ pub(crate) fn span_attributes<'a>(
         seen.clear();
         for encoded in entries {
             let attribute = attribute(encoded?)?;
-            if seen.iter().any(|key| *key == attribute.key) {
+            if seen.contains(&attribute.key) {
                 continue;
             }
             each(which, &attribute);

@@ -58,16 +58,16 @@ pub(crate) struct TypedRow {
 impl TypedRow {
     pub fn offer(&mut self, attribute: &Attribute<'_>) {
         let key = attribute.key.as_ref();
-        if let Some(rank) = rank(STATUS_CODE_COLUMN.1, key) {
-            if self.status.as_ref().is_none_or(|(best, _)| rank < *best) {
-                self.status = Some((rank, attribute.int));
-            }
+        if let Some(rank) = rank(STATUS_CODE_COLUMN.1, key)
+            && self.status.as_ref().is_none_or(|(best, _)| rank < *best)
+        {
+            self.status = Some((rank, attribute.int));
         }
         for ((_, keys), slot) in STRING_COLUMNS.iter().zip(&mut self.strings) {
-            if let Some(rank) = rank(keys, key) {
-                if slot.as_ref().is_none_or(|(best, _)| rank < *best) {
-                    *slot = Some((rank, attribute.value.clone().into_owned()));
-                }
+            if let Some(rank) = rank(keys, key)
+                && slot.as_ref().is_none_or(|(best, _)| rank < *best)
+            {
+                *slot = Some((rank, attribute.value.clone().into_owned()));
             }
         }
     }
