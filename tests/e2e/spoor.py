@@ -26,10 +26,20 @@ def binary() -> Path:
     return target / "debug" / "spoor"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+_HANDED_OUT: dict[int, set[int]] = {socket.SOCK_STREAM: set(), socket.SOCK_DGRAM: set()}
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A TCP (or with `socket.SOCK_DGRAM`, UDP) port nothing listens on, never one this process
+    handed out before: the kernel may give a released port again at once, and two listeners of
+    one spoor would then collide."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT[kind]:
+            _HANDED_OUT[kind].add(port)
+            return port
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> None:

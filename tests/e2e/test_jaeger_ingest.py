@@ -35,9 +35,7 @@ class Ports:
 
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port(socket.SOCK_DGRAM)
 
 
 def jaeger_and_zipkin_receivers(ports, compact_extra: str = "") -> str:
