@@ -1,6 +1,7 @@
 //! The background tasks. One cuts the head into blocks; the other applies retention and
 //! compacts. They are separate tasks with separate locks, so a cut never waits behind a
-//! compaction.
+//! compaction. The CPU work of both (building a block) runs on a thread of its own at a lower
+//! priority ([`build_off_runtime`]), never on the async runtime's workers.
 //!
 //! A failing cut (full disk, unwritable directory) is retried with exponential backoff
 //! (`CUT_RETRY_FIRST` doubling up to `CUT_RETRY_MAX`) instead of every tick, and `CutHealth`
