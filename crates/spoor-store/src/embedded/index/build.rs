@@ -11,7 +11,7 @@ use super::attrs::{self, List};
 use super::columns::{TypedColumns, TypedRow};
 use super::{
     CHUNK_ROWS, ChunkDir, Directory, Entry, FOOTER_MAGIC, FORMAT, MAGIC, MAX_VALUE_BYTES, MAX_VALUES_PER_KEY, PairDir,
-    Section, ServiceDir, encode_chunk,
+    Section, ServiceDir, encode_chunk, get_varint, put_varint,
 };
 use crate::embedded::block::RawRow;
 use crate::{StoreError, TraceId};
@@ -77,12 +77,7 @@ impl RowList {
         if self.next > u64::from(row) {
             return;
         }
-        let mut delta = u64::from(row) - self.next;
-        while delta >= 0x80 {
-            self.bytes.push((delta as u8) | 0x80);
-            delta >>= 7;
-        }
-        self.bytes.push(delta as u8);
+        put_varint(&mut self.bytes, u64::from(row) - self.next);
         self.next = u64::from(row) + 1;
     }
 
@@ -91,19 +86,10 @@ impl RowList {
     }
 
     fn rows(&self) -> impl Iterator<Item = u32> + '_ {
-        let mut bytes = self.bytes.iter();
-        let mut next = 0u64;
+        let (mut at, mut next) = (0usize, 0u64);
         std::iter::from_fn(move || {
-            let (mut delta, mut shift) = (0u64, 0);
-            loop {
-                let byte = *bytes.next()?;
-                delta |= u64::from(byte & 0x7f) << shift;
-                if byte < 0x80 {
-                    break;
-                }
-                shift += 7;
-            }
-            let row = next + delta;
+            // The list is this builder's own bytes: the only failed read is at its end.
+            let row = next + get_varint(&self.bytes, &mut at).ok()?;
             next = row + 1;
             u32::try_from(row).ok()
         })
