@@ -90,6 +90,8 @@ class Cpus:
     load: str
 
     def describe(self) -> str:
+        if self.server == self.load and "," in self.server:
+            return f"shared: server, load tool and sink all run on CPUs {self.server} (`taskset`)"
         if self.server == self.load:
             return f"one CPU only: server, load tool and sink all on CPU {self.server} (`taskset`)"
         return (
@@ -102,6 +104,13 @@ def pick_cpus() -> Cpus:
     if len(cpus) >= 2:
         return Cpus(str(cpus[0]), str(cpus[1]))
     return Cpus(str(cpus[0]), str(cpus[0]))
+
+
+def shared_cpus() -> Cpus:
+    """Every CPU this process may use, for the server and the load tool alike: the server can
+    use what the load tool leaves."""
+    cpus = ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))
+    return Cpus(cpus, cpus)
 
 
 def free_port() -> int:

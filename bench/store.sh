@@ -11,7 +11,8 @@
 #
 # It builds the release binaries (SPOOR_BENCH_PROFILE=debug builds and runs the debug ones, for
 # a smoke run) and hands over to bench/store.py, which starts spoor with an embedded store in a
-# temporary directory, pinned to CPU 0, and drives it with spoor-loadgen pinned to CPU 1.
+# temporary directory and drives it with spoor-loadgen, both on all CPUs (--pin: spoor on
+# CPU 0, the load tool on CPU 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -28,6 +28,7 @@ mod background;
 mod block;
 mod catalog;
 mod compaction;
+mod cut;
 mod dependencies;
 pub(crate) mod durable;
 mod head;
@@ -47,15 +48,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use spoor_pipeline::wire::{self as otlp_wire, FieldValue};
 use spoor_pipeline::{EncodedRequest, TraceBatch};
 use tokio::sync::{Mutex as AsyncMutex, Notify, RwLock as AsyncRwLock, watch};
 use tokio::task::JoinHandle;
 
 use self::background::CutHealth;
-use self::block::{Block, BlockMeta, Placing};
+use self::block::Block;
 use self::head::{Extracted, Head};
 use self::lock::{DirLock, path_error};
 use self::metrics::StoreMetrics;
@@ -93,15 +94,6 @@ pub struct MaintenancePaused<'a> {
     _compaction: tokio::sync::MutexGuard<'a, ()>,
 }
 
-/// A block built from a frozen head whose put failed, kept so that the retry does not build
-/// the Parquet again.
-struct BuiltBlock {
-    wal_through: u64,
-    bytes: Bytes,
-    search_index: Bytes,
-    meta: BlockMeta,
-}
-
 struct Inner {
     config: EmbeddedConfig,
     objects: Arc<dyn ObjectStore>,
@@ -124,8 +116,8 @@ struct Inner {
     /// One line per block quarantined since the store opened, for search responses.
     quarantined: RwLock<Vec<String>>,
     cut_health: CutHealth,
-    /// The last block built by a cut whose put failed.
-    built: std::sync::Mutex<Option<BuiltBlock>>,
+    /// The last blocks built by a cut whose put failed.
+    built: std::sync::Mutex<Option<cut::BuiltCut>>,
     cut_wanted: Arc<Notify>,
     closed: AtomicBool,
     /// Released by `close` (or when the store is dropped).
@@ -414,133 +406,6 @@ impl Inner {
         if full {
             self.cut_wanted.notify_one();
         }
-        Ok(())
-    }
-
-    /// Freezes the live head and writes every frozen head as a block.
-    async fn cut_block(self: &Arc<Self>) -> Result<(), StoreError> {
-        self.write_blocks(true).await
-    }
-
-    /// Writes the heads a failed cut left frozen, leaving the live head alone.
-    async fn write_frozen_heads(self: &Arc<Self>) -> Result<(), StoreError> {
-        self.write_blocks(false).await
-    }
-
-    async fn write_blocks(self: &Arc<Self>, freeze_live_head: bool) -> Result<(), StoreError> {
-        let _cut = self.cut_lock.lock().await;
-        let started = std::time::Instant::now();
-        let result = self.write_blocks_locked(freeze_live_head).await;
-        self.cut_health.record(&result);
-        self.metrics.cut(started.elapsed(), &result);
-        self.publish_sizes();
-        result
-    }
-
-    async fn write_blocks_locked(self: &Arc<Self>, freeze_live_head: bool) -> Result<(), StoreError> {
-        if freeze_live_head {
-            let _gate = self.cut_gate.write().await;
-            if !lock_read(&self.head).is_empty() {
-                let wal_through = self.wal.rotate().await?;
-                // On a blocking thread: the head's lock may wait for a scan to finish.
-                let inner = self.clone();
-                tokio::task::spawn_blocking(move || inner.freeze_live_head(wal_through))
-                    .await
-                    .map_err(|e| StoreError::Other(format!("freezing the head failed: {e}")))?;
-            }
-        }
-        loop {
-            let Some(frozen) = self.view().frozen.first().cloned() else {
-                return Ok(());
-            };
-            let meta = self.store_head(frozen.head.clone(), frozen.wal_through).await?;
-            tracing::debug!(block = %meta.id, spans = meta.span_count, bytes = meta.size_bytes, "cut block");
-            let block = self.reaper.handle(Block::new(meta)?);
-            {
-                // The frozen head leaves the view as its block enters it, in one swap.
-                let mut view = lock_write(&self.view);
-                let mut next = view.with_blocks(&[], vec![block]);
-                next.frozen.retain(|f| !Arc::ptr_eq(&f.head, &frozen.head));
-                *view = Arc::new(next);
-            }
-            self.wal.delete_through(frozen.wal_through)?;
-        }
-    }
-
-    /// Moves the live head into the view's frozen heads, under both locks in order: a reader
-    /// sees its spans in the live head or in the frozen heads, never in neither.
-    fn freeze_live_head(&self, wal_through: u64) {
-        let mut live = lock_write(&self.head);
-        let mut view = lock_write(&self.view);
-        let head = Arc::new(std::mem::take(&mut *live));
-        let mut next = View::clone(&view);
-        next.frozen.push(FrozenHead { head, wal_through });
-        *view = Arc::new(next);
-    }
-
-    async fn store_head(&self, head: Arc<Head>, through: u64) -> Result<BlockMeta, StoreError> {
-        // A put that failed (full disk) is retried with the block already built.
-        let cached = {
-            let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-            built.take_if(|b| b.wal_through == through)
-        };
-        let built = match cached {
-            Some(built) => built,
-            None => {
-                let now = now_nanos();
-                let placing = Placing::Window(Placement::new(now, self.config.ttl, self.config.max_future));
-                let built = background::build_off_runtime("cut", move || {
-                    block::build_in_memory(head.rows(), placing, new_block_id(), through, now)
-                })
-                .await?;
-                BuiltBlock {
-                    wal_through: through,
-                    bytes: Bytes::from(built.parquet),
-                    search_index: Bytes::from(built.search_index),
-                    meta: built.meta,
-                }
-            }
-        };
-        match self.put_block_bytes(built.bytes.clone(), built.search_index.clone(), &built.meta).await {
-            Ok(()) => Ok(built.meta),
-            Err(err) => {
-                *self.built.lock().unwrap_or_else(|p| p.into_inner()) = Some(built);
-                Err(err)
-            }
-        }
-    }
-
-    /// Writes the Parquet file and the search index, then the meta that makes the block
-    /// exist, and makes them durable.
-    async fn put_block_bytes(&self, bytes: Bytes, search_index: Bytes, meta: &BlockMeta) -> Result<(), StoreError> {
-        self.objects.put(&block::parquet_path(&meta.id), PutPayload::from(bytes)).await?;
-        self.objects.put(&index::search_path(&meta.id), PutPayload::from(search_index)).await?;
-        self.put_meta(meta).await
-    }
-
-    /// Writes a block's meta once its Parquet file is written: the Parquet file is made durable
-    /// first, then the meta that makes the block exist, and the directory.
-    async fn put_meta(&self, meta: &BlockMeta) -> Result<(), StoreError> {
-        let id = meta.id.clone();
-        self.sync_local(move |root| durable::sync_block_data(root, &id)).await?;
-        let json = serde_json::to_vec(meta).map_err(|e| StoreError::Other(format!("encoding block meta: {e}")))?;
-        self.objects.put(&block::meta_path(&meta.id), PutPayload::from(json)).await?;
-        let id = meta.id.clone();
-        self.sync_local(move |root| durable::sync_block_files(root, &id)).await
-    }
-
-    /// Runs `sync` on a blocking thread with the data directory, when blocks are on the local
-    /// disk; other object stores are durable once a put returns.
-    async fn sync_local(
-        &self,
-        sync: impl FnOnce(&std::path::Path) -> std::io::Result<()> + Send + 'static,
-    ) -> Result<(), StoreError> {
-        let Some(root) = self.local_root.clone() else {
-            return Ok(());
-        };
-        tokio::task::spawn_blocking(move || sync(&root))
-            .await
-            .map_err(|e| StoreError::Other(format!("fsync task failed: {e}")))??;
         Ok(())
     }
 

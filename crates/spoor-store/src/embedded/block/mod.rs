@@ -55,7 +55,7 @@ use super::index::attribute_fields;
 use crate::model::SpanRecord;
 use crate::{StoreError, TraceId};
 
-pub(crate) use self::builder::{Placing, build_in_memory};
+pub(crate) use self::builder::{BuiltInMemory, Placing, build_in_memory};
 pub(crate) use self::merge::merge_blocks;
 pub(crate) use self::meta::{BlockMeta, MetaProblem};
 pub(crate) use self::read::Block;

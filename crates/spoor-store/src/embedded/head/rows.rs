@@ -78,7 +78,14 @@ impl Head {
     /// `block::sort_and_dedupe` leaves them. Only the order is computed up front; each row is
     /// built when the block builder takes it, so a cut holds the rows of one row group, not a
     /// copy of the whole head.
+    #[cfg(test)]
     pub fn rows(&self) -> impl Iterator<Item = RawRow> + '_ {
+        self.rows_of(self.block_order())
+    }
+
+    /// The head's spans in block order (by trace ID, then span ID, then the whole row), exact
+    /// copies left out, as span numbers for [`Head::rows_of`].
+    pub fn block_order(&self) -> Vec<u32> {
         let mut builder = RowBuilder::new(self);
         // Trace ID and the span ID's first 8 bytes (zero-padded, which orders as the whole ID
         // does wherever they differ) decide almost every comparison; the full row breaks ties.
@@ -101,7 +108,33 @@ impl Head {
                 x.as_ref().map(RawRow::sort_key) == y.as_ref().map(RawRow::sort_key)
             }
         });
-        order.into_iter().filter_map(move |(_, _, i)| builder.row_at(i))
+        order.into_iter().map(|(_, _, i)| i).collect()
+    }
+
+    /// Splits a block order into at most `parts` runs of about equal length, each of whole
+    /// traces, so that each can be built into a block of its own.
+    pub fn split_by_trace(&self, mut order: Vec<u32>, parts: usize) -> Vec<Vec<u32>> {
+        let mut runs = Vec::with_capacity(parts);
+        for left in (2..=parts).rev() {
+            let mut at = order.len() / left;
+            let trace = |i: usize| self.spans[order[i] as usize].trace_id;
+            while at > 0 && at < order.len() && trace(at) == trace(at - 1) {
+                at += 1;
+            }
+            if at == 0 || at >= order.len() {
+                continue;
+            }
+            let rest = order.split_off(at);
+            runs.push(std::mem::replace(&mut order, rest));
+        }
+        runs.push(order);
+        runs
+    }
+
+    /// The rows of the head's spans numbered `order`, built one by one as they are taken.
+    pub fn rows_of(&self, order: Vec<u32>) -> impl Iterator<Item = RawRow> + '_ {
+        let mut builder = RowBuilder::new(self);
+        order.into_iter().filter_map(move |i| builder.row_at(i))
     }
 }
 

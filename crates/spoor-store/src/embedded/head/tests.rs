@@ -220,3 +220,47 @@ fn cut_cost() {
         );
     }
 }
+
+#[test]
+fn split_by_trace_keeps_traces_whole() {
+    let head = head_of(&synthetic(30));
+    let order = head.block_order();
+    let trace = |i: &u32| head.spans[*i as usize].trace_id;
+    for parts in 1..=5 {
+        let runs = head.split_by_trace(order.clone(), parts);
+        assert_eq!(runs.len(), parts, "{} spans, {parts} parts", order.len());
+        assert_eq!(runs.concat(), order, "the runs are the order, cut");
+        for pair in runs.windows(2) {
+            assert!(trace(pair[0].last().unwrap()) < trace(pair[1].first().unwrap()), "a trace split between runs");
+        }
+        let longest = runs.iter().map(Vec::len).max().unwrap();
+        assert!(longest < order.len() / parts + 64, "runs of about equal length: {longest} of {}", order.len());
+    }
+    // More parts than traces: one run per trace at most.
+    let one_trace = head_of(&odd_resources());
+    let runs = one_trace.split_by_trace(one_trace.block_order(), 4);
+    assert_eq!(runs.len(), 1);
+}
+
+#[test]
+fn a_cut_in_parts_is_every_row_once_and_only_its_last_block_covers_the_wal() {
+    let head = head_of(&synthetic(30));
+    let want: Vec<RawRow> = head.rows().collect();
+    let placing = crate::embedded::block::Placing::Window(placement());
+    let built = crate::embedded::cut::build_head(&head, 3, 17, placing, NOW).unwrap();
+    assert_eq!(built.len(), 3);
+    let throughs: Vec<u64> = built.iter().map(|b| b.meta.wal_through).collect();
+    assert_eq!(throughs, vec![0, 0, 17], "only the block written last covers the WAL");
+    assert_eq!(built.iter().map(|b| b.meta.span_count).sum::<u64>(), want.len() as u64);
+    let ranges: Vec<(String, String)> = built
+        .iter()
+        .map(|b| (b.meta.row_groups[0].min_trace_id.clone(), b.meta.row_groups.last().unwrap().max_trace_id.clone()))
+        .collect();
+    for pair in ranges.windows(2) {
+        assert!(pair[0].1 < pair[1].0, "blocks of one cut hold disjoint traces: {ranges:?}");
+    }
+    let mut ids = std::collections::HashSet::new();
+    for block in &built {
+        assert!(ids.insert(block.meta.id.clone()), "block IDs are unique");
+    }
+}

@@ -110,8 +110,36 @@ pub(crate) struct SearchIndexBuilder {
     keys: [FastMap<String, KeyPairs>; 3],
     pair_list: Vec<(u8, String, String)>,
     /// Pair IDs of each distinct resource and scope encoding, decoded once.
-    resources: FastMap<Bytes, Vec<u32>>,
-    scopes: FastMap<Bytes, Vec<u32>>,
+    resources: PairCache,
+    scopes: PairCache,
+}
+
+/// Pair IDs by resource or scope encoding. Rows come in trace order, and the spans of a
+/// trace mostly share their resource's and scope's bytes (one buffer, see `head::rows`), so
+/// the last one is checked by address first: hashing and comparing a resource's few hundred
+/// bytes for every span cost more than the rest of its index entry.
+#[derive(Default)]
+struct PairCache {
+    by_bytes: FastMap<Bytes, Vec<u32>>,
+    /// The last encoding looked up and its pair IDs. Holding the `Bytes` keeps its buffer
+    /// alive, so another encoding cannot be at the same address.
+    last: Option<(Bytes, Vec<u32>)>,
+}
+
+impl PairCache {
+    fn get(&mut self, encoded: &Bytes) -> Option<&[u32]> {
+        let same = |last: &Bytes| last.as_ptr() == encoded.as_ptr() && last.len() == encoded.len();
+        if !self.last.as_ref().is_some_and(|(last, _)| same(last)) {
+            let ids = self.by_bytes.get(encoded)?.clone();
+            self.last = Some((encoded.clone(), ids));
+        }
+        self.last.as_ref().map(|(_, ids)| ids.as_slice())
+    }
+
+    fn insert(&mut self, encoded: &Bytes, ids: Vec<u32>) {
+        self.by_bytes.insert(encoded.clone(), ids.clone());
+        self.last = Some((encoded.clone(), ids));
+    }
 }
 
 /// What the block builder keeps of a row the index took: its service's and name's numbers.
@@ -173,7 +201,7 @@ impl SearchIndexBuilder {
         let mut ids = Vec::new();
         self.add_attributes(&[ANY, RESOURCE], &attributes, &mut ids);
         out.extend_from_slice(&ids);
-        self.resources.insert(encoded.clone(), ids);
+        self.resources.insert(encoded, ids);
         Ok(())
     }
 
@@ -191,7 +219,7 @@ impl SearchIndexBuilder {
         ids.extend(self.pair(SCOPE, "version", Cow::Borrowed(&scope.version)));
         self.add_attributes(&[ANY], &scope.attributes, &mut ids);
         out.extend_from_slice(&ids);
-        self.scopes.insert(encoded.clone(), ids);
+        self.scopes.insert(encoded, ids);
         Ok(())
     }
 
