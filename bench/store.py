@@ -441,12 +441,13 @@ def report(bench: Bench) -> str:
 def verdicts(bench: Bench) -> str:
     r = bench.results
     searches = [s for _, s in r.queries if s["mode"] == "search"]
-    by_id = [s for label, s in r.queries if label.startswith("by ID")]
+    by_id = [(label, s) for label, s in r.queries if label.startswith("by ID")]
     met = {
         "ingest": r.ingest["sustained"] >= TARGETS["ingest"] and r.ingest["secs"] >= 60,
         "peak RSS": r.ingest["peak_rss_mib"] <= TARGETS["peak_rss_mib"],
         "bytes per span": r.disk["bytes_per_span"] <= TARGETS["bytes_per_span"],
-        "by-ID p99 (idle and under ingest)": all(s["latency_ms"]["p99"] < TARGETS["by_id_p99"] for s in by_id),
+        "by-ID p99 idle": all(s["latency_ms"]["p99"] < TARGETS["by_id_p99"] for label, s in by_id if "ingest" not in label),
+        "by-ID p99 under ingest": all(s["latency_ms"]["p99"] < TARGETS["by_id_p99"] for label, s in by_id if "ingest" in label),
         "search p99": all(s["latency_ms"]["p99"] < TARGETS["search_p99"] for s in searches),
     }
     return ("Targets met: " + (", ".join(k for k, v in met.items() if v) or "none") + ". Not met: "

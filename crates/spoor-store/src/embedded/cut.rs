@@ -27,7 +27,7 @@ use crate::StoreError;
 
 /// A cut builds one block per this many spans at most, however many cores there are: a small
 /// head is not worth splitting (its blocks would only be merged again soon).
-const MIN_SPANS_PER_PART: usize = 64 * 1024;
+const MIN_SPANS_PER_PART: usize = 32 * 1024;
 
 /// How many blocks a head of `spans` spans is built as: one per available core (as the
 /// process's CPU affinity allows), and at least [`MIN_SPANS_PER_PART`] spans each.

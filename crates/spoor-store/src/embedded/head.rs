@@ -164,9 +164,14 @@ impl Extracted {
                     spans.push((entry, span32(bytes, fields.name.as_bytes())));
                 });
                 match extracted {
-                    Ok(service) if !spans.is_empty() => {
-                        Some(ExtractedResource { bytes: bytes.clone(), service: span32(bytes, service.as_bytes()), spans })
-                    }
+                    Ok(service) if !spans.is_empty() => Some(ExtractedResource {
+                        // A copy of its own: the received bytes share the buffer a request was
+                        // read into, which is often several times their size and would stay
+                        // alive, uncounted by `max_head_bytes`, as long as the head.
+                        bytes: Bytes::copy_from_slice(bytes),
+                        service: span32(bytes, service.as_bytes()),
+                        spans,
+                    }),
                     Ok(_) => None,
                     Err(err) => {
                         tracing::error!(error = %err, "a checked ResourceSpans did not parse; its spans are not in the head");
