@@ -65,13 +65,8 @@ pub(crate) use self::search::kth_newest;
 /// dictionaries and zstd frames pay off.
 const ROW_GROUP_SPANS: usize = 16 * 1024;
 const PAGE_SPANS: usize = 1024;
-/// The trace-ID bloom filter of a block: about 0.007 % false positives. A lookup checks every
-/// block's filter, and each false positive costs a row-group read (about a millisecond), so
-/// with the dozens of small blocks that cuts make before compaction merges them, 10 bits
-/// (0.8 %) showed in by-ID latency under ingest. A block has far fewer traces than spans, so
-/// the filter stays small (2.5 bytes per trace). Each meta records its own parameters.
-const BLOOM_BITS_PER_TRACE: usize = 20;
-const BLOOM_HASHES: u32 = 14;
+const BLOOM_BITS_PER_TRACE: usize = 10;
+const BLOOM_HASHES: u32 = 7;
 /// Rows a row group holds at most: a bigger trace is split over several row groups.
 const MAX_ROW_GROUP_SPANS: usize = ROW_GROUP_SPANS * 4;
 /// 2 added `unresolved_parents` and stopped counting calls within one service in `edges`; 3
