@@ -77,7 +77,7 @@ pub struct EmbeddedConfig {
     /// How often retention and compaction run in the background. Default `1m`.
     #[serde(with = "spoor_config::duration")]
     pub maintenance_interval: Duration,
-    /// The head is cut early when the received bytes it holds reach this size. Default 64 MiB.
+    /// The head is cut early when the received bytes it holds reach this size. Default 48 MiB.
     /// Writes are refused (retryable) while two heads' worth wait in memory, so this bounds
     /// the store's memory (at full speed the process peaks at several times it: two heads, and
     /// a cut building blocks on every core; bench/RESULTS.md has figures); `max_block_spans`
@@ -102,7 +102,7 @@ impl Default for EmbeddedConfig {
             compaction_window: Duration::from_secs(3600),
             compaction_max_spans: 4_000_000,
             maintenance_interval: Duration::from_secs(60),
-            max_head_bytes: 64 << 20,
+            max_head_bytes: 48 << 20,
             max_future: Duration::from_secs(600),
         }
     }
