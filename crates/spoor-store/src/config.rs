@@ -72,7 +72,9 @@ pub struct EmbeddedConfig {
     /// Compaction merges small blocks whose spans start in the same window. Default `1h`.
     #[serde(with = "spoor_config::duration")]
     pub compaction_window: Duration,
-    /// Compaction does not grow a block past this many spans. Default 4000000.
+    /// Compaction does not grow a block past this many spans. Default 2000000. A merge's memory
+    /// grows with it (the output block's search index is built in memory: about 120 B per
+    /// span), so this bounds compaction's share of the process's peak.
     pub compaction_max_spans: usize,
     /// How often retention and compaction run in the background. Default `1m`.
     #[serde(with = "spoor_config::duration")]
@@ -100,7 +102,7 @@ impl Default for EmbeddedConfig {
             sync_interval: Duration::from_secs(1),
             max_block_spans: 250_000,
             compaction_window: Duration::from_secs(3600),
-            compaction_max_spans: 4_000_000,
+            compaction_max_spans: 2_000_000,
             maintenance_interval: Duration::from_secs(60),
             max_head_bytes: 48 << 20,
             max_future: Duration::from_secs(600),
