@@ -56,7 +56,7 @@ SEARCHES = [
 ]
 SPREAD = "4h"
 COMPACTION_WINDOW_NS = 3600 * 10**9  # the store's default compaction_window
-COMPACTION_MAX_SPANS = 4_000_000  # and compaction_max_spans
+COMPACTION_MAX_SPANS = 2_000_000  # and compaction_max_spans
 
 CONFIG = """\
 # Written by bench/store.py: otlp -> batch -> the embedded store, and Jaeger's query API.
