@@ -25,8 +25,8 @@ use super::placement::Placement;
 use super::{Inner, background, durable, index, lock_read, lock_write, new_block_id, now_nanos};
 use crate::StoreError;
 
-/// A cut builds one block per this many spans at most, however many cores there are: a small
-/// head is not worth splitting (its blocks would only be merged again soon).
+/// The fewest spans a cut puts in each block when it splits a head, however many cores there
+/// are: a small head is not worth splitting (its blocks would only be merged again soon).
 const MIN_SPANS_PER_PART: usize = 32 * 1024;
 
 /// How many blocks a head of `spans` spans is built as: one per available core (as the

@@ -9,10 +9,10 @@
 //! Write: the batch's `ResourceSpans` bytes (as received, or encoded once) go to the WAL
 //! (group commit), then to the head with a compact entry per span (see `head`). Every
 //! `block_duration`, or once the head holds `max_head_bytes` or `max_block_spans`, the WAL
-//! rotates and the head is frozen and cut into a block (rows built from the bytes); once the
-//! block is stored, the WAL segments it covers are deleted (the meta's `wal_through` also tells replay to skip them, if
-//! the process died in between; on the local disk the block's files are fsynced first, see
-//! `durable`). Reads merge head, frozen heads and blocks from one consistent view (see `view`
+//! rotates and the head is frozen and cut into blocks, one per core for a big head (rows built
+//! from the bytes, see `cut`); once the blocks are stored, the WAL segments they cover are
+//! deleted (the last meta's `wal_through` also tells replay to skip them, if the process died
+//! in between; on the local disk the blocks' files are fsynced first, see `durable`). Reads merge head, frozen heads and blocks from one consistent view (see `view`
 //! and `read`), pruning blocks by time, services and operations, the bloom filter and
 //! row-group trace-ID ranges. A search reads heads, then blocks newest first (each through
 //! its index, when it has one), newest span first, and stops once `search_depth` traces are
