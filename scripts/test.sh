@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# CI builds a clean clone once: incremental compilation would only add its caches to the disk
+# (several GiB), and CI machines have run out of disk space in the build.
+if [[ "${CI:-}" == true ]]; then
+  export CARGO_INCREMENTAL=0
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -27,7 +33,7 @@ step "python venv, and Debian's chromium and openssl for the end-to-end, browser
 ./scripts/chromium.sh
 
 step "cargo build (the binaries the end-to-end tests and the benchmark smoke run)"
-cargo build --locked -p spoor -p spoor-loadgen
+SPOOR_BENCH_PROFILE=debug bench/build-binaries.sh
 
 step "end-to-end tests"
 .venv/bin/python -m pytest -q tests/e2e "$@"
