@@ -19,17 +19,21 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "python venv (real clients, and osmem-server for the Elasticsearch backend's tests)"
+./scripts/venv.sh
+OSMEM_SERVER=$(.venv/bin/python -c 'import os, osmem_server; print(os.path.join(os.path.dirname(osmem_server.__file__), "bin", "osmem-server"))')
+export OSMEM_SERVER
+
 step "cargo test"
 cargo test --workspace --locked
 
-step "storage conformance suite: N passed, M failed per backend (already built, about 3 s)"
-cargo test -p spoor-store --test conformance --locked -- --nocapture
+step "storage conformance suite: N passed, M failed per backend (already built)"
+cargo test --workspace --locked --test conformance -- --nocapture
 
 step "web UI: npm ci, typecheck and vitest (ui/dist's freshness is a cargo test)"
 (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent typecheck && npm test --silent)
 
-step "python venv, and Debian's chromium and openssl for the end-to-end, browser and security tests"
-./scripts/venv.sh
+step "Debian's chromium and openssl for the end-to-end, browser and security tests"
 ./scripts/chromium.sh
 
 step "cargo build (the binaries the end-to-end tests and the benchmark smoke run)"

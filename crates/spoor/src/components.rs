@@ -38,6 +38,7 @@ pub fn storage_engines() -> Result<Factories<dyn StorageFactory>, RegistryError>
     let mut engines: Factories<dyn StorageFactory> = Factories::new("storage engine");
     engines.register(Arc::new(spoor_store::factories::MemoryFactory))?;
     engines.register(Arc::new(spoor_store::factories::EmbeddedFactory))?;
+    engines.register(Arc::new(spoor_elastic::ElasticFactory))?;
     Ok(engines)
 }
 
@@ -93,7 +94,7 @@ mod tests {
                 "remote_sampling"
             ]
         );
-        assert_eq!(storage_engines().unwrap().names(), ["embedded", "memory"]);
+        assert_eq!(storage_engines().unwrap().names(), ["elasticsearch", "embedded", "memory", "opensearch"]);
     }
 
     #[test]

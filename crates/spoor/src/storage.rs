@@ -310,12 +310,12 @@ mod tests {
     fn a_backend_names_exactly_one_known_engine() {
         let none = decode("      main: {}").err().unwrap();
         assert_eq!(none.path, "extensions.jaeger_storage.backends.main");
-        assert_eq!(none.message, "configure one of: embedded, memory");
+        assert_eq!(none.message, "configure one of: elasticsearch, embedded, memory, opensearch");
         let two = decode("      main: {memory: , embedded: }").err().unwrap();
-        assert_eq!(two.message, "configure only one of: embedded, memory");
+        assert_eq!(two.message, "configure only one of: elasticsearch, embedded, memory, opensearch");
         let unknown = decode("      main: {cassandra: }").err().unwrap();
         assert_eq!(unknown.path, "extensions.jaeger_storage.backends.main.cassandra");
-        assert!(unknown.message.contains("(valid types: embedded, memory)"), "{unknown}");
+        assert!(unknown.message.contains("(valid types: elasticsearch, embedded, memory, opensearch)"), "{unknown}");
     }
 
     #[test]
