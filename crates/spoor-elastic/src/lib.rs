@@ -9,6 +9,8 @@
 //!   [`version`]: Elasticsearch 7-9 or OpenSearch 1-3, from `GET /`;
 //! - [`indices`]: index names, read ranges and the index templates;
 //! - [`writer`]: `_bulk` requests with per-item retries and backpressure;
+//! - [`jaeger_options`]: the Jaeger operator's `storage.options` (`es.server-urls`, ...) as
+//!   this backend's config, written once for the operator and the chart;
 //! - [`reader`]: Jaeger's query DSL; [`store`]: the `TraceStore` over both; [`factory`]: the
 //!   storage engine `elasticsearch` (alias `opensearch`).
 
@@ -20,6 +22,7 @@ pub mod config;
 pub mod dbmodel;
 pub mod factory;
 pub mod indices;
+pub mod jaeger_options;
 pub mod reader;
 pub mod store;
 pub mod version;

@@ -152,3 +152,140 @@ fn number_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Erro
     let n = number_u64(deserializer)?;
     u32::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} is out of range")))
 }
+
+#[cfg(test)]
+mod tests {
+    use spoor_pipeline::otlp::{
+        AnyValue, ExportTraceServiceRequest, InstrumentationScope, KeyValue as OtlpKeyValue, Resource, ResourceSpans,
+        ScopeSpans, Span, Status, any_value, span, status,
+    };
+
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    fn otlp_fixture() -> Vec<ResourceSpans> {
+        serde_json::from_str::<ExportTraceServiceRequest>(&fixture("otel_traces_01.json")).unwrap().resource_spans
+    }
+
+    /// Jaeger's `TestFromDbModel_Fixtures` and `TestToDbModel_Fixtures`: the fixture span
+    /// becomes exactly the fixture document, and the document exactly the span.
+    #[test]
+    fn jaegers_fixture_converts_both_ways() {
+        let docs = docs_from_otlp(&otlp_fixture());
+        assert_eq!(docs.len(), 1);
+        let written = serde_json::to_value(&docs[0]).unwrap();
+        let expected: Value = serde_json::from_str(&fixture("es_01.json")).unwrap();
+        assert_eq!(written, expected);
+
+        let doc: SpanDoc = serde_json::from_str(&fixture("es_01.json")).unwrap();
+        assert_eq!(otlp_from_docs(vec![doc]).unwrap(), otlp_fixture());
+    }
+
+    /// Jaeger's `TestToDbModel_Fixtures_StringTags`: values written as strings read back typed.
+    #[test]
+    fn string_tag_values_read_back_typed() {
+        let doc: SpanDoc = serde_json::from_str(&fixture("es_01_string_tags.json")).unwrap();
+        assert_eq!(otlp_from_docs(vec![doc]).unwrap(), otlp_fixture());
+    }
+
+    fn attribute(key: &str, value: any_value::Value) -> OtlpKeyValue {
+        OtlpKeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+    }
+
+    #[test]
+    fn span_fields_round_trip() {
+        let span = Span {
+            trace_id: vec![7; 16],
+            span_id: vec![1; 8],
+            parent_span_id: vec![2; 8],
+            name: "op".into(),
+            kind: span::SpanKind::Consumer as i32,
+            start_time_unix_nano: 1_700_000_000_123_456_000,
+            end_time_unix_nano: 1_700_000_000_123_999_000,
+            trace_state: "k=v".into(),
+            flags: 1,
+            status: Some(Status { code: status::StatusCode::Error as i32, message: "boom".into() }),
+            attributes: vec![
+                attribute("i", any_value::Value::IntValue(-3)),
+                attribute("d", any_value::Value::DoubleValue(72.0)),
+                attribute("b", any_value::Value::BoolValue(false)),
+                attribute("bytes", any_value::Value::BytesValue(vec![0, 255])),
+            ],
+            events: vec![span::Event {
+                time_unix_nano: 1_700_000_000_123_500_000,
+                name: "retry".into(),
+                attributes: vec![attribute("attempt", any_value::Value::IntValue(2))],
+                ..Default::default()
+            }],
+            links: vec![span::Link {
+                trace_id: vec![9; 16],
+                span_id: vec![8; 8],
+                attributes: vec![attribute(
+                    "opentracing.ref_type",
+                    any_value::Value::StringValue("follows_from".into()),
+                )],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let resource_spans = vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![
+                    attribute("service.name", any_value::Value::StringValue("svc".into())),
+                    attribute("host.name", any_value::Value::StringValue("h".into())),
+                ],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope { name: "lib".into(), version: "2".into(), ..Default::default() }),
+                spans: vec![span],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        let docs = docs_from_otlp(&resource_spans);
+        let json = serde_json::to_value(&docs[0]).unwrap();
+        // Typed values, as Go writes them (72.0 as 72), and the parent as the first reference.
+        assert_eq!(json["tags"][3], serde_json::json!({"key": "d", "type": "float64", "value": 72}));
+        assert_eq!(json["tags"][5], serde_json::json!({"key": "bytes", "type": "binary", "value": "00ff"}));
+        assert_eq!(json["references"][0]["refType"], "CHILD_OF");
+        assert_eq!(json["duration"], 543);
+        let text = serde_json::to_string(&docs[0]).unwrap();
+        let back = otlp_from_docs(vec![serde_json::from_str(&text).unwrap()]).unwrap();
+        assert_eq!(back, resource_spans);
+    }
+
+    #[test]
+    fn empty_lists_are_null_and_object_tags_merge_back() {
+        let doc = SpanDoc { trace_id: "1".into(), span_id: "2".into(), ..SpanDoc::default() };
+        let json = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["references"], Value::Null);
+        assert_eq!(json["tags"], Value::Null);
+        assert!(json.get("parentSpanID").is_none() && json.get("flags").is_none() && json.get("tag").is_none());
+
+        let doc: SpanDoc = serde_json::from_str(
+            r#"{"traceID":"1","spanID":"2","startTime":1.0e3,"duration":5,"references":null,
+                "tag":{"http@method":"GET","retries":3},"process":{"serviceName":"s","tag":{"ip":"1.2.3.4"}}}"#,
+        )
+        .unwrap();
+        let spans = otlp_from_docs(vec![doc]).unwrap();
+        let span = &spans[0].scope_spans[0].spans[0];
+        assert_eq!(span.trace_id[15], 1);
+        assert_eq!(span.start_time_unix_nano, 1_000_000);
+        let keys: Vec<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(keys, ["http.method", "retries"]);
+        assert_eq!(spans[0].resource.as_ref().unwrap().attributes[1].key, "ip");
+        assert!(otlp_from_docs(vec![SpanDoc { trace_id: "zz".into(), ..SpanDoc::default() }]).is_err());
+    }
+
+    #[test]
+    fn service_ids_are_jaegers() {
+        let doc = ServiceDoc { service_name: "svc".into(), operation_name: "op".into() };
+        let expected = fnv1a64(FNV_OFFSET, b"svcop");
+        assert_eq!(doc.id(), format!("{expected:x}"));
+        assert_eq!(fnv1a64(FNV_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}
