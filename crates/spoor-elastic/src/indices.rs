@@ -95,12 +95,8 @@ impl Layout {
         Ok(Self {
             spans: Rotation::new(config, SPAN, &config.indices.spans)?,
             services: Rotation::new(config, SERVICE, &config.indices.services)?,
-            // Jaeger's dependencies index is never aliased by `use_aliases` alone.
-            dependencies: Rotation::new(
-                &ElasticConfig { use_aliases: false, ..config.clone() },
-                DEPENDENCIES,
-                &config.indices.dependencies,
-            )?,
+            // `es-rollover init` gives dependencies aliases too (unless --skip-dependencies).
+            dependencies: Rotation::new(config, DEPENDENCIES, &config.indices.dependencies)?,
         })
     }
 }

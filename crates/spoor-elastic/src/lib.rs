@@ -12,7 +12,8 @@
 //! - [`jaeger_options`]: the Jaeger operator's `storage.options` (`es.server-urls`, ...) as
 //!   this backend's config, written once for the operator and the chart;
 //! - [`reader`]: Jaeger's query DSL; [`store`]: the `TraceStore` over both; [`factory`]: the
-//!   storage engine `elasticsearch` (alias `opensearch`).
+//!   storage engine `elasticsearch` (alias `opensearch`);
+//! - [`jobs`]: Jaeger's `es-rollover`, `es-index-cleaner` and spark-dependencies jobs.
 
 // Input from the network or a file must never panic the process; tests may unwrap.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -23,6 +24,7 @@ pub mod dbmodel;
 pub mod factory;
 pub mod indices;
 pub mod jaeger_options;
+pub mod jobs;
 pub mod reader;
 pub mod store;
 pub mod version;

@@ -52,6 +52,21 @@ enum Command {
     /// Print the effective configuration (files merged, references expanded, secrets shown as
     /// [REDACTED]), or, with a subcommand, another configuration helper.
     Config(ConfigArgs),
+    /// Jaeger's es-rollover job: set up (init), roll over (rollover) or trim (lookback) the
+    /// read/write aliases of an Elasticsearch/OpenSearch backend with `use_aliases: true`.
+    #[command(name = "es-rollover")]
+    EsRollover {
+        #[command(subcommand)]
+        command: spoor_elastic::jobs::rollover::RolloverCommand,
+    },
+    /// Jaeger's es-index-cleaner: delete the Elasticsearch/OpenSearch indices older than
+    /// NUM_OF_DAYS days.
+    #[command(name = "es-index-cleaner")]
+    EsIndexCleaner(spoor_elastic::jobs::cleaner::CleanerArgs),
+    /// Jaeger's spark-dependencies job: compute a day's service links from the spans in
+    /// Elasticsearch/OpenSearch and store them for /api/dependencies.
+    #[command(name = "es-dependencies")]
+    EsDependencies(spoor_elastic::jobs::dependencies::DependenciesArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -87,6 +102,11 @@ fn main() -> ExitCode {
             Ok(_) => ExitCode::SUCCESS,
             Err(code) => code,
         },
+        Some(Command::EsRollover { command }) => run_job(spoor_elastic::jobs::rollover::run(command)),
+        Some(Command::EsIndexCleaner(args)) => run_job(async move { spoor_elastic::jobs::cleaner::run(&args).await }),
+        Some(Command::EsDependencies(args)) => {
+            run_job(async move { spoor_elastic::jobs::dependencies::run(&args).await })
+        }
         None => match prepare(&cli.config, cli.data_dir.as_deref()) {
             Ok((config, components)) => run(config, components),
             Err(code) => code,
@@ -148,6 +168,30 @@ fn print_config(paths: &[PathBuf]) -> ExitCode {
         }
         Err(err) => {
             eprintln!("error: cannot print the configuration: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs one of the Elasticsearch jobs with an info log on stderr: 0 when it succeeded, 1 with
+/// the reason when not.
+fn run_job(job: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
+    let logs = spoor_config::LogsConfig::default();
+    if let Err(err) = logging::init(&logs) {
+        eprintln!("error: {err}");
+        return ExitCode::from(1);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(job) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
             ExitCode::from(1)
         }
     }
