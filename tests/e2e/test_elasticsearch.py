@@ -24,6 +24,7 @@ from otel_clients import CountingExporter, send_spans
 from spoor import SHARED, Spoor, free_port, otlp_receivers, wait_until
 
 ES_FIXTURE = SHARED / "fixtures" / "jaeger" / "api" / "uimodel-json" / "es_01.json"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def osmem_binary() -> Path:
@@ -89,6 +90,11 @@ class Relay:
     def stop(self):
         with self.lock:
             if self.listener:
+                # shutdown wakes the thread blocked in accept(); close alone would not on Linux.
+                try:
+                    self.listener.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 self.listener.close()
                 self.listener = None
             for conn in self.connections:
@@ -173,36 +179,6 @@ service:
 """
 
 
-def query_config(url: str, query: int, query_grpc: int, metrics: int, prefix: str = "tracing") -> str:
-    """Jaeger v2's `cmd/jaeger/config-query.yaml` shape: jaeger_storage + jaeger_query, and a
-    nop → batch → nop pipeline."""
-    return f"""receivers:
-  nop:
-processors:
-  batch:
-exporters:
-  nop:
-extensions:{es_backend(url, prefix)}
-  jaeger_query:
-    storage:
-      traces: es_main
-    http:
-      endpoint: 127.0.0.1:{query}
-    grpc:
-      endpoint: 127.0.0.1:{query_grpc}
-service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [nop]
-      processors: [batch]
-      exporters: [nop]
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{metrics}
-"""
-
-
 def find_traces(query_port: int, service: str) -> list[dict]:
     response = requests.get(
         f"http://127.0.0.1:{query_port}/api/traces", params={"service": service, "limit": 1000}, timeout=30
@@ -220,9 +196,11 @@ def value_kind(value) -> str:
 
 
 def test_collector_and_query_processes_share_the_cluster_in_jaegers_format(osmem, tmp_path):
-    grpc, http, query, query_grpc = free_port(), free_port(), free_port(), free_port()
-    collector = Spoor([collector_config(osmem.url, grpc, http, free_port())], name="es-collector").start([grpc])
-    querier = Spoor([query_config(osmem.url, query, query_grpc, free_port())], name="es-query").start([query])
+    """examples/production-{collector,query}.yaml as they are, pointed at the test server."""
+    env = {"SPOOR_ES_URL": osmem.url}
+    collector = Spoor([EXAMPLES / "production-collector.yaml"], name="es-collector", env=env).start([4317])
+    querier = Spoor([EXAMPLES / "production-query.yaml"], name="es-query", env=env).start([16686])
+    grpc, query = 4317, 16686
     try:
         sent = send_spans("grpc", f"127.0.0.1:{grpc}", 40, "es-op", service="es-e2e")
         assert sent.acknowledged == 40 and sent.failed == 0
@@ -236,7 +214,7 @@ def test_collector_and_query_processes_share_the_cluster_in_jaegers_format(osmem
         assert len(operations["data"]) == 40
 
         # The query process holds no store of its own: nothing on disk beside its logs.
-        assert sorted(p.name for p in querier.workdir.iterdir()) == ["config-0.yaml", "stderr.log", "stdout.log"]
+        assert sorted(p.name for p in querier.workdir.iterdir()) == ["stderr.log", "stdout.log"]
 
         # The raw documents, field by field against Jaeger's Elasticsearch fixture.
         hits = osmem.search("tracing-jaeger-span-*", {"size": 100, "query": {"match_all": {}}})["hits"]["hits"]
@@ -291,7 +269,8 @@ def test_an_outage_of_the_cluster_loses_and_duplicates_nothing_acknowledged(osme
     )
     tracer = provider.get_tracer("spoor-e2e", "1.0")
     try:
-        stop_at, restart_at, end_at = 2.0, 6.0, 9.0
+        # Longer than a write waits (8 s), so writes are answered UNAVAILABLE and retried.
+        stop_at, restart_at, end_at = 2.0, 12.0, 15.0
         started = time.monotonic()
         stopped = restarted = False
         index = 0
