@@ -53,3 +53,6 @@ SPOOR_BENCH_PROFILE=debug ./bench/secure.sh --quick
 
 step "benchmark smoke: bench/store.sh --quick (the embedded store through OTLP and the Jaeger API, debug binaries, no thresholds)"
 SPOOR_BENCH_PROFILE=debug ./bench/store.sh --quick
+
+step "benchmark smoke: bench/elastic.sh --quick (the elasticsearch backend against osmem-server, debug binaries, no thresholds)"
+SPOOR_BENCH_PROFILE=debug ./bench/elastic.sh --quick

@@ -269,7 +269,7 @@ fn bucket_keys(answer: &Value, aggregation: &str) -> Vec<String> {
 /// Unix ns as RFC 3339 UTC, as Go's `time.Time` marshals.
 pub fn rfc3339(nanos: u64) -> String {
     let secs = (nanos / 1_000_000_000) as i64;
-    let (year, month, day) = crate::config::civil_from_days(secs.div_euclid(86_400));
+    let (year, month, day) = spoor_pipeline::civil::civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }

@@ -12,6 +12,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod batch;
+pub mod civil;
 pub mod component;
 pub mod consumer;
 pub mod exporter;

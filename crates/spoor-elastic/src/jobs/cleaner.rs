@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::Method;
 
-use super::{Connection, Index, jaeger_indices};
+use super::{Connection, ConnectionFlags, Index, jaeger_indices};
 use crate::indices::with_prefix;
 
 #[derive(Debug, clap::Args)]
@@ -18,24 +18,14 @@ pub struct CleanerArgs {
     /// Days of indices to keep, today included.
     #[arg(long)]
     pub days: Option<u32>,
-    #[arg(long = "index-prefix", default_value = "")]
-    pub index_prefix: String,
     /// Clean the indices of rollover mode (`use_aliases`) instead of day indices.
     #[arg(long)]
     pub rollover: bool,
     /// The separator in the day indices' dates.
     #[arg(long = "index-date-separator", default_value = "-")]
     pub index_date_separator: String,
-    #[arg(long = "es.username", default_value = "")]
-    pub username: String,
-    #[arg(long = "es.password", default_value = "", env = "ES_PASSWORD", hide_env_values = true)]
-    pub password: String,
-    #[arg(long = "es.tls.ca")]
-    pub tls_ca: Option<String>,
-    #[arg(long = "es.tls.skip-host-verify")]
-    pub tls_skip_host_verify: bool,
-    #[arg(long = "timeout", default_value_t = 120)]
-    pub timeout: u64,
+    #[command(flatten)]
+    pub flags: ConnectionFlags,
 }
 
 impl CleanerArgs {
@@ -97,20 +87,13 @@ fn is_date(rest: &str, separator: &str) -> bool {
 
 pub async fn run(args: &CleanerArgs) -> Result<(), String> {
     let (days, url) = args.days_and_url()?;
-    let connection = Connection {
-        url,
-        index_prefix: args.index_prefix.clone(),
-        username: args.username.clone(),
-        password: args.password.clone(),
-        tls_ca: args.tls_ca.clone(),
-        tls_skip_host_verify: args.tls_skip_host_verify,
-        timeout: args.timeout,
-    };
+    let connection = Connection { url, flags: args.flags.clone() };
+    let prefix = &args.flags.index_prefix;
     let (client, _) = connection.client()?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
     let cutoff = cutoff_ms(now, days);
-    let indices = jaeger_indices(&client, &args.index_prefix).await.map_err(|e| e.to_string())?;
-    let doomed = to_delete(&indices, &args.index_prefix, args.rollover, &args.index_date_separator, cutoff);
+    let indices = jaeger_indices(&client, prefix).await.map_err(|e| e.to_string())?;
+    let doomed = to_delete(&indices, prefix, args.rollover, &args.index_date_separator, cutoff);
     if doomed.is_empty() {
         tracing::info!("no indices to delete");
         return Ok(());

@@ -13,10 +13,11 @@ use serde_json::{Value, json};
 
 use super::Connection;
 use crate::client::Client;
-use crate::config::{ElasticConfig, days_from_civil};
+use crate::config::ElasticConfig;
 use crate::dbmodel::{CHILD_OF, FOLLOWS_FROM, SpanDoc};
 use crate::indices::{self, Layout};
 use crate::reader::rfc3339;
+use spoor_pipeline::civil::days_from_civil;
 
 const DAY_NANOS: u64 = 86_400_000_000_000;
 const PAGE: usize = 5_000;

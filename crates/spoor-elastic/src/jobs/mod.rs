@@ -19,12 +19,19 @@ use crate::client::{Client, EsError};
 use crate::config::{BasicAuth, ElasticConfig};
 use crate::indices::with_prefix;
 
-/// The cluster and how to reach it, with the flags of Jaeger's jobs.
+/// The cluster and how to reach it: its URL and the flags of Jaeger's jobs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Connection {
     /// The cluster's URL, e.g. http://elasticsearch:9200.
     #[arg(value_name = "URL")]
     pub url: String,
+    #[command(flatten)]
+    pub flags: ConnectionFlags,
+}
+
+/// The connection flags of Jaeger's jobs, beside the URL.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectionFlags {
     /// The index prefix the backend uses (`indices.index_prefix`).
     #[arg(long = "index-prefix", default_value = "")]
     pub index_prefix: String,
@@ -43,20 +50,21 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// The backend config these flags stand for.
+    /// The backend config the URL and flags stand for.
     pub fn config(&self) -> ElasticConfig {
+        let flags = &self.flags;
         let mut config = ElasticConfig { server_urls: vec![self.url.clone()], ..ElasticConfig::default() };
-        config.indices.index_prefix = self.index_prefix.clone();
-        config.query_timeout = Duration::from_secs(self.timeout.max(1));
-        if !self.username.is_empty() {
+        config.indices.index_prefix = flags.index_prefix.clone();
+        config.query_timeout = Duration::from_secs(flags.timeout.max(1));
+        if !flags.username.is_empty() {
             config.auth.basic = Some(BasicAuth {
-                username: self.username.clone(),
-                password: self.password.clone(),
+                username: flags.username.clone(),
+                password: flags.password.clone(),
                 password_file: None,
             });
         }
-        config.tls.ca_file = self.tls_ca.clone();
-        config.tls.insecure_skip_verify = self.tls_skip_host_verify;
+        config.tls.ca_file = flags.tls_ca.clone();
+        config.tls.insecure_skip_verify = flags.tls_skip_host_verify;
         config
     }
 
@@ -68,7 +76,7 @@ impl Connection {
 
     /// `{prefix-}name`.
     pub fn name(&self, name: &str) -> String {
-        with_prefix(&self.index_prefix, name)
+        with_prefix(&self.flags.index_prefix, name)
     }
 }
 

@@ -18,8 +18,9 @@ use serde_json::{Map, Value, json};
 
 use super::{AliasAction, Connection, Index, jaeger_indices, update_aliases};
 use crate::client::{Client, EsError, check, error_reason};
-use crate::config::{ElasticConfig, civil_from_days, days_from_civil};
+use crate::config::ElasticConfig;
 use crate::indices::{self, DEPENDENCIES, SERVICE, SPAN};
+use spoor_pipeline::civil::{civil_from_days, days_from_civil};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum RolloverCommand {
